@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Project tasks, runnable on a fresh machine with nothing but Python 3.11+.
+
+    python3 dev.py demo     # set up, then run the end-to-end demo against the embedded emulator
+    python3 dev.py test     # set up, then ruff, mypy and the whole pytest suite
+    python3 dev.py bench    # set up, then the benchmark suite (prints the README table)
+    python3 dev.py setup    # only create/refresh the virtual environment in .venv
+
+The environment is rebuilt only when pyproject.toml changes (a hash stamp in .venv).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+STAMP = VENV / ".nemo-mcp-setup"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / ("python.exe" if os.name == "nt" else "python")
+
+
+def _run(*args: str | Path, check: bool = True) -> int:
+    print("+", " ".join(str(a) for a in args), flush=True)
+    return subprocess.run([str(a) for a in args], cwd=ROOT, check=check).returncode
+
+
+def setup() -> None:
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if PY.exists() and STAMP.exists() and STAMP.read_text().strip() == wanted:
+        return
+    if not PY.exists():
+        print(f"creating virtual environment in {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+    _run(PY, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    _run(PY, "-m", "pip", "install", "--quiet", "-e", ".[dev]")
+    STAMP.write_text(wanted)
+
+
+def test(extra: list[str]) -> int:
+    setup()
+    _run(PY, "-m", "ruff", "check", "src", "tests", "benchmarks", "dev.py")
+    _run(PY, "-m", "ruff", "format", "--check", "src", "tests", "benchmarks", "dev.py")
+    _run(PY, "-m", "mypy")
+    code = _run(PY, "-m", "pytest", *extra, check=False)
+    if code == 5:
+        print("pytest collected no tests: that is a failure, not a pass", file=sys.stderr)
+        return 1
+    return code
+
+
+def main(argv: list[str]) -> int:
+    task = argv[0] if argv else "test"
+    rest = argv[1:]
+    if task == "setup":
+        setup()
+        return 0
+    if task == "test":
+        return test(rest)
+    if task == "demo":
+        setup()
+        return _run(BIN / "nemo-mcp", "demo", *rest, check=False)
+    if task == "bench":
+        setup()
+        return _run(PY, "-m", "benchmarks", *rest, check=False)
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except subprocess.CalledProcessError as err:
+        sys.exit(err.returncode or 1)

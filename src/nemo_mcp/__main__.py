@@ -1,0 +1,3 @@
+from nemo_mcp.cli import main
+
+raise SystemExit(main())

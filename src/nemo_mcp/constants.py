@@ -1,0 +1,59 @@
+"""Every tunable number in one place: timeouts, poll intervals, retry policy and size caps.
+
+Nothing else in the package should carry a bare timeout or limit literal; import it from here.
+"""
+
+from __future__ import annotations
+
+# --- HTTP -------------------------------------------------------------------------------------
+CONNECT_TIMEOUT = 10.0  # seconds to open a TCP/TLS connection
+READ_TIMEOUT = 60.0  # seconds of silence tolerated on an ordinary (non-stream) response
+WRITE_TIMEOUT = 60.0  # seconds for one chunk of an upload to be accepted
+POOL_TIMEOUT = 10.0
+MAX_CONNECTIONS = 20
+
+# Retry policy for requests that are safe to repeat (GETs, and POSTs that provably never left).
+MAX_RETRIES = 2  # => three attempts in all
+RETRY_BASE_DELAY = 0.5
+RETRY_MAX_DELAY = 8.0
+RETRY_JITTER = 1.0
+RETRY_AFTER_CAP = 60.0  # a Retry-After above this is reported, not slept through
+RATE_LIMIT_RETRY_DELAY = 30.0  # the contract: "429 -> retry in 30 s, once"
+RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+# --- Chat turns (POST /run_sse) ---------------------------------------------------------------
+TURN_MAX_SECONDS = 15 * 60.0  # the contract's --max-time 900
+TURN_IDLE_SECONDS = 10 * 60.0  # "10 min heartbeats-only -> assume timeout"
+TURN_SOCKET_READ_TIMEOUT = 120.0  # silence on the socket itself (no bytes, not even heartbeats)
+STILL_WORKING_EVERY = 120.0  # "Every 2 min: 'Still working...'"
+PROGRESS_EVERY = 10.0  # at least one progress event this often while the backend works (<= 15 s)
+MAX_SSE_LINE_BYTES = 1024 * 1024  # one SSE line
+MAX_SSE_EVENT_BYTES = 4 * 1024 * 1024  # one event's joined data
+MAX_REPLY_CHARS = 20_000  # untrusted agent text is capped before it reaches a model
+
+# Disconnect recovery (contract 7.10): wait 30 s, then re-read state every 60 s, 5 unchanged reads.
+RECOVERY_FIRST_WAIT = 30.0
+RECOVERY_NEXT_WAIT = 60.0
+RECOVERY_MAX_UNCHANGED = 5
+
+# --- Renders ----------------------------------------------------------------------------------
+RENDER_POLL_INTERVAL = 10.0  # the contract documents 10-30 s; 10 s gives finer progress
+RENDER_POLL_MIN_INTERVAL = 0.2  # floor when an emulator/test shortens the interval
+RENDER_MAX_SECONDS = 30 * 60.0  # give up waiting (the job is kept and can be resumed)
+RENDER_SUBMIT_RETRIES = 1  # "On failure -> new id, retry once"
+
+# --- Tool calls -------------------------------------------------------------------------------
+DEFAULT_WAIT_BUDGET = 45.0  # seconds a tool call waits before returning a handle (< 60 s caps)
+MAX_WAIT_BUDGET = 14 * 60.0
+
+# --- Files ------------------------------------------------------------------------------------
+CHUNK_SIZE = 1024 * 1024  # streamed upload/download chunk
+SNIFF_BYTES = 64  # bytes read to recognise a media container
+DOWNLOAD_MAX_RESUMES = 5  # resumes after a dropped download; reset whenever bytes arrive
+DEFAULT_UPLOAD_LIMIT_MB = 500
+MAX_POSTER_BYTES = 512 * 1024
+
+# --- Anonymous token --------------------------------------------------------------------------
+TOKEN_REFRESH_MARGIN = 3600.0  # treat a token as expired this many seconds early
+TOKEN_LOCK_TIMEOUT = 120.0  # how long a second process waits for the first one's token request
+ANON_TOKEN_LIFETIME = 7 * 24 * 3600.0  # when the server does not say

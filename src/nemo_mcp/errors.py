@@ -1,0 +1,266 @@
+"""One error hierarchy for everything that can go wrong, each error saying what to do next.
+
+    NemoError                      str(e) is always safe to show a person or a model
+    ├── ConfigError                bad settings or input before anything is sent
+    │   ├── InvalidInputError      a tool/command argument is wrong
+    │   └── UnsafePathError        a path outside the allowed folders, a symlink out, not media
+    ├── AuthError                  1001 / HTTP 401-403: token missing, expired or revoked
+    │   └── ClientIdMissingError   HTTP 400 from the token endpoint: no X-Client-Id
+    ├── SessionNotFoundError       1002 / HTTP 404 on a session: the timeline is gone
+    ├── InsufficientCreditsError   2001: out of credits (anonymous users get a registration link)
+    ├── UnsupportedFileError       4001: the file type is not accepted
+    ├── FileTooLargeError          4002 (or our own pre-check): over the upload limit
+    ├── ExportBlockedError         HTTP 402: the plan does not allow export (not a credit issue)
+    ├── RateLimitError             HTTP 429 (.retry_after)
+    ├── ServerError                HTTP 5xx
+    ├── APIError                   any other non-zero code or unexpected status
+    ├── TransportError             the request never got an answer
+    │   └── APITimeoutError
+    ├── StreamError                the chat stream broke its rules (oversized event, idle, bad type)
+    ├── RenderFailedError          the render job ended "failed"
+    └── DownloadError              the rendered file could not be fetched or failed its checks
+
+Every class carries ``kind`` (a stable machine-readable name), ``hint`` (the next step), and
+``retryable``. Messages never contain a token: ``redact`` scrubs any registered secret anyway.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from nemo_mcp import contract
+from nemo_mcp.redact import redact
+
+
+class NemoError(Exception):
+    kind: ClassVar[str] = "error"
+    default_hint: ClassVar[str] = ""
+    retryable: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        status: int | None = None,
+        code: int | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        self.message = redact(message)
+        self.hint = redact(hint if hint is not None else self.default_hint)
+        self.status = status
+        self.code = code
+        self.details: dict[str, Any] = details or {}
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return f"{self.message} {self.hint}".strip() if self.hint else self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe description for tool results and ``--json`` output."""
+        out: dict[str, Any] = {"kind": self.kind, "message": self.message, "hint": self.hint}
+        if self.status is not None:
+            out["status"] = self.status
+        if self.code is not None:
+            out["code"] = self.code
+        if self.details:
+            out["details"] = self.details
+        out["retryable"] = self.retryable
+        return out
+
+
+class ConfigError(NemoError):
+    kind = "config"
+
+
+class InvalidInputError(ConfigError):
+    kind = "invalid_input"
+
+
+class UnsafePathError(ConfigError):
+    kind = "unsafe_path"
+    default_hint = (
+        "Only media files inside the allowed folders can be uploaded; move the file there or add "
+        "its folder to NEMO_MCP_ALLOWED_DIRS."
+    )
+
+
+class AuthError(NemoError):
+    kind = "auth"
+    default_hint = (
+        "The token is invalid or expired. With an anonymous token nemo-mcp gets a new one by "
+        "itself; with NEMO_TOKEN set, replace it (nemovideo.com -> Settings -> API Tokens)."
+    )
+
+
+class ClientIdMissingError(AuthError):
+    kind = "client_id_missing"
+    default_hint = "The token request needs an X-Client-Id; nemo-mcp creates one and retries."
+
+
+class SessionNotFoundError(NemoError):
+    kind = "session_not_found"
+    default_hint = (
+        "That session no longer exists on the server and its timeline is gone. Start a new "
+        "session (nemo_new_session / `nemo-mcp sessions new`) and upload the media again."
+    )
+
+
+class InsufficientCreditsError(NemoError):
+    kind = "no_credits"
+
+    def __init__(self, message: str, *, registration_url: str | None = None, **kw: Any) -> None:
+        self.registration_url = registration_url
+        if registration_url:
+            hint = (
+                f"Register (free) at {registration_url} to keep this work and get more credits. "
+                "Exporting existing timelines stays free."
+            )
+        else:
+            hint = "Top up credits in your NemoVideo account (nemovideo.com). Export stays free."
+        details = dict(kw.pop("details", None) or {})
+        if registration_url:
+            details["registration_url"] = registration_url
+        super().__init__(message, hint=kw.pop("hint", hint), details=details, **kw)
+
+
+class UnsupportedFileError(NemoError):
+    kind = "unsupported_file"
+    default_hint = "Supported formats: " + ", ".join(contract.SUPPORTED_EXTENSIONS) + "."
+
+
+class FileTooLargeError(NemoError):
+    kind = "file_too_large"
+    default_hint = (
+        "Compress the file or trim it (e.g. shorter than 90 s) and upload it again, or upload it "
+        "by URL."
+    )
+
+
+class ExportBlockedError(NemoError):
+    kind = "export_blocked"
+    default_hint = (
+        "This is a plan restriction, not a credit problem: register or upgrade at nemovideo.com "
+        "to unlock export."
+    )
+
+
+class RateLimitError(NemoError):
+    kind = "rate_limited"
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        self.retry_after = retry_after
+        wait = f"{retry_after:.0f} s" if retry_after else "30 s"
+        kw.setdefault("hint", f"Wait {wait} and try again.")
+        super().__init__(message, **kw)
+
+
+class ServerError(NemoError):
+    kind = "server_error"
+    retryable = True
+    default_hint = "NemoVideo had a server error; try again in a minute."
+
+
+class APIError(NemoError):
+    kind = "api_error"
+
+
+class TransportError(NemoError):
+    kind = "connection"
+    retryable = True
+    default_hint = (
+        "Could not reach the NemoVideo API. Check the network and NEMO_API_URL "
+        "(`nemo-mcp doctor` checks both), then try again."
+    )
+
+
+class APITimeoutError(TransportError):
+    kind = "timeout"
+    default_hint = "The NemoVideo API did not answer in time; try again in a minute."
+
+
+class StreamError(NemoError):
+    kind = "stream"
+
+
+class RenderFailedError(NemoError):
+    kind = "render_failed"
+    default_hint = (
+        "Check the timeline (nemo_get_state), fix what the reason names, then export again."
+    )
+
+
+class DownloadError(NemoError):
+    kind = "download"
+    retryable = True
+    default_hint = (
+        "The render is kept on the server: call the export status again to retry the download."
+    )
+
+
+# Status -> class for HTTP errors that carry no more specific envelope code.
+_STATUS_MAP: dict[int, type[NemoError]] = {
+    400: APIError,
+    401: AuthError,
+    402: ExportBlockedError,
+    403: AuthError,
+    404: APIError,
+    413: FileTooLargeError,
+    429: RateLimitError,
+}
+
+_CODE_MAP: dict[int, type[NemoError]] = {
+    contract.CODE_TOKEN_INVALID: AuthError,
+    contract.CODE_SESSION_NOT_FOUND: SessionNotFoundError,
+    contract.CODE_NO_CREDITS: InsufficientCreditsError,
+    contract.CODE_UNSUPPORTED_FILE: UnsupportedFileError,
+    contract.CODE_FILE_TOO_LARGE: FileTooLargeError,
+}
+
+_DEFAULT_MESSAGES: dict[type[NemoError], str] = {
+    AuthError: "NemoVideo rejected the token.",
+    SessionNotFoundError: "The session was not found.",
+    InsufficientCreditsError: "You are out of NemoVideo credits.",
+    UnsupportedFileError: "NemoVideo does not accept this file type.",
+    FileTooLargeError: "The file is larger than NemoVideo accepts.",
+    ExportBlockedError: "Export is blocked for this account's plan (HTTP 402).",
+    RateLimitError: "NemoVideo is rate limiting these requests (HTTP 429).",
+    ServerError: "NemoVideo answered with a server error.",
+}
+
+
+def error_for(
+    status: int,
+    code: int | None = None,
+    message: str | None = None,
+    *,
+    retry_after: float | None = None,
+    registration_url: str | None = None,
+) -> NemoError:
+    """Map an HTTP status and/or envelope ``code`` to the right error class.
+
+    The envelope code wins (it is more specific); then the status. ``message`` is the server's
+    own text: it is capped and redacted, and shown after our explanation.
+    """
+    cls: type[NemoError]
+    if code is not None and code in _CODE_MAP:
+        cls = _CODE_MAP[code]
+    elif status >= 500:
+        cls = ServerError
+    else:
+        cls = _STATUS_MAP.get(status, APIError)
+    base = _DEFAULT_MESSAGES.get(cls) or f"NemoVideo answered HTTP {status}"
+    if cls is APIError and code not in (None, 0):
+        base = f"NemoVideo answered with error code {code} (HTTP {status})."
+    elif cls is APIError:
+        base = f"NemoVideo answered HTTP {status}."
+    server_text = (message or "").strip().replace("\n", " ")[:300]
+    text = f"{base} Server said: {server_text}" if server_text else base
+    if cls is InsufficientCreditsError:
+        return InsufficientCreditsError(
+            text, registration_url=registration_url, status=status, code=code
+        )
+    if cls is RateLimitError:
+        return RateLimitError(text, retry_after=retry_after, status=status, code=code)
+    return cls(text, status=status, code=code)
