@@ -20,6 +20,9 @@ RETRY_JITTER = 1.0
 RETRY_AFTER_CAP = 60.0  # a Retry-After above this is reported, not slept through
 RATE_LIMIT_RETRY_DELAY = 30.0  # the contract: "429 -> retry in 30 s, once"
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+MAX_ERROR_BODY_BYTES = 64 * 1024  # an error answer's body is read up to this much, never echoed
+UPLOAD_READ_TIMEOUT = 300.0  # the server probes uploaded media before it answers
+MAX_REDIRECTS = 5  # download redirects, followed by hand (the token only goes to the API host)
 
 # --- Chat turns (POST /run_sse) ---------------------------------------------------------------
 TURN_MAX_SECONDS = 15 * 60.0  # the contract's --max-time 900
@@ -30,6 +33,9 @@ PROGRESS_EVERY = 10.0  # at least one progress event this often while the backen
 MAX_SSE_LINE_BYTES = 1024 * 1024  # one SSE line
 MAX_SSE_EVENT_BYTES = 4 * 1024 * 1024  # one event's joined data
 MAX_REPLY_CHARS = 20_000  # untrusted agent text is capped before it reaches a model
+PROGRESS_NOTE_MIN_INTERVAL = 1.0  # streamed-text progress notes are rate limited to 1/s
+MAX_TURN_STEPS = 50  # agent steps kept per turn (consecutive repeats are folded anyway)
+MAX_TURN_ERROR_CHARS = 500  # one error message from the stream, after cleaning
 
 # Disconnect recovery (contract 7.10): wait 30 s, then re-read state every 60 s, 5 unchanged reads.
 RECOVERY_FIRST_WAIT = 30.0
@@ -57,3 +63,7 @@ MAX_POSTER_BYTES = 512 * 1024
 TOKEN_REFRESH_MARGIN = 3600.0  # treat a token as expired this many seconds early
 TOKEN_LOCK_TIMEOUT = 120.0  # how long a second process waits for the first one's token request
 ANON_TOKEN_LIFETIME = 7 * 24 * 3600.0  # when the server does not say
+
+# --- State store ------------------------------------------------------------------------------
+STORE_BUSY_TIMEOUT = 10.0  # seconds a write waits for another process's write to finish
+TURN_PREVIEW_CHARS = 200  # a turn record keeps this much of the user's message

@@ -17,7 +17,10 @@
     ├── TransportError             the request never got an answer
     │   └── APITimeoutError
     ├── StreamError                the chat stream broke its rules (oversized event, idle, bad type)
+    │   └── OutcomeUnknownError    sent, but the answer was lost (AmbiguousSubmitError for renders)
+    │       StreamInterruptedError  the chat stream broke after it started (never resend)
     ├── RenderFailedError          the render job ended "failed"
+    ├── StoreError                 the state folder is unusable (LockTimeoutError: busy)
     └── DownloadError              the rendered file could not be fetched or failed its checks
 
 Every class carries ``kind`` (a stable machine-readable name), ``hint`` (the next step), and
@@ -197,6 +200,75 @@ class DownloadError(NemoError):
     default_hint = (
         "The render is kept on the server: call the export status again to retry the download."
     )
+
+
+class RenderNotFoundError(APIError):
+    """The server does not know this render id (never submitted, or expired)."""
+
+    kind = "render_not_found"
+    default_hint = "Check the render id; if the export was never accepted, start it again."
+
+
+class OutcomeUnknownError(TransportError):
+    """The request was sent but its answer was lost: it may or may not have taken effect."""
+
+    kind = "outcome_unknown"
+    retryable = False
+    default_hint = "Check the current state before repeating the request."
+
+
+class AmbiguousSubmitError(OutcomeUnknownError):
+    """A render submit was sent and no clear answer came back.
+
+    Poll ``get_render(render_id)`` first; submit again (with a new id) only if the render is
+    unknown.
+    """
+
+    kind = "render_submit_unknown"
+    default_hint = (
+        "The export may have started: check its status before submitting it again with a new id."
+    )
+
+    def __init__(self, message: str, *, render_id: str, **kw: Any) -> None:
+        self.render_id = render_id
+        details = dict(kw.pop("details", None) or {})
+        details["render_id"] = render_id
+        super().__init__(message, details=details, **kw)
+
+
+class StreamInterruptedError(TransportError):
+    """The chat stream broke after it started. The message was accepted: never send it again."""
+
+    kind = "stream_interrupted"
+    retryable = False
+    default_hint = (
+        "The editing agent may still be working: read the session state to see what changed "
+        "instead of sending the message again."
+    )
+
+
+class StreamTimeoutError(StreamInterruptedError, APITimeoutError):
+    kind = "stream_timeout"
+    retryable = False
+
+
+class DestinationExistsError(InvalidInputError):
+    kind = "destination_exists"
+    default_hint = "Choose another file name, or ask explicitly to overwrite the existing file."
+
+
+class StoreError(NemoError):
+    kind = "state_store"
+    default_hint = (
+        "nemo-mcp could not use its state folder. Check that the folder is writable and the disk "
+        "is not full; NEMO_MCP_HOME moves it elsewhere."
+    )
+
+
+class LockTimeoutError(StoreError):
+    kind = "state_lock_timeout"
+    retryable = True
+    default_hint = "Another nemo-mcp process is busy getting a token; try again in a minute."
 
 
 # Status -> class for HTTP errors that carry no more specific envelope code.

@@ -1,0 +1,596 @@
+"""Typed records: what the state store keeps, and what the API client returns.
+
+Everything here is a plain frozen dataclass (pydantic can validate and serialise them at the tool
+boundary). The ``parse_*`` functions turn NemoVideo's loosely specified JSON (two envelopes, bare
+objects, four render-poll shapes) into these types, and the wire helpers at the end turn failed
+answers and transport failures into ``NemoError``s with safe messages. All of it is pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, cast
+
+import httpx
+
+from nemo_mcp.contract import RenderStatus as RenderState
+from nemo_mcp.errors import APIError, APITimeoutError, NemoError, TransportError, error_for
+
+__all__ = [
+    "Credential",
+    "CredentialSource",
+    "Credits",
+    "DownloadResult",
+    "Envelope",
+    "Identity",
+    "RenderRecord",
+    "RenderRecordStatus",
+    "RenderState",
+    "RenderStatus",
+    "SessionInfo",
+    "SessionRecord",
+    "TokenSource",
+    "TurnRecord",
+    "TurnStatus",
+    "UploadResult",
+    "UploadedFile",
+    "decode_json",
+    "normalise_render_status",
+    "parse_credits",
+    "parse_envelope",
+    "parse_epoch",
+    "parse_render_status",
+    "parse_retry_after",
+    "parse_session_info",
+    "parse_upload_result",
+    "response_error",
+    "safe_url",
+    "strip_urls",
+    "transport_error",
+]
+
+CredentialSource = Literal["anonymous", "login"]
+TokenSource = Literal["env", "login", "anonymous", "none"]
+RenderRecordStatus = Literal[
+    "submitting", "pending", "processing", "completed", "failed", "cancelled", "downloaded"
+]
+TurnStatus = Literal[
+    "running",
+    "replied",
+    "silent_changed",
+    "silent_unchanged",
+    "recovered",
+    "lost",
+    "failed",
+    "timed_out",
+    "interrupted",
+]
+
+
+def _now() -> float:
+    return time.time()
+
+
+# --- Stored records -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Credential:
+    """A NemoVideo bearer token and what we know about it. ``repr`` never shows the token."""
+
+    token: str = field(repr=False)
+    user_id: str | None = None
+    expires_at: float | None = None  # epoch seconds; None = unknown / does not expire
+    credits: int | None = None  # the balance the token endpoint reported, if any
+    source: CredentialSource = "anonymous"
+    obtained_at: float = field(default_factory=_now)
+
+    def is_fresh(self, now: float, margin: float) -> bool:
+        """True unless the token expires within ``margin`` seconds of ``now``."""
+        return self.expires_at is None or self.expires_at - margin > now
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who we are to NemoVideo, for ``whoami`` / ``doctor``. Never carries the token."""
+
+    source: TokenSource
+    user_id: str | None
+    expires_at: float | None
+    client_id: str | None
+    credits: int | None = None
+
+    @property
+    def is_anonymous(self) -> bool:
+        return self.source == "anonymous"
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    session_id: str
+    task_id: str | None
+    api_url: str
+    language: str = "en"
+    title: str | None = None
+    user_id: str | None = None
+    created_at: float = field(default_factory=_now)
+    gone: bool = False
+    last_state: str | None = None  # JSON text of the last state payload seen
+
+    @property
+    def state(self) -> dict[str, Any] | None:
+        """``last_state`` decoded, or None (absent or unreadable)."""
+        if not self.last_state:
+            return None
+        try:
+            value = json.loads(self.last_state)
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
+
+
+@dataclass(frozen=True)
+class RenderRecord:
+    render_id: str
+    session_id: str
+    api_url: str
+    status: RenderRecordStatus = "submitting"
+    progress: float | None = None
+    url: str | None = None
+    output_path: str | None = None
+    error: str | None = None
+    attempt: int = 1
+    created_at: float = field(default_factory=_now)
+    updated_at: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class TurnRecord:
+    turn_id: str
+    session_id: str
+    message_preview: str = ""
+    status: TurnStatus = "running"
+    result_json: str | None = None
+    created_at: float = field(default_factory=_now)
+    updated_at: float = field(default_factory=_now)
+
+
+# --- API results ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    session_id: str
+    task_id: str
+    user_id: str | None = None
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    filename: str
+    file_type: str | None = None
+    cdn_url: str | None = None
+    duration: float | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    files: list[UploadedFile]
+    session_state_applied: bool | None = None
+
+
+@dataclass(frozen=True)
+class Credits:
+    available: int
+    frozen: int
+    total: int
+
+
+@dataclass(frozen=True)
+class RenderStatus:
+    """One render poll, whatever shape the server used. ``raw_status`` keeps the server's word."""
+
+    render_id: str
+    status: RenderState
+    progress: float | None = None
+    url: str | None = None
+    error: str | None = None
+    duration: float | None = None
+    size: int | None = None
+    raw_status: str | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in ("completed", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class DownloadResult:
+    path: Path
+    size: int
+    resumed: int = 0  # how many times the transfer was resumed after a drop
+
+
+# --- Wire parsing ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A response body with the envelope taken off.
+
+    ``ok`` is False when the body carries a non-zero ``code`` or ``success: false``; ``payload``
+    is ``data`` when an envelope wraps it, else the whole body.
+    """
+
+    ok: bool
+    payload: Any
+    code: int | None = None
+    message: str | None = None
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(float(value.strip()))
+        except ValueError:
+            return None
+    return None
+
+
+def _as_float(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        f = float(value)
+        return f if math.isfinite(f) else None
+    if isinstance(value, str):
+        try:
+            f = float(value.strip())
+        except ValueError:
+            return None
+        return f if math.isfinite(f) else None
+    return None
+
+
+def _as_str(value: Any) -> str | None:
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, int | float):
+        return str(value)
+    return None
+
+
+def _message_of(body: dict[str, Any]) -> str | None:
+    for key in ("message", "msg", "error", "detail", "error_message", "errorMessage"):
+        value = body.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+        if isinstance(value, dict):
+            inner = value.get("message") or value.get("msg")
+            if isinstance(inner, str) and inner.strip():
+                return inner.strip()
+    return None
+
+
+def parse_envelope(body: Any) -> Envelope:
+    """Apply the unwrap rule to any decoded JSON body.
+
+    ``{"code": 0, "data": X}`` and ``{"success": true, "data": X}`` give ``X``; a non-zero
+    ``code`` or ``success: false`` is an error (with ``code`` and ``message``/``error``); any
+    other object is its own payload.
+    """
+    if not isinstance(body, dict):
+        return Envelope(ok=True, payload=body)
+    has_code = "code" in body
+    has_success = isinstance(body.get("success"), bool)
+    code = _as_int(body.get("code")) if has_code else None
+    if has_code and body.get("code") is not None and code is None:
+        # a non-numeric code (e.g. "SESSION_NOT_FOUND") is an error all the same
+        return Envelope(ok=False, payload=body.get("data"), code=None, message=_message_of(body))
+    if (code is not None and code != 0) or (has_success and body["success"] is False):
+        return Envelope(ok=False, payload=body.get("data"), code=code, message=_message_of(body))
+    if has_code or has_success:
+        return Envelope(ok=True, payload=body.get("data"), code=code)
+    return Envelope(ok=True, payload=body)
+
+
+def parse_epoch(value: Any, *, now: float | None = None) -> float | None:
+    """An expiry as epoch seconds: epoch seconds or milliseconds, numeric text or ISO 8601."""
+    number = _as_float(value)
+    if number is not None:
+        if number <= 0:
+            return None
+        return number / 1000.0 if number > 1e11 else number
+    if isinstance(value, str) and value.strip():
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.timestamp()
+    return None
+
+
+def _require_dict(payload: Any, what: str) -> dict[str, Any]:
+    if not isinstance(payload, dict):
+        raise APIError(f"NemoVideo sent an unexpected answer for {what} (not a JSON object).")
+    return cast(dict[str, Any], payload)
+
+
+def parse_session_info(payload: Any) -> SessionInfo:
+    data = _require_dict(payload, "the new session")
+    session_id = _as_str(data.get("session_id") or data.get("sessionId"))
+    task_id = _as_str(data.get("task_id") or data.get("taskId"))
+    if not session_id:
+        raise APIError("NemoVideo created a project but sent no session id.")
+    return SessionInfo(
+        session_id=session_id,
+        task_id=task_id or "",
+        user_id=_as_str(data.get("user_id") or data.get("userId")),
+    )
+
+
+_UPLOAD_KNOWN = frozenset(
+    {
+        "filename",
+        "file_type",
+        "cdn_url",
+        "duration",
+        "width",
+        "height",
+        "fps",
+        "name",
+        "type",
+        "url",
+    }
+)
+
+
+def parse_upload_result(payload: Any) -> UploadResult:
+    data = _require_dict(payload, "the upload")
+    raw_files = data.get("files")
+    if raw_files is None and isinstance(data.get("file"), dict):
+        raw_files = [data["file"]]
+    files: list[UploadedFile] = []
+    for item in raw_files if isinstance(raw_files, list) else []:
+        if not isinstance(item, dict):
+            continue
+        files.append(
+            UploadedFile(
+                filename=_as_str(item.get("filename") or item.get("name")) or "",
+                file_type=_as_str(item.get("file_type") or item.get("type")),
+                cdn_url=_as_str(item.get("cdn_url") or item.get("url")),
+                duration=_as_float(item.get("duration")),
+                width=_as_int(item.get("width")),
+                height=_as_int(item.get("height")),
+                fps=_as_float(item.get("fps")),
+                extra={k: v for k, v in item.items() if k not in _UPLOAD_KNOWN},
+            )
+        )
+    applied = data.get("session_state_applied")
+    return UploadResult(
+        files=files, session_state_applied=applied if isinstance(applied, bool) else None
+    )
+
+
+def parse_credits(payload: Any) -> Credits:
+    data = _require_dict(payload, "the credit balance")
+    available = _as_int(data.get("available"))
+    frozen = _as_int(data.get("frozen")) or 0
+    total = _as_int(data.get("total"))
+    if available is None:
+        raise APIError("NemoVideo sent a credit balance without an 'available' figure.")
+    return Credits(
+        available=available, frozen=frozen, total=total if total is not None else available + frozen
+    )
+
+
+_STATUS_WORDS: dict[str, RenderState] = {
+    "pending": "pending",
+    "queued": "pending",
+    "queue": "pending",
+    "waiting": "pending",
+    "submitted": "pending",
+    "created": "pending",
+    "accepted": "pending",
+    "not_started": "pending",
+    "processing": "processing",
+    "running": "processing",
+    "rendering": "processing",
+    "in_progress": "processing",
+    "started": "processing",
+    "completed": "completed",
+    "complete": "completed",
+    "succeeded": "completed",
+    "success": "completed",
+    "done": "completed",
+    "finished": "completed",
+    "failed": "failed",
+    "failure": "failed",
+    "error": "failed",
+    "errored": "failed",
+    "cancelled": "cancelled",
+    "canceled": "cancelled",
+    "aborted": "cancelled",
+}
+
+
+def normalise_render_status(raw: Any) -> RenderState:
+    """Map the server's status word onto ours; an unknown word counts as still processing."""
+    word = (_as_str(raw) or "").strip().lower().replace("-", "_").replace(" ", "_")
+    return _STATUS_WORDS.get(word, "pending" if not word else "processing")
+
+
+def _render_error(data: dict[str, Any]) -> str | None:
+    for key in ("error", "errorMessage", "error_message", "failReason", "fail_reason", "reason"):
+        value = data.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+        if isinstance(value, dict):
+            inner = _message_of(value) or _as_str(value.get("code"))
+            if inner:
+                return inner
+    return None
+
+
+def parse_render_status(payload: Any, fallback_id: str) -> RenderStatus:
+    """Normalise every render-poll shape seen in public sources.
+
+    Bare ``{"taskId","status","progress","output":{"url","duration","size"}}``, the unwrapped
+    ``{"id","status","progress","outputUrl"}``, and the CLI's ``{"render_id","status","output",
+    "error"}``. Pass the *unwrapped* payload (see ``parse_envelope``).
+    """
+    data = _require_dict(payload, "the render status")
+    if isinstance(data.get("render"), dict) and "status" not in data:
+        data = cast(dict[str, Any], data["render"])
+    output = data.get("output") if isinstance(data.get("output"), dict) else {}
+    assert isinstance(output, dict)
+    render_id = (
+        _as_str(data.get("id"))
+        or _as_str(data.get("taskId"))
+        or _as_str(data.get("task_id"))
+        or _as_str(data.get("render_id"))
+        or _as_str(data.get("renderId"))
+        or fallback_id
+    )
+    raw_status = _as_str(data.get("status") or data.get("state"))
+    status = normalise_render_status(raw_status)
+    url = (
+        _as_str(output.get("url"))
+        or _as_str(data.get("outputUrl"))
+        or _as_str(data.get("output_url"))
+        or _as_str(data.get("downloadUrl"))
+        or _as_str(data.get("download_url"))
+        or _as_str(data.get("url"))
+    )
+    progress = _as_float(data.get("progress"))
+    if progress is not None:
+        progress = min(max(progress, 0.0), 100.0)
+    elif status == "completed":
+        progress = 100.0
+    return RenderStatus(
+        render_id=render_id,
+        status=status,
+        progress=progress,
+        url=url,
+        error=_render_error(data),
+        duration=_as_float(output.get("duration", data.get("duration"))),
+        size=_as_int(output.get("size", data.get("size"))),
+        raw_status=raw_status,
+    )
+
+
+# --- Wire helpers: errors out of answers and transport failures ------------------------------
+
+_URL_RE = re.compile(r"(?i)\b[a-z][a-z0-9+.\-]*://([^/\s'\"<>]+)[^\s'\"<>]*")
+
+
+def strip_urls(text: str) -> str:
+    """Replace every URL in ``text`` with its host (signed URLs carry secrets in the query)."""
+    return _URL_RE.sub(lambda m: f"<{m.group(1).rsplit('@', 1)[-1]}>", text)
+
+
+def safe_url(url: str | httpx.URL) -> str:
+    """``scheme://host/path`` of a URL, without credentials, query or fragment (for logs)."""
+    u = httpx.URL(str(url))
+    port = f":{u.port}" if u.port else ""
+    return f"{u.scheme}://{u.host}{port}{u.path}"
+
+
+def parse_retry_after(headers: httpx.Headers, *, now: float | None = None) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
+    ms = _as_float(headers.get("retry-after-ms"))
+    if ms is not None and ms >= 0:
+        return ms / 1000.0
+    raw = headers.get("retry-after")
+    if not raw:
+        return None
+    seconds = _as_float(raw)
+    if seconds is not None:
+        return seconds if seconds >= 0 else None
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(when.timestamp() - (time.time() if now is None else now), 0.0)
+
+
+def decode_json(content: bytes) -> tuple[bool, Any]:
+    """``(True, value)`` for a JSON body, ``(False, None)`` for anything else."""
+    if not content:
+        return False, None
+    try:
+        return True, json.loads(content)
+    except (ValueError, UnicodeDecodeError):
+        return False, None
+
+
+def _describe_body(content: bytes, content_type: str | None) -> str:
+    kind = (content_type or "no content type").split(";", 1)[0].strip() or "no content type"
+    return f"a non-JSON answer ({kind}, {len(content)} bytes)"
+
+
+def response_error(
+    status: int,
+    content: bytes,
+    content_type: str | None,
+    *,
+    retry_after: float | None = None,
+    registration_url: str | None = None,
+) -> NemoError:
+    """The error an HTTP answer stands for: its envelope ``code``/``message`` and its status.
+
+    Call it for any non-2xx answer, and for a 2xx whose envelope says it failed. The server's
+    own text is kept short; a non-JSON body is described, never echoed.
+    """
+    is_json, body = decode_json(content)
+    code: int | None = None
+    message: str | None = None
+    if is_json and isinstance(body, dict):
+        env = parse_envelope(body)
+        code = env.code
+        message = env.message or _message_of(body)
+    elif content:
+        message = _describe_body(content, content_type)
+    if message:
+        message = strip_urls(message)
+    return error_for(
+        status, code, message, retry_after=retry_after, registration_url=registration_url
+    )
+
+
+def transport_error(exc: httpx.HTTPError, action: str) -> NemoError:
+    """A NemoError for a request that got no (complete) answer. Raise it ``from exc``.
+
+    The message names the failure type and a URL-free reason; never a token or a signed URL.
+    """
+    reason = strip_urls(str(exc)).strip().replace("\n", " ")[:200]
+    detail = f"{type(exc).__name__}: {reason}" if reason else type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException):
+        return APITimeoutError(f"{action}: NemoVideo did not answer in time ({detail}).")
+    return TransportError(f"{action}: the connection failed ({detail}).")
