@@ -6,7 +6,9 @@ NEMO_TOKEN             a NemoVideo token; wins over the stored anonymous one
 NEMO_CLIENT_ID         the X-Client-Id for anonymous tokens (default: a UUID created once)
 SKILL_SOURCE           X-Skill-Platform override (default: detected from the install path)
 NEMO_MCP_HOME          state folder: client id, token, sessions, jobs (platformdirs data dir)
-NEMO_SKILL             active skill manifest, for X-Skill-Source/-Version (default nemo-mcp)
+NEMO_SKILL             active skill manifest, for X-Skill-Source/-Version (default: the
+                       NEMO_SKILL_DIR folder's SKILL.md name when it names a manifest, else
+                       nemo-mcp)
 NEMO_SKILL_DIR         folder of the SKILL.md being run (attribution and platform)
 NEMO_MCP_OUTPUT_DIR    where exports are downloaded (default <Downloads>/NemoVideo)
 NEMO_MCP_ALLOWED_DIRS  folders uploads may read from, os.pathsep-separated
@@ -111,16 +113,22 @@ class Settings:
         if web := _clean(env.get(ENV_WEB_URL)):
             kwargs["web_url"] = web.rstrip("/")
         if home := _clean(env.get(ENV_HOME)):
-            kwargs["home"] = Path(home).expanduser()
+            kwargs["home"] = Path(home).expanduser().absolute()
         if skill := _clean(env.get(ENV_SKILL)):
             kwargs["skill"] = skill
         if skill_dir := _clean(env.get(ENV_SKILL_DIR)):
-            kwargs["skill_dir"] = Path(skill_dir).expanduser()
+            kwargs["skill_dir"] = Path(skill_dir).expanduser().absolute()
+            if "skill" not in kwargs:
+                # A skill folder built from a manifest selects that manifest (limits, examples).
+                from nemo_mcp.manifest import manifest_for_skill_dir
+
+                if named := manifest_for_skill_dir(Path(skill_dir).expanduser()):
+                    kwargs["skill"] = named
         if out := _clean(env.get(ENV_OUTPUT_DIR)):
-            kwargs["output_dir"] = Path(out).expanduser()
+            kwargs["output_dir"] = Path(out).expanduser().absolute()
         if allowed := _clean(env.get(ENV_ALLOWED_DIRS)):
             kwargs["allowed_dirs"] = tuple(
-                Path(p).expanduser() for p in allowed.split(os.pathsep) if p.strip()
+                Path(p).expanduser().absolute() for p in allowed.split(os.pathsep) if p.strip()
             )
         if wait := _clean(env.get(ENV_WAIT_SECONDS)):
             try:

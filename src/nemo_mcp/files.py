@@ -58,10 +58,14 @@ def resolve_in_roots(raw: str, roots: Sequence[Path], *, base: Path | None = Non
     the check is on path components, so ``/media_evil`` is not inside ``/media``.
     """
     candidate = _as_path(raw)
-    if not candidate.is_absolute():
-        candidate = (base or (roots[0] if roots else Path.cwd())) / candidate
-    resolved = candidate.resolve()
     real_roots = [r.expanduser().resolve() for r in roots]
+    if not candidate.is_absolute():
+        # relative to the working directory (or ``base``), else to the first root holding it
+        bases = [base or Path.cwd(), *real_roots]
+        found = [b / candidate for b in bases if (b / candidate).exists()]
+        inside = [b for b in bases if any(is_within(b.resolve(), r) for r in real_roots)]
+        candidate = found[0] if found else (inside or bases)[0] / candidate
+    resolved = candidate.resolve()
     if not any(is_within(resolved, r) for r in real_roots):
         shown = ", ".join(str(r) for r in real_roots) or "(none configured)"
         raise UnsafePathError(
@@ -75,7 +79,8 @@ def check_media_file(path: Path, *, max_bytes: int) -> UploadCandidate:
     if not path.exists():
         raise InvalidInputError(
             f"No file at {path.name!r}.",
-            hint="Check the path; relative paths are resolved against the first allowed folder.",
+            hint="Check the path; relative paths are resolved against the working directory, "
+            "then each allowed folder.",
         )
     if not path.is_file():
         raise UnsafePathError(f"{path.name!r} is not a regular file.")

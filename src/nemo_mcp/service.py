@@ -1,0 +1,1125 @@
+"""The studio: the operations users think in, shared by the MCP server, the CLI and library users.
+
+    async with Studio.open() as studio:
+        await studio.upload(["song.mp3"])
+        turn = await studio.chat("generate a music video clip synced to my song")
+        view = await studio.export()          # waits, downloads, checks the MP4
+
+Chat turns and renders are jobs owned by the studio (see ``jobs.py``): a call waits for them up
+to a budget and otherwise returns a handle while the job goes on. Render records are written to
+the store *before* the submit is sent, so a restarted process resumes polling and download.
+A chat message is sent once and never again (a resent message is charged twice).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+import anyio
+import httpx
+
+from nemo_mcp import constants, media
+from nemo_mcp.client import NemoClient
+from nemo_mcp.condense.timeline import Timeline
+from nemo_mcp.config import Settings
+from nemo_mcp.errors import (
+    AmbiguousSubmitError,
+    DownloadError,
+    InvalidInputError,
+    NemoError,
+    RenderFailedError,
+    RenderNotFoundError,
+    SessionNotFoundError,
+)
+from nemo_mcp.files import (
+    check_media_url,
+    choose_output_path,
+    dedupe,
+    is_url,
+    resolve_upload,
+    safe_filename,
+)
+from nemo_mcp.jobs import Job, JobRunner, ProgressFn
+from nemo_mcp.manifest import SkillManifest, load_manifest
+from nemo_mcp.models import RenderRecord, SessionRecord, TurnRecord
+from nemo_mcp.store import Store
+from nemo_mcp.turns import TurnOutcome, run_turn
+from nemo_mcp.views import (
+    CreditsView,
+    NextStep,
+    Progress,
+    RenderView,
+    SessionList,
+    SessionView,
+    StateView,
+    TrackView,
+    TurnView,
+    UploadedItem,
+    UploadResult,
+)
+
+log = logging.getLogger(__name__)
+
+Face = Literal["mcp", "cli"]
+MAX_MESSAGE_CHARS = 4000
+DUPLICATE_WINDOW = 10 * 60.0  # an identical message within this window is not resent
+RENDER_POLL_ERRORS_TOLERATED = 5
+_FINISHED_RENDER = frozenset({"downloaded", "failed", "cancelled"})
+_CREDITS_PROBLEM = re.compile(
+    r"(out of|no|not enough|insufficient|run out of|ran out of)\s+(free\s+)?credits|积分不足|2001",
+    re.IGNORECASE,
+)
+
+
+def _step(action: str, tool: str, command: str) -> NextStep:
+    return NextStep(action=action, tool=tool, command=command)
+
+
+STEP_STATE = _step("look at the timeline", "nemo_get_state()", "nemo-mcp state")
+STEP_EXPORT = _step("render and download the MP4", "nemo_export()", "nemo-mcp export")
+STEP_UPLOAD = _step("upload media", 'nemo_upload(items=["<path>"])', "nemo-mcp upload <path>")
+STEP_CREDITS = _step("check credits", "nemo_get_credits()", "nemo-mcp credits")
+STEP_NEW = _step("start a new project", "nemo_new_session()", "nemo-mcp sessions new")
+
+
+def _chat_step(example: str) -> NextStep:
+    return _step(
+        f'ask for an edit, e.g. "{example}"',
+        f'nemo_chat(message="{example}")',
+        f'nemo-mcp chat "{example}"',
+    )
+
+
+def _wait_turn_step(turn_id: str) -> NextStep:
+    return _step("wait for the reply", f'nemo_wait(job_id="{turn_id}")', f"nemo-mcp wait {turn_id}")
+
+
+def _wait_render_step(render_id: str) -> NextStep:
+    return _step(
+        "wait for the render and download it",
+        f'nemo_wait(job_id="{render_id}")',
+        f"nemo-mcp wait {render_id}",
+    )
+
+
+def detect_language(text: str | None) -> str:
+    """The session language from the user's own words; else the locale; else English."""
+    if text:
+        if re.search(r"[\u3040-\u30ff]", text):
+            return "ja"
+        if re.search(r"[\uac00-\ud7af]", text):
+            return "ko"
+        if re.search(r"[\u4e00-\u9fff]", text):
+            return "zh-CN"
+    lang = (os.environ.get("LANG") or "").split(".")[0].replace("_", "-")
+    if lang and lang not in ("C", "POSIX") and len(lang) <= 8:
+        return lang.split("-")[0] if lang.startswith("en") else lang
+    return "en"
+
+
+def _draft_of(state: Mapping[str, Any]) -> dict[str, Any] | None:
+    inner = state.get("state", state)
+    draft = inner.get("draft") if isinstance(inner, Mapping) else None
+    if isinstance(draft, str):
+        try:
+            draft = json.loads(draft)
+        except ValueError:
+            return None
+    return dict(draft) if isinstance(draft, Mapping) else None
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+class Studio:
+    def __init__(
+        self,
+        settings: Settings,
+        client: NemoClient,
+        store: Store,
+        runner: JobRunner,
+        *,
+        face: Face = "mcp",
+        poll_interval: float = constants.RENDER_POLL_INTERVAL,
+        turn_limits: Any = None,
+    ) -> None:
+        self.settings = settings
+        self.client = client
+        self.store = store
+        self.runner = runner
+        self.face = face
+        self.poll_interval = poll_interval
+        self.turn_limits = turn_limits
+        self.manifest: SkillManifest = load_manifest(settings.skill)
+        self._recent_messages: dict[tuple[str, str], tuple[float, str]] = {}
+        self._render_drafts: dict[str, str] = {}
+        self._aliases: dict[str, str] = {}  # failed render id -> the id of its one retry
+        self._change_listeners: list[Callable[[str], Awaitable[None]]] = []
+
+    # ----------------------------------------------------------------------------- lifecycle
+    @classmethod
+    @asynccontextmanager
+    async def open(
+        cls,
+        settings: Settings | None = None,
+        *,
+        face: Face = "mcp",
+        transport: httpx.AsyncBaseTransport | None = None,
+        resume: bool = True,
+        poll_interval: float = constants.RENDER_POLL_INTERVAL,
+        turn_limits: Any = None,
+    ) -> AsyncIterator[Studio]:
+        settings = settings or Settings.from_env()
+        store = Store(settings.state_db)
+        async with (
+            NemoClient(settings, store=store, transport=transport) as client,
+            anyio.create_task_group() as tg,
+        ):
+            studio = cls(
+                settings,
+                client,
+                store,
+                JobRunner(tg),
+                face=face,
+                poll_interval=poll_interval,
+                turn_limits=turn_limits,
+            )
+            if resume:
+                studio.resume_renders()
+            try:
+                yield studio
+            finally:
+                tg.cancel_scope.cancel()
+
+    def on_change(self, listener: Callable[[str], Awaitable[None]]) -> None:
+        """Call ``listener(session_id)`` whenever a session's timeline or renders change."""
+        self._change_listeners.append(listener)
+
+    async def _changed(self, session_id: str) -> None:
+        for fn in list(self._change_listeners):
+            try:
+                await fn(session_id)
+            except Exception:
+                log.debug("change listener failed", exc_info=True)
+
+    # ------------------------------------------------------------------------------ sessions
+    def _session_view(self, rec: SessionRecord) -> SessionView:
+        current = self.store.current_session(self.settings.api_url)
+        return SessionView(
+            session_id=rec.session_id,
+            task_id=rec.task_id,
+            language=rec.language or "en",
+            created_at=rec.created_at,
+            current=current is not None and current.session_id == rec.session_id,
+            gone=rec.gone,
+            title=rec.title,
+        )
+
+    async def new_session(
+        self, *, language: str | None = None, title: str | None = None
+    ) -> SessionView:
+        lang = language or detect_language(None)
+        info = await self.client.create_session(language=lang, task_name=title or "project")
+        rec = SessionRecord(
+            session_id=info.session_id,
+            task_id=info.task_id,
+            api_url=self.settings.api_url,
+            language=lang,
+            title=title,
+            user_id=info.user_id,
+            created_at=time.time(),
+        )
+        self.store.save_session(rec)
+        self.store.set_current_session(self.settings.api_url, rec.session_id)
+        return self._session_view(rec)
+
+    def list_sessions(self) -> SessionList:
+        recs = self.store.list_sessions(self.settings.api_url)
+        current = self.store.current_session(self.settings.api_url)
+        views = [self._session_view(r) for r in recs]
+        live = [v for v in views if not v.gone]
+        summary = (
+            f"{len(live)} session(s); current: {current.session_id}."
+            if current
+            else "No session yet: uploading or chatting starts one."
+        )
+        return SessionList(
+            sessions=views,
+            current_session_id=current.session_id if current else None,
+            summary=summary,
+        )
+
+    def use_session(self, session_id: str) -> SessionView:
+        rec = self.store.get_session(session_id)
+        if rec is None:
+            rec = SessionRecord(
+                session_id=session_id,
+                task_id=None,
+                api_url=self.settings.api_url,
+                language="en",
+                title=None,
+                user_id=None,
+                created_at=time.time(),
+            )
+            self.store.save_session(rec)
+        if rec.gone:
+            raise SessionNotFoundError(f"Session {session_id} no longer exists on the server.")
+        self.store.set_current_session(self.settings.api_url, session_id)
+        return self._session_view(rec)
+
+    async def _session(
+        self, session_id: str | None, *, text_hint: str | None = None
+    ) -> SessionRecord:
+        if session_id:
+            rec = self.store.get_session(session_id)
+            if rec is None:
+                self.use_session(session_id)
+                rec = self.store.get_session(session_id)
+                assert rec is not None
+            if rec.gone:
+                raise SessionNotFoundError(
+                    f"Session {session_id} no longer exists on the server (its timeline is gone)."
+                )
+            return rec
+        current = self.store.current_session(self.settings.api_url)
+        if current is not None and not current.gone:
+            return current
+        await self.new_session(language=detect_language(text_hint))
+        rec = self.store.current_session(self.settings.api_url)
+        assert rec is not None
+        return rec
+
+    async def _replace_gone(self, rec: SessionRecord) -> SessionRecord:
+        """1002: the session is gone; remember that and start a fresh one in its place."""
+        self.store.mark_session_gone(rec.session_id)
+        await self.new_session(language=rec.language, title=rec.title)
+        new = self.store.current_session(self.settings.api_url)
+        assert new is not None
+        await self._changed(rec.session_id)
+        return new
+
+    async def _gone_error(self, rec: SessionRecord) -> SessionNotFoundError:
+        new = await self._replace_gone(rec)
+        return SessionNotFoundError(
+            f"Session {rec.session_id} no longer exists on NemoVideo, and its timeline is gone. "
+            f"A new session {new.session_id} was started and is now current.",
+            hint="Upload the media again into the new session, then repeat the request.",
+            details={"old_session_id": rec.session_id, "new_session_id": new.session_id},
+        )
+
+    async def _read_state(self, rec: SessionRecord) -> dict[str, Any]:
+        try:
+            state = await self.client.get_state(rec.session_id)
+        except SessionNotFoundError:
+            raise await self._gone_error(rec) from None
+        self.store.update_session_state(rec.session_id, state)
+        return state
+
+    # ------------------------------------------------------------------------------- uploads
+    async def upload(
+        self,
+        items: Sequence[str],
+        *,
+        session_id: str | None = None,
+        roots: Sequence[Path] | None = None,
+        on_progress: ProgressFn | None = None,
+    ) -> UploadResult:
+        wanted = dedupe(i.strip() for i in items if i and i.strip())
+        if not wanted:
+            raise InvalidInputError(
+                "Nothing to upload.", hint="Pass one or more local file paths or http(s) URLs."
+            )
+        allowed = list(roots) if roots else list(self.settings.allowed_dirs)
+        # Check everything before sending anything: one bad item fails the call, nothing is sent.
+        paths = []
+        urls = []
+        for item in wanted:
+            if is_url(item):
+                urls.append(check_media_url(item))
+            else:
+                paths.append(
+                    resolve_upload(item, allowed, max_bytes=self.manifest.max_upload_bytes)
+                )
+        rec = await self._session(session_id)
+        notices: list[str] = []
+        try:
+            uploaded = await self._upload_into(rec, paths, urls, on_progress)
+        except SessionNotFoundError:
+            old = rec.session_id
+            rec = await self._replace_gone(rec)
+            notices.append(
+                f"Session {old} no longer existed on NemoVideo (its timeline is gone); the files "
+                f"went into the new session {rec.session_id}."
+            )
+            uploaded = await self._upload_into(rec, paths, urls, on_progress)
+        await self._changed(rec.session_id)
+        described = ", ".join(
+            f"{u.name} ({u.kind}" + (f", {u.duration_s:.0f} s" if u.duration_s else "") + ")"
+            for u in uploaded
+        )
+        return UploadResult(
+            session_id=rec.session_id,
+            uploaded=uploaded,
+            notices=notices,
+            summary=f"Uploaded {len(uploaded)} item(s) to session {rec.session_id}: {described}.",
+            next_steps=[_chat_step(self.manifest.examples[0]), STEP_STATE],
+        )
+
+    async def _upload_into(
+        self,
+        rec: SessionRecord,
+        paths: Sequence[Any],
+        urls: Sequence[str],
+        on_progress: ProgressFn | None,
+    ) -> list[UploadedItem]:
+        out: list[UploadedItem] = []
+
+        async def relay(sent: int, total: int) -> None:
+            if on_progress is not None:
+                pct = 100.0 * sent / total if total else 0.0
+                await on_progress(
+                    Progress(message=f"uploading {pct:.0f}%", progress=sent, total=total)
+                )
+
+        if paths:
+            result = await self.client.upload_files(
+                rec.session_id, [p.path for p in paths], on_progress=relay
+            )
+            for cand, info in zip(paths, result.files, strict=False):
+                out.append(
+                    UploadedItem(
+                        name=cand.path.name,
+                        kind=info.file_type or cand.kind,
+                        source="file",
+                        size_bytes=cand.size,
+                        duration_s=info.duration,
+                        width=info.width,
+                        height=info.height,
+                        url=info.cdn_url,
+                    )
+                )
+        if urls:
+            result = await self.client.upload_urls(rec.session_id, list(urls))
+            for url, info in zip(urls, result.files, strict=False):
+                out.append(
+                    UploadedItem(
+                        name=info.filename or url.rsplit("/", 1)[-1],
+                        kind=info.file_type or "video",
+                        source="url",
+                        duration_s=info.duration,
+                        width=info.width,
+                        height=info.height,
+                        url=info.cdn_url,
+                    )
+                )
+        return out
+
+    # ---------------------------------------------------------------------------------- chat
+    async def chat(
+        self,
+        message: str,
+        *,
+        session_id: str | None = None,
+        wait: float | None = None,
+        on_progress: ProgressFn | None = None,
+        force: bool = False,
+    ) -> TurnView:
+        """Send one message to the editing agent (once) and wait up to ``wait`` seconds."""
+        text = message.strip()
+        if not text:
+            raise InvalidInputError("The message is empty.", hint="Say what to make or change.")
+        if len(text) > MAX_MESSAGE_CHARS:
+            raise InvalidInputError(
+                f"The message is {len(text)} characters; the limit is {MAX_MESSAGE_CHARS}.",
+                hint="Shorten it; concrete, short instructions work best.",
+            )
+        rec = await self._session(session_id, text_hint=text)
+        sid = rec.session_id
+        for turn in self.store.list_turns(sid):
+            job = self.runner.get(turn.turn_id)
+            if turn.status == "running" and job is not None and not job.done.is_set():
+                raise InvalidInputError(
+                    f"The agent is still working on the previous message ({turn.turn_id}).",
+                    hint=f'Wait for it first: nemo_wait(job_id="{turn.turn_id}") / '
+                    f"`nemo-mcp wait {turn.turn_id}`.",
+                    details={"turn_id": turn.turn_id},
+                )
+        key = (sid, hashlib.sha256(text.encode()).hexdigest())
+        seen = self._recent_messages.get(key)
+        if seen and not force and time.monotonic() - seen[0] < DUPLICATE_WINDOW:
+            view = await self.turn_status(seen[1], wait=wait, on_progress=on_progress)
+            note = "This exact message was already sent moments ago; it was not sent again "
+            note += "(a resent message is charged twice). Pass force=true to send it anyway."
+            return view.model_copy(update={"summary": f"{note} {view.summary}"})
+        before = await self._read_state(rec)
+        turn_id = f"turn_{secrets.token_hex(6)}"
+        self.store.save_turn(
+            TurnRecord(
+                turn_id=turn_id,
+                session_id=sid,
+                message_preview=text[:200],
+                status="running",
+                result_json=None,
+                created_at=time.time(),
+                updated_at=time.time(),
+            )
+        )
+        self._recent_messages[key] = (time.monotonic(), turn_id)
+
+        async def body(job: Job[TurnOutcome]) -> TurnOutcome:
+            async def relay(note: Any) -> None:
+                await job.report(Progress(message=note.message, progress=note.progress))
+
+            kwargs: dict[str, Any] = {}
+            if self.turn_limits is not None:
+                kwargs["limits"] = self.turn_limits
+            try:
+                outcome = await run_turn(
+                    open_stream=lambda: self.client.stream_chat(sid, text),
+                    read_state=lambda: self.client.get_state(sid),
+                    before=before,
+                    on_progress=relay,
+                    face=self.face,
+                    **kwargs,
+                )
+            except SessionNotFoundError:
+                self.store.update_turn(turn_id, status="failed", updated_at=time.time())
+                raise await self._gone_error(rec) from None
+            except NemoError as err:
+                self.store.update_turn(
+                    turn_id,
+                    status="failed",
+                    result_json=json.dumps({"errors": [str(err)]}),
+                    updated_at=time.time(),
+                )
+                raise
+            except anyio.get_cancelled_exc_class():
+                self.store.update_turn(turn_id, status="interrupted", updated_at=time.time())
+                raise
+            self.store.update_turn(
+                turn_id,
+                status=outcome.status,
+                result_json=json.dumps(self._outcome_json(outcome)),
+                updated_at=time.time(),
+            )
+            if outcome.state_after is not None:
+                self.store.update_session_state(sid, dict(outcome.state_after))
+            await self._changed(sid)
+            return outcome
+
+        job = self.runner.start(turn_id, "turn", body)
+        await self.runner.wait(job, self._budget(wait), on_progress, describe=self._describe_turn)
+        return self._turn_view(turn_id)
+
+    @staticmethod
+    def _outcome_json(o: TurnOutcome) -> dict[str, Any]:
+        return {
+            "reply": o.reply_text,
+            "changes": list(o.changes),
+            "steps": list(o.steps),
+            "errors": list(o.errors),
+            "timeline": o.timeline_summary,
+            "export_ready": o.export_ready,
+            "elapsed": o.duration_s,
+        }
+
+    def _budget(self, wait: float | None) -> float | None:
+        if wait is None:
+            return self.settings.wait_budget
+        if wait < 0:
+            return None  # wait until done (the CLI's default)
+        return min(wait, constants.MAX_WAIT_BUDGET)
+
+    @staticmethod
+    def _describe_turn(job: Job[Any]) -> Progress:
+        last = job.last.message if job.last else "the agent is working"
+        return Progress(message=f"{last} ({job.elapsed:.0f} s)")
+
+    async def turn_status(
+        self, turn_id: str, *, wait: float | None = 0, on_progress: ProgressFn | None = None
+    ) -> TurnView:
+        job = self.runner.get(turn_id)
+        if job is not None and not job.done.is_set():
+            await self.runner.wait(job, self._budget(wait), on_progress, self._describe_turn)
+        return self._turn_view(turn_id)
+
+    def _turn_view(self, turn_id: str) -> TurnView:
+        rec = self.store.get_turn(turn_id)
+        if rec is None:
+            raise InvalidInputError(
+                f"No chat turn {turn_id!r} is known here.",
+                hint="Use the turn id a previous nemo_chat call returned.",
+            )
+        job = self.runner.get(turn_id)
+        if job is not None and job.done.is_set() and job.error is not None:
+            err = job.error
+            if isinstance(err, NemoError):
+                raise err
+        status = rec.status
+        if status == "running" and (job is None or job.done.is_set()):
+            status = "interrupted"  # the process that ran it went away
+        data: dict[str, Any] = json.loads(rec.result_json) if rec.result_json else {}
+        elapsed = job.elapsed if job is not None else float(data.get("elapsed") or 0.0)
+        view = TurnView(
+            turn_id=turn_id,
+            session_id=rec.session_id,
+            status=status,
+            done=status != "running",
+            reply=data.get("reply") or "",
+            changes=data.get("changes") or [],
+            steps=data.get("steps") or [],
+            errors=data.get("errors") or [],
+            timeline=data.get("timeline"),
+            export_ready=data.get("export_ready"),
+            elapsed_s=round(elapsed, 1),
+            summary="",
+            next_steps=[],
+        )
+        view.summary, view.next_steps = self._turn_summary(view)
+        return view
+
+    def _turn_summary(self, v: TurnView) -> tuple[str, list[NextStep]]:
+        example = self.manifest.examples[0]
+        if v.status == "running":
+            last = ""
+            job = self.runner.get(v.turn_id)
+            if job is not None and job.last is not None:
+                last = f" Latest: {job.last.message}."
+            return (
+                f"The agent is still working ({v.elapsed_s:.0f} s so far).{last} The message was "
+                "sent once and will not be resent.",
+                [_wait_turn_step(v.turn_id), STEP_STATE],
+            )
+        steps = [STEP_EXPORT, STEP_STATE] if v.export_ready else [STEP_STATE, _chat_step(example)]
+        changes = "; ".join(v.changes)
+        if v.status == "replied":
+            text = "The agent replied." + (f" Timeline changes: {changes}." if changes else "")
+        elif v.status in ("silent_changed", "recovered"):
+            lead = (
+                "The connection dropped, but the edit went through."
+                if v.status == "recovered"
+                else "The agent made the edit without a reply."
+            )
+            text = f"{lead} Changes: {changes or 'see the timeline'}."
+        elif v.status == "silent_unchanged":
+            text = (
+                "The agent finished without a reply and the timeline did not change. Rephrase "
+                "the request more concretely, or check the timeline."
+            )
+        elif v.status == "lost":
+            text = (
+                "The connection dropped and the timeline has not changed after 5 minutes of "
+                "checking. The message was NOT resent (that would be charged twice); check the "
+                "timeline later, or send the request again if nothing happened."
+            )
+        elif v.status == "interrupted":
+            text = (
+                "This turn was interrupted when nemo-mcp stopped; its outcome is unknown. Check "
+                "the timeline before sending the request again."
+            )
+        else:
+            text = "The turn failed: " + ("; ".join(v.errors) or "no reason given") + "."
+        if _CREDITS_PROBLEM.search(" ".join([v.reply, *v.errors])):
+            reg = self.settings.registration_url(self._user_id(v.session_id))
+            text += (
+                f" Out of credits: register for free at {reg} for more (export stays free)."
+                if reg
+                else " Out of credits: top up in your NemoVideo account (export stays free)."
+            )
+            steps = [STEP_CREDITS, *steps]
+        if v.timeline:
+            text += f" {v.timeline}"
+        return text, steps
+
+    def _user_id(self, session_id: str) -> str | None:
+        rec = self.store.get_session(session_id)
+        if rec is not None and rec.user_id:
+            return rec.user_id
+        cred = self.store.load_credential(self.settings.api_url)
+        return cred.user_id if cred is not None else None
+
+    # --------------------------------------------------------------------------------- state
+    async def state(self, *, session_id: str | None = None) -> StateView:
+        rec = await self._session(session_id)
+        raw = await self._read_state(rec)
+        return self.state_view(rec.session_id, raw)
+
+    def state_view(self, session_id: str, raw: Mapping[str, Any]) -> StateView:
+        tl = Timeline.from_state(raw)
+        tracks = [
+            TrackView(
+                index=i + 1,
+                kind=t.kind,
+                label=t.label,
+                start_s=t.start_s,
+                end_s=t.end_s,
+                volume_pct=t.volume_pct,
+            )
+            for i, t in enumerate(tl.track_views())
+        ]
+        inner = raw.get("state", raw)
+        uploads = list(inner.get("video_infos") or []) if isinstance(inner, Mapping) else []
+        generated = list(inner.get("generated_media") or []) if isinstance(inner, Mapping) else []
+        ready = tl.is_export_ready
+        summary = tl.summary()
+        summary += " Ready to export." if ready else " Not ready to export yet."
+        steps = (
+            [STEP_EXPORT, _chat_step(self.manifest.examples[0])]
+            if ready
+            else ([_chat_step(self.manifest.examples[0])] if uploads else [STEP_UPLOAD])
+        )
+        return StateView(
+            session_id=session_id,
+            timeline=tl.summary(),
+            tracks=tracks,
+            duration_s=tl.duration_s,
+            width=tl.width,
+            height=tl.height,
+            uploads=[_small(u) for u in uploads][:50],
+            generated_media=[_small(g) for g in generated][:50],
+            export_ready=ready,
+            summary=summary,
+            next_steps=steps,
+        )
+
+    def cached_state(self, session_id: str) -> dict[str, Any] | None:
+        rec = self.store.get_session(session_id)
+        if rec is None or not rec.last_state:
+            return None
+        data = json.loads(rec.last_state)
+        return data if isinstance(data, dict) else None
+
+    # ------------------------------------------------------------------------------- credits
+    async def credits(self) -> CreditsView:
+        c = await self.client.get_credits()
+        ident = await self.client.identity()
+        reg = self.settings.registration_url(ident.user_id)
+        account: Literal["anonymous", "registered", "unknown"] = (
+            "anonymous"
+            if reg
+            else ("registered" if ident.source in ("env", "login") else "unknown")
+        )
+        summary = (
+            f"{c.available:g} credits available ({c.frozen:g} reserved by running jobs, "
+            f"{c.total:g} in all). Generating costs about 100 credits a clip, an editing session "
+            "about 50; export is free."
+        )
+        if reg and c.available < 100:
+            summary += f" Register for free at {reg} to get more."
+        return CreditsView(
+            available=c.available,
+            frozen=c.frozen,
+            total=c.total,
+            account=account,
+            registration_url=reg,
+            summary=summary,
+        )
+
+    # -------------------------------------------------------------------------------- export
+    async def export(
+        self,
+        *,
+        session_id: str | None = None,
+        wait: float | None = None,
+        on_progress: ProgressFn | None = None,
+        filename: str | None = None,
+        overwrite: bool = False,
+        force: bool = False,
+    ) -> RenderView:
+        """Render the session's timeline, wait, download the MP4 and check it."""
+        rec = await self._session(session_id)
+        raw = await self._read_state(rec)
+        draft = _draft_of(raw)
+        tl = Timeline.from_state(raw)
+        if draft is None or not tl.is_export_ready:
+            raise InvalidInputError(
+                "Nothing to export yet: the timeline has no clips.",
+                hint="Ask the agent to make something first (nemo_chat / `nemo-mcp chat`), "
+                "then export.",
+            )
+        digest = _digest(draft)
+        if not force:
+            for prior in self.store.list_renders(rec.session_id):
+                if self._render_drafts.get(prior.render_id) == digest and prior.status not in (
+                    "failed",
+                    "cancelled",
+                ):
+                    view = await self.render_status(
+                        prior.render_id, wait=wait, on_progress=on_progress
+                    )
+                    return view.model_copy(
+                        update={
+                            "summary": "This timeline was already exported; not rendered again "
+                            "(pass force=true for a new render). " + view.summary
+                        }
+                    )
+        render_id = f"render_{int(time.time() * 1000)}_{secrets.token_hex(3)}"
+        name = safe_filename(filename or f"nemovideo-{rec.session_id[-8:]}-{render_id[-6:]}")
+        record = RenderRecord(
+            render_id=render_id,
+            session_id=rec.session_id,
+            api_url=self.settings.api_url,
+            status="submitting",
+            progress=0.0,
+            url=None,
+            output_path=None,
+            error=None,
+            attempt=1,
+            created_at=time.time(),
+            updated_at=time.time(),
+        )
+        self.store.save_render(record)  # before the submit is sent: nothing can be orphaned
+        self._render_drafts[render_id] = digest
+        job = self._start_render_job(render_id, draft=draft, filename=name, overwrite=overwrite)
+        try:
+            await self.runner.wait(job, self._budget(wait), on_progress, self._describe_render)
+        except anyio.get_cancelled_exc_class():
+            # The caller gave up on the export it started: cancel the render remotely too.
+            with anyio.CancelScope(shield=True):
+                await self._cancel(render_id, reason="the export call was cancelled")
+            raise
+        return self._render_view(render_id)
+
+    def _start_render_job(
+        self,
+        render_id: str,
+        *,
+        draft: dict[str, Any] | None,
+        filename: str | None,
+        overwrite: bool = False,
+    ) -> Job[Any]:
+        async def body(job: Job[Any]) -> str:
+            return await self._render_job(job, render_id, draft, filename, overwrite)
+
+        return self.runner.start(render_id, "render", body)
+
+    @staticmethod
+    def _describe_render(job: Job[Any]) -> Progress:
+        if job.last is not None:
+            return Progress(
+                message=f"{job.last.message} ({job.elapsed:.0f} s)",
+                progress=job.last.progress,
+                total=job.last.total,
+            )
+        return Progress(message=f"rendering ({job.elapsed:.0f} s)")
+
+    async def _render_job(
+        self,
+        job: Job[Any],
+        render_id: str,
+        draft: dict[str, Any] | None,
+        filename: str | None,
+        overwrite: bool,
+    ) -> str:
+        rec = self.store.get_render(render_id)
+        assert rec is not None
+        sid = rec.session_id
+        current_id = render_id
+        status = rec.status
+        if status == "submitting":
+            if draft is None:
+                # resumed after a restart: did the submit reach the server?
+                try:
+                    status = (await self.client.get_render(render_id)).status
+                except RenderNotFoundError:
+                    self._update_render(
+                        render_id,
+                        status="failed",
+                        error="The export request never reached NemoVideo; export again.",
+                    )
+                    raise RenderFailedError(
+                        "The export request never reached NemoVideo.",
+                        hint="Export again (nemo_export).",
+                    ) from None
+            else:
+                await job.report(Progress(message="submitting the render", progress=0, total=100))
+                st = await self._submit(render_id, sid, draft)
+                status = st.status
+                self._update_render(render_id, status=status, progress=st.progress)
+                await self._changed(sid)
+        retried = False
+        url: str | None = rec.url
+        if status != "completed" or not url:
+            while True:
+                final = await self._poll_render(job, current_id)
+                if final.status == "completed":
+                    url = final.url
+                    break
+                if final.status == "cancelled":
+                    self._update_render(current_id, status="cancelled")
+                    await self._changed(sid)
+                    raise RenderFailedError(
+                        f"Render {current_id} was cancelled.", hint="Export again when ready."
+                    )
+                # failed: the contract says "new id, retry once"
+                reason = final.error or "no reason given"
+                if retried or draft is None:
+                    self._update_render(current_id, status="failed", error=reason)
+                    await self._changed(sid)
+                    raise RenderFailedError(f"The render failed: {reason}.")
+                retried = True
+                new_id = f"render_{int(time.time() * 1000)}_{secrets.token_hex(3)}"
+                self._update_render(
+                    current_id, status="failed", error=f"{reason}; retried as {new_id}"
+                )
+                self.store.save_render(
+                    RenderRecord(
+                        render_id=new_id,
+                        session_id=sid,
+                        api_url=self.settings.api_url,
+                        status="submitting",
+                        progress=0.0,
+                        url=None,
+                        output_path=None,
+                        error=None,
+                        attempt=2,
+                        created_at=time.time(),
+                        updated_at=time.time(),
+                    )
+                )
+                self._aliases[render_id] = new_id
+                self._aliases[current_id] = new_id
+                await job.report(Progress(message=f"render failed ({reason}); retrying once"))
+                st = await self._submit(new_id, sid, draft)
+                current_id = new_id
+                self._update_render(current_id, status=st.status, progress=st.progress)
+        if not url:
+            raise DownloadError(f"Render {current_id} completed without a download URL.")
+        self._update_render(current_id, status="completed", url=url, progress=100.0)
+        await self._download(job, current_id, url, filename, overwrite)
+        await self._changed(sid)
+        return current_id
+
+    async def _submit(self, render_id: str, session_id: str, draft: dict[str, Any]) -> Any:
+        """Submit once. When the answer is lost, look the id up instead of resubmitting."""
+        try:
+            return await self.client.submit_render(render_id, session_id, draft)
+        except AmbiguousSubmitError:
+            try:
+                return await self.client.get_render(render_id)
+            except RenderNotFoundError:
+                self._update_render(render_id, status="failed", error="the submit was lost")
+                raise RenderFailedError(
+                    "The export request was lost on the way to NemoVideo; nothing is rendering.",
+                    hint="Export again (nemo_export).",
+                ) from None
+
+    async def _poll_render(self, job: Job[Any], render_id: str) -> Any:
+        errors_in_a_row = 0
+        n = 0
+        started = time.monotonic()
+        while True:
+            try:
+                st = await self.client.get_render(render_id)
+                errors_in_a_row = 0
+            except NemoError as err:
+                if not err.retryable or errors_in_a_row >= RENDER_POLL_ERRORS_TOLERATED:
+                    raise
+                errors_in_a_row += 1
+                await job.report(Progress(message=f"polling issue ({err.kind}); retrying"))
+                st = None
+            if st is not None:
+                self._update_render(render_id, status=st.status, progress=st.progress)
+                if st.status in ("completed", "failed", "cancelled"):
+                    return st
+                pct = st.progress
+                await job.report(
+                    Progress(
+                        message=f"rendering: {st.status}" + (f" {pct:.0f}%" if pct else ""),
+                        progress=pct,
+                        total=100,
+                    )
+                )
+            if time.monotonic() - started > constants.RENDER_MAX_SECONDS:
+                raise RenderFailedError(
+                    f"Render {render_id} did not finish in {constants.RENDER_MAX_SECONDS / 60:.0f}"
+                    " minutes.",
+                    hint=f'It may still finish: nemo_wait(job_id="{render_id}") later.',
+                )
+            # quick first polls, then the steady interval
+            delay = min(self.poll_interval, 0.5 * 2**n)
+            n += 1
+            await anyio.sleep(max(constants.RENDER_POLL_MIN_INTERVAL, delay))
+
+    async def _download(
+        self, job: Job[Any], render_id: str, url: str, filename: str | None, overwrite: bool
+    ) -> None:
+        name = filename or safe_filename(f"nemovideo-{render_id}")
+        dest = choose_output_path(self.settings.output_dir, name, overwrite=overwrite)
+
+        last = [-1.0, 0.0]  # percent and time of the last note: at most one per 5% or second
+
+        async def relay(done: int, total: int) -> None:
+            pct = 100.0 * done / total if total else None
+            now = time.monotonic()
+            if pct is not None and pct < 100 and pct - last[0] < 5 and now - last[1] < 1:
+                return
+            if pct is None and now - last[1] < 1:
+                return
+            last[:] = [pct if pct is not None else last[0], now]
+            mb = done / 1_048_576
+            msg = f"downloading {pct:.0f}%" if pct is not None else f"downloading {mb:.1f} MB"
+            await job.report(Progress(message=msg, progress=pct, total=100))
+
+        result = await self.client.download(url, dest, overwrite=overwrite, on_progress=relay)
+        path = Path(result.path)
+        problem = _check_mp4(path)
+        if problem:
+            path.unlink(missing_ok=True)
+            self._update_render(render_id, error=problem)
+            raise DownloadError(f"The downloaded file failed its check: {problem}.")
+        self._update_render(render_id, status="downloaded", output_path=str(path))
+
+    def _update_render(self, render_id: str, **fields: Any) -> None:
+        fields = {k: v for k, v in fields.items() if v is not None or k == "error"}
+        fields["updated_at"] = time.time()
+        self.store.update_render(render_id, **fields)
+
+    def resume_renders(self) -> list[str]:
+        """Restart jobs for renders a previous process left unfinished (polling and download)."""
+        resumed = []
+        for rec in self.store.list_renders(unfinished_only=True):
+            if rec.api_url != self.settings.api_url or self.runner.get(rec.render_id):
+                continue
+            self._start_render_job(rec.render_id, draft=None, filename=None)
+            resumed.append(rec.render_id)
+        return resumed
+
+    async def render_status(
+        self, render_id: str, *, wait: float | None = 0, on_progress: ProgressFn | None = None
+    ) -> RenderView:
+        render_id = self._resolve_alias(render_id)
+        rec = self.store.get_render(render_id)
+        if rec is None:
+            raise InvalidInputError(
+                f"No render {render_id!r} is known here.",
+                hint="Use the render id nemo_export returned; nemo_list_sessions shows sessions.",
+            )
+        job = self.runner.get(render_id)
+        if job is None and rec.status not in _FINISHED_RENDER:
+            job = self._start_render_job(render_id, draft=None, filename=None)
+        if job is not None and not job.done.is_set():
+            await self.runner.wait(job, self._budget(wait), on_progress, self._describe_render)
+        return self._render_view(render_id)
+
+    async def cancel_render(self, render_id: str) -> RenderView:
+        render_id = self._resolve_alias(render_id)
+        if self.store.get_render(render_id) is None:
+            raise InvalidInputError(f"No render {render_id!r} is known here.")
+        await self._cancel(render_id, reason="cancelled on request")
+        return self._render_view(render_id)
+
+    async def _cancel(self, render_id: str, *, reason: str) -> None:
+        job = self.runner.get(render_id)
+        if job is not None and job.cancel_scope is not None:
+            job.cancel_scope.cancel()
+        rec = self.store.get_render(render_id)
+        if rec is None or rec.status in _FINISHED_RENDER or rec.status == "completed":
+            return
+        try:
+            await self.client.cancel_render(render_id)
+        except NemoError as err:
+            log.warning("remote cancel of a render failed: %s", err.kind)
+        self._update_render(render_id, status="cancelled", error=reason)
+        await self._changed(rec.session_id)
+
+    def _resolve_alias(self, render_id: str) -> str:
+        seen = set()
+        while render_id in self._aliases and render_id not in seen:
+            seen.add(render_id)
+            render_id = self._aliases[render_id]
+        rec = self.store.get_render(render_id)
+        if rec is not None and rec.error and "retried as " in rec.error:
+            return self._resolve_alias(rec.error.rsplit("retried as ", 1)[1].strip())
+        return render_id
+
+    def _render_view(self, render_id: str) -> RenderView:
+        render_id = self._resolve_alias(render_id)
+        rec = self.store.get_render(render_id)
+        assert rec is not None
+        job = self.runner.get(render_id)
+        if job is None:
+            for other_id, target in self._aliases.items():
+                if target == render_id and self.runner.get(other_id):
+                    job = self.runner.get(other_id)
+        if job is not None and job.done.is_set() and isinstance(job.error, NemoError):
+            err = job.error
+            if not isinstance(err, RenderFailedError | DownloadError):
+                raise err
+        status = rec.status
+        done = status in _FINISHED_RENDER
+        probe = media.probe(Path(rec.output_path)) if rec.output_path and done else None
+        size = (
+            Path(rec.output_path).stat().st_size
+            if rec.output_path and Path(rec.output_path).exists()
+            else None
+        )
+        elapsed = job.elapsed if job is not None else rec.updated_at - rec.created_at
+        view = RenderView(
+            render_id=render_id,
+            session_id=rec.session_id,
+            status=status,  # type: ignore[arg-type]
+            done=done,
+            progress=rec.progress,
+            url=rec.url,
+            file=rec.output_path,
+            size_bytes=size,
+            duration_s=round(probe.duration, 2) if probe and probe.duration else None,
+            width=probe.width if probe else None,
+            height=probe.height if probe else None,
+            error=rec.error,
+            elapsed_s=round(max(0.0, elapsed), 1),
+            summary="",
+        )
+        if status == "downloaded":
+            dims = f", {view.width}x{view.height}" if view.width else ""
+            dur = f", {view.duration_s:.1f} s" if view.duration_s else ""
+            mb = f"{(size or 0) / 1_048_576:.1f} MB"
+            view.summary = f"Exported and downloaded: {rec.output_path} ({mb}{dims}{dur})."
+            view.next_steps = [_chat_step(self.manifest.examples[0]), STEP_STATE]
+        elif status in ("failed", "cancelled"):
+            view.summary = f"Render {render_id} {status}: {rec.error or 'no reason given'}."
+            view.next_steps = [STEP_STATE, STEP_EXPORT]
+        else:
+            pct = f" {rec.progress:.0f}%" if rec.progress else ""
+            view.summary = (
+                f"Render {render_id} is {status}{pct}; it goes on in the background and "
+                "downloads by itself."
+            )
+            view.next_steps = [_wait_render_step(render_id)]
+        return view
+
+
+def _small(item: Any) -> dict[str, Any]:
+    """Keep untrusted media records small and flat for tool output."""
+    if not isinstance(item, Mapping):
+        return {"value": str(item)[:200]}
+    out: dict[str, Any] = {}
+    for k, v in list(item.items())[:12]:
+        if isinstance(v, str | int | float | bool) or v is None:
+            out[str(k)[:40]] = v[:300] if isinstance(v, str) else v
+    return out
+
+
+def _check_mp4(path: Path) -> str | None:
+    """Why a downloaded file is not a usable MP4, or None when it is."""
+    if not path.exists() or path.stat().st_size == 0:
+        return "the file is empty"
+    if media.sniff(path) != "isobmff":
+        return "it is not an MP4 container"
+    if media.has_pyav():
+        probe = media.probe(path)
+        if probe is None or probe.video_codec is None:
+            return "it has no decodable video stream"
+    return None
