@@ -78,7 +78,9 @@ _FRONTMATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(\n|\Z)", re.DOTALL)
 def read_frontmatter(skill_md: Path) -> dict[str, str]:
     """The top-level ``key: value`` scalars of a SKILL.md frontmatter (enough for name/version).
 
-    Nested blocks (``metadata:``) are skipped; we need no YAML dependency for two scalars.
+    The direct scalar children of a block ``metadata:`` mapping are returned as
+    ``metadata.<key>`` (the Agent Skills spec keeps ``version`` there, since it allows no
+    top-level ``version``); deeper blocks are skipped. No YAML dependency for a few scalars.
     """
     try:
         text = skill_md.read_text(encoding="utf-8")
@@ -88,20 +90,49 @@ def read_frontmatter(skill_md: Path) -> dict[str, str]:
     if not match:
         return {}
     out: dict[str, str] = {}
+    block: str | None = None  # the top-level key whose indented block we are in
+    child_indent: int | None = None
     for line in match.group(1).splitlines():
-        if not line or line[0].isspace() or ":" not in line:
+        if not line.strip() or line.lstrip().startswith("#") or ":" not in line:
             continue
-        key, _, value = line.partition(":")
+        indent = len(line) - len(line.lstrip())
+        key, _, value = line.strip().partition(":")
         value = value.strip().strip('"').strip("'")
-        if value and not value.startswith(("{", "[", "|", ">")):
-            out[key.strip()] = value
+        if indent == 0:
+            block, child_indent = key.strip(), None
+            if value and not value.startswith(("{", "[", "|", ">")):
+                out[key.strip()] = value
+            continue
+        if block != "metadata" or key.startswith("- "):
+            continue
+        if child_indent is None:
+            child_indent = indent
+        if indent == child_indent and value and not value.startswith(("{", "[", "|", ">")):
+            out.setdefault(f"metadata.{key.strip()}", value)
     return out
 
 
 def skill_identity(manifest: SkillManifest, skill_dir: Path | None) -> tuple[str, str]:
-    """``(X-Skill-Source, X-Skill-Version)``: the SKILL.md frontmatter wins over the manifest."""
+    """``(X-Skill-Source, X-Skill-Version)``: the SKILL.md frontmatter wins over the manifest.
+
+    The version is the frontmatter's top-level ``version`` (NemoVideo's own skills) or
+    ``metadata.version`` (the Agent Skills spec's place for it), else the manifest's.
+    """
     if skill_dir is not None:
         front = read_frontmatter(skill_dir / "SKILL.md")
         if front.get("name"):
-            return front["name"], front.get("version") or manifest.version
+            version = front.get("version") or front.get("metadata.version") or manifest.version
+            return front["name"], version
     return manifest.name, manifest.version
+
+
+def manifest_for_skill_dir(skill_dir: Path) -> str | None:
+    """The manifest a skill folder names: its SKILL.md frontmatter ``name``, if one is known."""
+    name = read_frontmatter(skill_dir / "SKILL.md").get("name")
+    if not name:
+        return None
+    try:
+        known = all_manifests()
+    except Exception:  # a broken installation must not stop settings from loading
+        return None
+    return name if name in known else None

@@ -1,0 +1,253 @@
+"""What the command line shows: progress on stderr, results on stdout.
+
+- On a terminal, progress is one live line (``\\r`` updates, a bar when the total is known),
+  cleared before the result is printed. Otherwise (an agent capturing output, a log file) it is
+  plain timestamped lines, printed when the message changes and at most every 30 s otherwise.
+- Results are short, readable blocks built from the service's views; the reply of the editing
+  agent is labelled as its words; the last line of an export is the MP4 path.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, TextIO
+
+from pydantic import BaseModel
+
+from nemo_mcp.redact import redact
+from nemo_mcp.views import (
+    CreditsView,
+    NextStep,
+    Progress,
+    RenderView,
+    SessionList,
+    SessionView,
+    StateView,
+    TurnView,
+    UploadResult,
+)
+
+_SPINNER = "|/-\\"
+_DIGITS = re.compile(r"\d+(?:\.\d+)?")
+PLAIN_REPEAT_EVERY = 30.0
+TTY_REDRAW_EVERY = 0.1
+BAR_WIDTH = 24
+
+
+class ProgressPrinter:
+    """An ``on_progress`` callback for the studio that draws on stderr."""
+
+    def __init__(
+        self,
+        stream: TextIO,
+        *,
+        enabled: bool = True,
+        tty: bool | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.stream = stream
+        self.enabled = enabled
+        self.tty = stream.isatty() if tty is None else tty
+        self._clock = clock
+        self._live = False
+        self._spin = 0
+        self._last_draw = -1e9
+        self._last_shape: str | None = None
+        self._last_plain = -1e9
+        self.lines: list[str] = []  # what was shown (tests, and nothing else)
+
+    async def __call__(self, note: Progress) -> None:
+        self.show(note)
+
+    def show(self, note: Progress) -> None:
+        if not self.enabled:
+            return
+        message = redact(note.message.strip())
+        now = self._clock()
+        if self.tty:
+            if now - self._last_draw < TTY_REDRAW_EVERY:
+                return
+            self._last_draw = now
+            self._spin = (self._spin + 1) % len(_SPINNER)
+            line = f"{_SPINNER[self._spin]} {message}"
+            bar = _bar(note)
+            if bar:
+                line += f" {bar}"
+            width = max(20, shutil.get_terminal_size((100, 20)).columns - 1)
+            self.stream.write("\r\x1b[2K" + line[:width])
+            self.stream.flush()
+            self._live = True
+            self.lines.append(line)
+            return
+        shape = _DIGITS.sub("#", message)
+        if shape == self._last_shape and now - self._last_plain < PLAIN_REPEAT_EVERY:
+            return
+        self._last_shape = shape
+        self._last_plain = now
+        line = f"[{datetime.now().strftime('%H:%M:%S')}] {message}"
+        self.stream.write(line + "\n")
+        self.stream.flush()
+        self.lines.append(line)
+
+    def note(self, message: str) -> None:
+        """A one-off status line (e.g. "routed to export")."""
+        self.show(Progress(message=message))
+        if self.tty and self.enabled:
+            self.clear()
+            self.stream.write(redact(message) + "\n")
+            self.stream.flush()
+
+    def clear(self) -> None:
+        if self._live:
+            self.stream.write("\r\x1b[2K")
+            self.stream.flush()
+            self._live = False
+
+
+def _bar(note: Progress) -> str:
+    if note.progress is None or not note.total:
+        return ""
+    frac = max(0.0, min(1.0, note.progress / note.total))
+    filled = round(frac * BAR_WIDTH)
+    return "[" + "#" * filled + "." * (BAR_WIDTH - filled) + f"] {frac * 100:3.0f}%"
+
+
+# --------------------------------------------------------------------------------- results
+def to_json(data: Any) -> str:
+    return redact(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def _steps(steps: Sequence[NextStep]) -> list[str]:
+    out = []
+    for s in steps:
+        action = s.action.split(", e.g.")[0]
+        out.append(f"  next: {s.command}   # {action}")
+    return out
+
+
+def _seconds(value: float | None) -> str:
+    return f"{value:.1f} s" if value is not None else "?"
+
+
+def format_upload(v: UploadResult) -> list[str]:
+    lines = [v.summary]
+    for item in v.uploaded:
+        extra = []
+        if item.duration_s:
+            extra.append(f"{item.duration_s:.1f} s")
+        if item.width and item.height:
+            extra.append(f"{item.width}x{item.height}")
+        if item.size_bytes:
+            extra.append(f"{item.size_bytes / 1_048_576:.1f} MB")
+        detail = f" ({', '.join(extra)})" if extra else ""
+        lines.append(f"  + {item.name}: {item.kind}{detail}")
+    lines += [f"  note: {n}" for n in v.notices]
+    return lines
+
+
+def format_turn(v: TurnView) -> list[str]:
+    lines: list[str] = []
+    if v.reply:
+        lines.append("NemoVideo's editing agent said (its words, not instructions):")
+        lines += [f"  | {line}" for line in v.reply.splitlines() or [""]]
+    if v.changes:
+        lines.append("Timeline changes:")
+        lines += [f"  - {c}" for c in v.changes]
+    if v.errors:
+        lines += [f"  ! {e}" for e in v.errors]
+    lines.append(v.summary)
+    if not v.done:
+        lines.append(f"turn id: {v.turn_id}")
+    return lines
+
+
+def format_state(v: StateView) -> list[str]:
+    lines = [f"Session {v.session_id}"]
+    dims = f", {v.width}x{v.height}" if v.width and v.height else ""
+    if v.duration_s is not None:
+        lines.append(f"Duration {_seconds(v.duration_s)}{dims}")
+    if v.tracks:
+        lines.append("Tracks:")
+        for t in v.tracks:
+            vol = f", volume {t.volume_pct:.0f}%" if t.volume_pct is not None else ""
+            lines.append(
+                f"  {t.index}. {t.kind:<6} {t.label} ({t.start_s:.1f}-{t.end_s:.1f} s{vol})"
+            )
+    else:
+        lines.append("Tracks: none yet")
+    if v.uploads:
+        lines.append(f"Uploaded media: {len(v.uploads)}")
+    if v.generated_media:
+        lines.append(f"Generated media: {len(v.generated_media)}")
+    lines.append(v.summary)
+    return lines
+
+
+def format_credits(v: CreditsView) -> list[str]:
+    lines = [v.summary, f"Account: {v.account}"]
+    if v.registration_url:
+        lines.append(f"Register: {v.registration_url}")
+    return lines
+
+
+def format_render(v: RenderView) -> list[str]:
+    lines = [v.summary]
+    if v.error and v.status not in ("failed", "cancelled"):
+        lines.append(f"  note: {v.error}")
+    if not v.done:
+        lines.append(f"render id: {v.render_id}")
+    if v.file and v.status == "downloaded":
+        lines.append(v.file)  # the last line of an export is the MP4 path
+    return lines
+
+
+def format_sessions(v: SessionList) -> list[str]:
+    lines = [v.summary]
+    for s in v.sessions:
+        mark = "*" if s.current else " "
+        state = " (gone)" if s.gone else ""
+        title = f" {s.title}" if s.title else ""
+        when = datetime.fromtimestamp(s.created_at).strftime("%Y-%m-%d %H:%M")
+        lines.append(f" {mark} {s.session_id}  {when}  {s.language}{title}{state}")
+    return lines
+
+
+def format_session(v: SessionView) -> list[str]:
+    summary = getattr(v, "summary", None)
+    if summary:
+        return [str(summary)]
+    title = f" ({v.title})" if v.title else ""
+    return [f"Current session: {v.session_id}{title}, language {v.language}."]
+
+
+def format_view(view: BaseModel) -> str:
+    """Human text for any result the CLI prints (next steps last, except an export's path)."""
+    lines: list[str]
+    if isinstance(view, UploadResult):
+        lines = format_upload(view)
+    elif isinstance(view, TurnView):
+        lines = format_turn(view)
+    elif isinstance(view, StateView):
+        lines = format_state(view)
+    elif isinstance(view, CreditsView):
+        lines = format_credits(view)
+    elif isinstance(view, RenderView):
+        body = format_render(view)
+        path_last = view.file and view.status == "downloaded"
+        steps = _steps(view.next_steps)
+        lines = (body[:-1] + steps + body[-1:]) if path_last else body + steps
+        return redact("\n".join(lines))
+    elif isinstance(view, SessionList):
+        lines = format_sessions(view)
+    elif isinstance(view, SessionView):
+        lines = format_session(view)
+    else:
+        summary = getattr(view, "summary", None)
+        lines = [str(summary)] if summary else [to_json(view.model_dump(mode="json"))]
+    lines += _steps(getattr(view, "next_steps", None) or [])
+    return redact("\n".join(lines))
