@@ -362,3 +362,38 @@ def test_kill_mid_write_leaves_a_readable_database(tmp_path: Path) -> None:
             conn.close()
         s.save_render(RenderRecord(render_id="after", session_id="k", api_url="http://a"))
         assert s.get_render("after") is not None
+
+
+def test_schema_v1_database_is_migrated_in_place(tmp_path: Path) -> None:
+    """A state folder written by an older nemo-mcp keeps its rows and gains the new columns."""
+    db = tmp_path / "state.db"
+    conn = sqlite3.connect(db)
+    conn.executescript(
+        """
+        CREATE TABLE renders (render_id TEXT PRIMARY KEY, session_id TEXT NOT NULL,
+            api_url TEXT NOT NULL, status TEXT NOT NULL, progress REAL, url TEXT,
+            output_path TEXT, error TEXT, attempt INTEGER NOT NULL, created_at REAL NOT NULL,
+            updated_at REAL NOT NULL);
+        CREATE TABLE turns (turn_id TEXT PRIMARY KEY, session_id TEXT NOT NULL,
+            message_preview TEXT NOT NULL, status TEXT NOT NULL, result_json TEXT,
+            created_at REAL NOT NULL, updated_at REAL NOT NULL);
+        INSERT INTO renders VALUES ('render_old', 's1', 'http://x', 'processing', 50, NULL,
+            NULL, NULL, 1, 1.0, 2.0);
+        INSERT INTO turns VALUES ('turn_old', 's1', 'hello', 'replied', NULL, 1.0, 2.0);
+        PRAGMA user_version = 1;
+        """
+    )
+    conn.close()
+    with Store(db) as store:
+        old = store.get_render("render_old")
+        assert old is not None and old.status == "processing" and old.draft_digest is None
+        store.update_render("render_old", draft_digest="abc", replaced_by="render_new")
+        again = store.get_render("render_old")
+        assert again is not None
+        assert (again.draft_digest, again.replaced_by) == ("abc", "render_new")
+        turn = store.get_turn("turn_old")
+        assert turn is not None and turn.message_hash is None
+        store.update_turn("turn_old", message_hash="h1")
+        updated = store.get_turn("turn_old")
+        assert updated is not None
+        assert (updated.message_hash, updated.message_preview) == ("h1", "hello")

@@ -149,6 +149,9 @@ class RenderRecord:
     attempt: int = 1
     created_at: float = field(default_factory=_now)
     updated_at: float = field(default_factory=_now)
+    draft_digest: str | None = None  # what was rendered: finds a duplicate export across processes
+    replaced_by: str | None = None  # the id of the one retry after this render failed
+    filename: str | None = None  # the file name the export asked for (used after a restart)
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,7 @@ class TurnRecord:
     result_json: str | None = None
     created_at: float = field(default_factory=_now)
     updated_at: float = field(default_factory=_now)
+    message_hash: str | None = None  # sha256 of the message: never resend it, across processes
 
 
 # --- API results ----------------------------------------------------------------------------

@@ -52,7 +52,7 @@ _R = TypeVar("_R")
 
 DB_NAME: Final = "state.db"
 _DB_SUFFIXES: Final = (".db", ".sqlite", ".sqlite3")
-_SCHEMA_VERSION: Final = 1
+_SCHEMA_VERSION: Final = 2
 _POSIX = os.name != "nt"
 
 _RENDER_STATUSES: Final = frozenset(get_args(RenderRecordStatus))
@@ -116,6 +116,17 @@ CREATE TABLE IF NOT EXISTS turns (
 CREATE INDEX IF NOT EXISTS turns_by_session ON turns (session_id, created_at);
 """
 
+# Schema changes after version 1, applied in order to older databases.
+_MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
+    2: (
+        "ALTER TABLE renders ADD COLUMN draft_digest TEXT",
+        "ALTER TABLE renders ADD COLUMN replaced_by TEXT",
+        "ALTER TABLE renders ADD COLUMN filename TEXT",
+        "ALTER TABLE turns ADD COLUMN message_hash TEXT",
+        "CREATE INDEX IF NOT EXISTS turns_by_hash ON turns (session_id, message_hash)",
+    ),
+}
+
 _RENDER_FIELDS: Final = (
     "render_id",
     "session_id",
@@ -128,6 +139,9 @@ _RENDER_FIELDS: Final = (
     "attempt",
     "created_at",
     "updated_at",
+    "draft_digest",
+    "replaced_by",
+    "filename",
 )
 _TURN_FIELDS: Final = (
     "turn_id",
@@ -137,6 +151,7 @@ _TURN_FIELDS: Final = (
     "result_json",
     "created_at",
     "updated_at",
+    "message_hash",
 )
 
 
@@ -283,9 +298,16 @@ class Store:
                 return
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        self._conn.execute(statement)
+                # re-read under the write lock: another process may have migrated meanwhile
+                version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+                if version < 1:
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            self._conn.execute(statement)
+                for target, statements in sorted(_MIGRATIONS.items()):
+                    if version < target:
+                        for statement in statements:
+                            self._conn.execute(statement)
                 self._conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
                 self._conn.execute("COMMIT")
             except BaseException:
