@@ -44,10 +44,11 @@ from nemo_mcp.redact import redact
 from nemo_mcp.service import Studio
 from nemo_mcp.views import (
     CreditsView,
+    NewSessionView,
+    NextStep,
     Progress,
     RenderView,
     SessionList,
-    SessionView,
     StateView,
     TurnView,
     UploadResult,
@@ -75,6 +76,7 @@ class JobView(BaseModel):
     turn: TurnView | None = None
     render: RenderView | None = None
     summary: str
+    next_steps: list[NextStep] = []
 
 
 # --------------------------------------------------------------------------------- plumbing
@@ -447,7 +449,12 @@ def build_server(
             if job_id.startswith("turn_"):
                 turn = await studio.turn_status(job_id, wait=wait_seconds, on_progress=relay)
                 view = JobView(
-                    job_id=job_id, kind="turn", done=turn.done, turn=turn, summary=turn.summary
+                    job_id=job_id,
+                    kind="turn",
+                    done=turn.done,
+                    turn=turn,
+                    summary=turn.summary,
+                    next_steps=turn.next_steps,
                 )
                 return _ok(view)
             render = await studio.render_status(job_id, wait=wait_seconds, on_progress=relay)
@@ -457,6 +464,7 @@ def build_server(
                 done=render.done,
                 render=render,
                 summary=render.summary,
+                next_steps=render.next_steps,
             )
             return _ok(view, _render_extras(render) if render.done else None)
 
@@ -502,12 +510,11 @@ def build_server(
             str | None, Field(max_length=16, description="e.g. en, zh-CN, ja")
         ] = None,
         title: Annotated[str | None, Field(max_length=80)] = None,
-    ) -> Annotated[CallToolResult, SessionView]:
+    ) -> Annotated[CallToolResult, NewSessionView]:
         studio = _studio(ctx)
 
         async def run() -> CallToolResult:
-            view = await studio.new_session(language=language, title=title)
-            return _ok(view.model_copy(update={}), None)
+            return _ok(await studio.new_session(language=language, title=title))
 
         return await _guard(run)
 

@@ -26,15 +26,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 import anyio
+import anyio.lowlevel
 import httpx
 
-from nemo_mcp import constants, media
+from nemo_mcp import constants, contract, media
 from nemo_mcp.client import NemoClient
 from nemo_mcp.condense.timeline import Timeline
 from nemo_mcp.config import Settings
 from nemo_mcp.errors import (
     AmbiguousSubmitError,
     DownloadError,
+    InsufficientCreditsError,
     InvalidInputError,
     NemoError,
     RenderFailedError,
@@ -56,6 +58,7 @@ from nemo_mcp.store import Store
 from nemo_mcp.turns import TurnOutcome, run_turn
 from nemo_mcp.views import (
     CreditsView,
+    NewSessionView,
     NextStep,
     Progress,
     RenderView,
@@ -74,7 +77,10 @@ Face = Literal["mcp", "cli"]
 MAX_MESSAGE_CHARS = 4000
 DUPLICATE_WINDOW = 10 * 60.0  # an identical message within this window is not resent
 RENDER_POLL_ERRORS_TOLERATED = 5
+SUBMIT_SHIELD_SECONDS = 20.0  # a render submit is not interrupted by a cancel for this long
 _FINISHED_RENDER = frozenset({"downloaded", "failed", "cancelled"})
+# An error the stream itself reported (an ADK errorCode or error frame) that means "no credits".
+_CREDITS_ERROR = re.compile(r"(^|\D)2001(\D|$)|insufficient credits|积分不足", re.IGNORECASE)
 _CREDITS_PROBLEM = re.compile(
     r"(out of|no|not enough|insufficient|run out of|ran out of)\s+(free\s+)?credits|积分不足|2001",
     re.IGNORECASE,
@@ -228,7 +234,7 @@ class Studio:
 
     async def new_session(
         self, *, language: str | None = None, title: str | None = None
-    ) -> SessionView:
+    ) -> NewSessionView:
         lang = language or detect_language(None)
         info = await self.client.create_session(language=lang, task_name=title or "project")
         rec = SessionRecord(
@@ -242,7 +248,13 @@ class Studio:
         )
         self.store.save_session(rec)
         self.store.set_current_session(self.settings.api_url, rec.session_id)
-        return self._session_view(rec)
+        view = self._session_view(rec)
+        return NewSessionView(
+            **view.model_dump(),
+            summary=f"Started a new session {rec.session_id} (language {lang}); it is now "
+            "current. Earlier sessions keep their timelines.",
+            next_steps=[STEP_UPLOAD, _chat_step(self.manifest.examples[0])],
+        )
 
     def list_sessions(self) -> SessionList:
         recs = self.store.list_sessions(self.settings.api_url)
@@ -258,6 +270,7 @@ class Studio:
             sessions=views,
             current_session_id=current.session_id if current else None,
             summary=summary,
+            next_steps=[STEP_STATE, STEP_NEW] if current else [STEP_UPLOAD],
         )
 
     def use_session(self, session_id: str) -> SessionView:
@@ -565,6 +578,8 @@ class Studio:
         if job is not None and job.done.is_set() and job.error is not None:
             err = job.error
             if isinstance(err, NemoError):
+                # refused before it ran (auth, credits, session gone): sending it again is safe
+                self._forget_message(turn_id)
                 raise err
         status = rec.status
         if status == "running" and (job is None or job.done.is_set()):
@@ -587,7 +602,24 @@ class Studio:
             next_steps=[],
         )
         view.summary, view.next_steps = self._turn_summary(view)
+        if view.done and not view.changes and any(_CREDITS_ERROR.search(e) for e in view.errors):
+            # The agent refused the request for lack of credits (2001 in the stream): nothing
+            # ran and nothing was charged, so this is an error result, and resending is safe.
+            self._forget_message(turn_id)
+            reg = self.settings.registration_url(self._user_id(view.session_id))
+            raise InsufficientCreditsError(
+                "You are out of NemoVideo credits: the editing agent did not run the request.",
+                registration_url=reg,
+                code=contract.CODE_NO_CREDITS,
+                details={"turn_id": turn_id, "session_id": view.session_id},
+            )
         return view
+
+    def _forget_message(self, turn_id: str) -> None:
+        """Let an identical message be sent again (its turn never ran)."""
+        for key, (_, seen_turn) in list(self._recent_messages.items()):
+            if seen_turn == turn_id:
+                del self._recent_messages[key]
 
     def _turn_summary(self, v: TurnView) -> tuple[str, list[NextStep]]:
         example = self.manifest.examples[0]
@@ -724,6 +756,7 @@ class Studio:
             account=account,
             registration_url=reg,
             summary=summary,
+            next_steps=[_chat_step(self.manifest.examples[0]), STEP_EXPORT],
         )
 
     # -------------------------------------------------------------------------------- export
@@ -789,7 +822,15 @@ class Studio:
             with anyio.CancelScope(shield=True):
                 await self._cancel(render_id, reason="the export call was cancelled")
             raise
-        return self._render_view(render_id)
+        view = self._render_view(render_id)
+        if view.status == "failed":  # the export did not produce a video: an error, not a result
+            if isinstance(job.error, RenderFailedError):
+                raise job.error
+            raise RenderFailedError(
+                f"The export failed: {view.error or 'no reason given'}.",
+                details={"render_id": view.render_id},
+            )
+        return view
 
     def _start_render_job(
         self,
@@ -902,18 +943,41 @@ class Studio:
         return current_id
 
     async def _submit(self, render_id: str, session_id: str, draft: dict[str, Any]) -> Any:
-        """Submit once. When the answer is lost, look the id up instead of resubmitting."""
+        """Submit once. When the answer is lost, look the id up instead of resubmitting.
+
+        The submit is shielded from cancellation (for up to ``SUBMIT_SHIELD_SECONDS``): a cancel
+        arriving meanwhile (the caller gave up, ``nemo_cancel_render``) takes effect once
+        NemoVideo has answered, so the remote cancel that follows finds the render instead of
+        racing its submit and leaving it orphaned.
+        """
+        answer: Any = None
+        with anyio.CancelScope(shield=True), anyio.move_on_after(SUBMIT_SHIELD_SECONDS):
+            answer = await self._submit_once(render_id, session_id, draft)
+        if answer is None:  # no answer in time: the request was cut off after it was sent
+            answer = await self._find_lost_submit(render_id)
+        await anyio.lowlevel.checkpoint()  # a cancel that came meanwhile takes effect here
+        return answer
+
+    async def _submit_once(self, render_id: str, session_id: str, draft: dict[str, Any]) -> Any:
         try:
             return await self.client.submit_render(render_id, session_id, draft)
         except AmbiguousSubmitError:
-            try:
-                return await self.client.get_render(render_id)
-            except RenderNotFoundError:
-                self._update_render(render_id, status="failed", error="the submit was lost")
-                raise RenderFailedError(
-                    "The export request was lost on the way to NemoVideo; nothing is rendering.",
-                    hint="Export again (nemo_export).",
-                ) from None
+            return await self._find_lost_submit(render_id)
+        except NemoError as err:
+            # refused (402, 1002, 4xx...): nothing is rendering, and a later export must not be
+            # answered with this dead render
+            self._update_render(render_id, status="failed", error=err.message)
+            raise
+
+    async def _find_lost_submit(self, render_id: str) -> Any:
+        try:
+            return await self.client.get_render(render_id)
+        except RenderNotFoundError:
+            self._update_render(render_id, status="failed", error="the submit was lost")
+            raise RenderFailedError(
+                "The export request was lost on the way to NemoVideo; nothing is rendering.",
+                hint="Export again (nemo_export).",
+            ) from None
 
     async def _poll_render(self, job: Job[Any], render_id: str) -> Any:
         errors_in_a_row = 0
@@ -1007,7 +1071,8 @@ class Studio:
                 hint="Use the render id nemo_export returned; nemo_list_sessions shows sessions.",
             )
         job = self.runner.get(render_id)
-        if job is None and rec.status not in _FINISHED_RENDER:
+        if rec.status not in _FINISHED_RENDER and (job is None or job.done.is_set()):
+            # not polled by anyone (a restart, or a poll or download that gave up): resume
             job = self._start_render_job(render_id, draft=None, filename=None)
         if job is not None and not job.done.is_set():
             await self.runner.wait(job, self._budget(wait), on_progress, self._describe_render)
@@ -1024,6 +1089,9 @@ class Studio:
         job = self.runner.get(render_id)
         if job is not None and job.cancel_scope is not None:
             job.cancel_scope.cancel()
+            # a submit in flight finishes first (see _submit): then the render id is known
+            with anyio.move_on_after(SUBMIT_SHIELD_SECONDS):
+                await job.done.wait()
         rec = self.store.get_render(render_id)
         if rec is None or rec.status in _FINISHED_RENDER or rec.status == "completed":
             return
@@ -1055,7 +1123,9 @@ class Studio:
                     job = self.runner.get(other_id)
         if job is not None and job.done.is_set() and isinstance(job.error, NemoError):
             err = job.error
-            if not isinstance(err, RenderFailedError | DownloadError):
+            # A failed or cancelled render is a status to show; anything else that stopped the
+            # job (a download that failed its check, polling that gave up) is the answer.
+            if not isinstance(err, RenderFailedError) or rec.status not in _FINISHED_RENDER:
                 raise err
         status = rec.status
         done = status in _FINISHED_RENDER

@@ -27,10 +27,18 @@ class SessionView(BaseModel):
     title: str | None = None
 
 
+class NewSessionView(SessionView):
+    """A session just started (a tool result: it says so and what to do next)."""
+
+    summary: str
+    next_steps: list[NextStep] = []
+
+
 class SessionList(BaseModel):
     sessions: list[SessionView]
     current_session_id: str | None = None
     summary: str
+    next_steps: list[NextStep] = []
 
 
 class UploadedItem(BaseModel):
@@ -82,6 +90,7 @@ class CreditsView(BaseModel):
     account: Literal["anonymous", "registered", "unknown"] = "unknown"
     registration_url: str | None = None
     summary: str
+    next_steps: list[NextStep] = []
 
 
 TurnStatus = Literal[

@@ -1,0 +1,162 @@
+"""``nemo-mcp serve --http``: streamable HTTP (stateless, SSE answers) in a subprocess, driven by
+the SDK's Client in both eras; progress arrives over SSE; DNS-rebinding protection answers a
+foreign Host with 421 and a foreign Origin with 403."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from mcp import Client
+from nemo_server_helpers import (
+    FAST,
+    MUSIC_VIDEO,
+    TOOL_NAMES,
+    Folders,
+    Recorder,
+    check_mp4,
+    render_submits,
+)
+
+from nemo_mcp.emulator import EmulatorServer, synth
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+START_TIMEOUT = 30.0
+
+
+@dataclass
+class HttpServer:
+    url: str
+    port: int
+    emu: EmulatorServer
+    folders: Folders
+    log: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_until_listening(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the HTTP server exited early:\n{log.read_text()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"the HTTP server did not listen within {START_TIMEOUT} s")
+
+
+@pytest.fixture(scope="module")
+def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer]:
+    root = tmp_path_factory.mktemp("http")
+    media = root / "media"
+    song = synth.make_song(media / "my-song.mp3", 6.0, bpm=120)
+    folders = Folders(root=root, home=root / "state", out=root / "out", media=media, song=song)
+    port = _free_port()
+    log = root / "server.log"
+    with EmulatorServer(**FAST) as emu, log.open("wb") as out:
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("NEMO_", "SKILL_"))}
+        env = {**base, **folders.env(emu.url), "NEMO_MCP_HOME": str(folders.home)}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "nemo_mcp", "serve", "--http", "--port", str(port)],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            _wait_until_listening(proc, port, log)
+            yield HttpServer(f"http://127.0.0.1:{port}/mcp", port, emu, folders, log)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+async def test_http_tools_and_progress_over_sse(http_server: HttpServer, mode: str) -> None:
+    async with Client(http_server.url, mode=mode) as client:  # type: ignore[arg-type]
+        assert client.protocol_version == ("2025-11-25" if mode == "legacy" else "2026-07-28")
+        mcp = Recorder(client)
+        await mcp.load_schemas()
+        assert sorted(mcp.schemas) == sorted(TOOL_NAMES)
+        new = await mcp.ok("nemo_new_session", {"title": f"http {mode}"})
+        sid = new.data["session_id"]
+        up = await mcp.ok("nemo_upload", {"items": [str(http_server.folders.song)]})
+        assert up.data["session_id"] == sid
+        chat = await mcp.ok("nemo_chat", {"message": MUSIC_VIDEO, "session_id": sid})
+        assert chat.data["status"] == "replied"
+        assert len(chat.progress) > 0, "no progress notification arrived over SSE"
+        export = await mcp.ok("nemo_export", {"session_id": sid})
+        assert export.data["status"] == "downloaded", export.text
+        assert len(export.progress) > 0, "no progress notification arrived over SSE"
+        check_mp4(Path(export.data["file"]))
+        timeline = await mcp.read(f"nemo://sessions/{sid}/timeline")
+        assert "Ready to export" in timeline
+    assert render_submits(http_server.emu) >= 1
+
+
+def _post(port: int, headers: dict[str, str]) -> httpx.Response:
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "probe", "version": "0"},
+        },
+    }
+    return httpx.post(
+        f"http://127.0.0.1:{port}/mcp",
+        json=body,
+        headers={"Accept": "application/json, text/event-stream", **headers},
+        timeout=10,
+        trust_env=False,
+    )
+
+
+def test_http_dns_rebinding_protection(http_server: HttpServer) -> None:
+    port = http_server.port
+    assert _post(port, {}).status_code == 200
+    assert _post(port, {"Origin": f"http://127.0.0.1:{port}"}).status_code == 200
+    assert _post(port, {"Origin": f"http://localhost:{port}"}).status_code == 200
+
+    assert _post(port, {"Host": "evil.example"}).status_code == 421
+    assert _post(port, {"Host": f"evil.example:{port}"}).status_code == 421
+    assert _post(port, {"Host": "127.0.0.1:1"}).status_code == 421
+
+    assert _post(port, {"Origin": "http://evil.example"}).status_code == 403
+    assert _post(port, {"Origin": f"http://evil.example:{port}"}).status_code == 403
+    assert _post(port, {"Origin": "null"}).status_code == 403
+
+
+def test_http_refuses_a_remote_host_without_allow_remote(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEMO_", "SKILL_"))}
+    env["NEMO_MCP_HOME"] = str(tmp_path / "state")
+    proc = subprocess.run(
+        [sys.executable, "-m", "nemo_mcp", "serve", "--http", "--host", "0.0.0.0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode != 0
+    assert "0.0.0.0" in proc.stderr + proc.stdout
