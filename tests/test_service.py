@@ -146,6 +146,19 @@ async def test_duplicate_message_is_not_sent_again(
     assert forced.turn_id != first.turn_id
 
 
+async def test_duplicate_guard_holds_across_processes(
+    settings: Settings, emu: EmulatorServer, song: Path
+) -> None:
+    """Each CLI command is a new process: the guard must come from the state folder."""
+    async with studio_for(settings) as first_process:
+        await first_process.upload([str(song)])
+        first = await first_process.chat(MUSIC_VIDEO)
+    async with studio_for(settings) as second_process:
+        again = await second_process.chat(MUSIC_VIDEO)
+        assert again.turn_id == first.turn_id and "not sent again" in again.summary
+    assert _posts(emu, contract.PATH_RUN_SSE) == 1
+
+
 async def test_one_turn_at_a_time_per_session(
     studio: Studio, emu: EmulatorServer, song: Path
 ) -> None:
@@ -190,6 +203,18 @@ async def test_cancelled_studio_marks_the_turn_interrupted(
 
 
 # --- export ------------------------------------------------------------------------------------
+async def test_export_dedupe_across_processes(
+    settings: Settings, emu: EmulatorServer, song: Path
+) -> None:
+    async with studio_for(settings) as first_process:
+        await _ready(first_process, song)
+        first = await first_process.export()
+    async with studio_for(settings) as second_process:
+        again = await second_process.export()
+        assert again.render_id == first.render_id and "already exported" in again.summary
+    assert _posts(emu, contract.PATH_RENDER) == 1
+
+
 async def test_export_dedupe(studio: Studio, emu: EmulatorServer, song: Path) -> None:
     await _ready(studio, song)
     first = await studio.export()
@@ -221,6 +246,7 @@ async def test_failed_render_is_retried_once_with_a_new_id(
     assert len(renders) == 2
     failed = next(r for r in renders if r.status == "failed")
     assert f"retried as {view.render_id}" in (failed.error or "")
+    assert failed.replaced_by == view.render_id
     assert failed.render_id != view.render_id
     # the first id now answers with the retry's outcome
     assert (await studio.render_status(failed.render_id)).render_id == view.render_id

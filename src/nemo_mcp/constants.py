@@ -47,6 +47,7 @@ RENDER_POLL_INTERVAL = 10.0  # the contract documents 10-30 s; 10 s gives finer 
 RENDER_POLL_MIN_INTERVAL = 0.2  # floor when an emulator/test shortens the interval
 RENDER_MAX_SECONDS = 30 * 60.0  # give up waiting (the job is kept and can be resumed)
 RENDER_SUBMIT_RETRIES = 1  # "On failure -> new id, retry once"
+SUBMIT_SHIELD_SECONDS = 20.0  # a render submit is not interrupted by a cancel for this long
 
 # --- Tool calls -------------------------------------------------------------------------------
 DEFAULT_WAIT_BUDGET = 45.0  # seconds a tool call waits before returning a handle (< 60 s caps)
@@ -56,6 +57,7 @@ MAX_WAIT_BUDGET = 14 * 60.0
 CHUNK_SIZE = 1024 * 1024  # streamed upload/download chunk
 SNIFF_BYTES = 64  # bytes read to recognise a media container
 DOWNLOAD_MAX_RESUMES = 5  # resumes after a dropped download; reset whenever bytes arrive
+STALE_PART_SECONDS = 2.0  # an unlocked temporary download file this old was left by a crash
 DEFAULT_UPLOAD_LIMIT_MB = 500
 MAX_POSTER_BYTES = 512 * 1024
 

@@ -64,6 +64,10 @@ class JobRunner:
     def get(self, job_id: str) -> Job[Any] | None:
         return self._jobs.get(job_id)
 
+    def alias(self, job_id: str, job: Job[Any]) -> None:
+        """Make ``job`` reachable under another id too (a render's retry has a new id)."""
+        self._jobs[job_id] = job
+
     def start(self, job_id: str, kind: str, body: Callable[[Job[T]], Awaitable[T]]) -> Job[T]:
         existing = self._jobs.get(job_id)
         if existing is not None and not existing.done.is_set():

@@ -77,7 +77,6 @@ Face = Literal["mcp", "cli"]
 MAX_MESSAGE_CHARS = 4000
 DUPLICATE_WINDOW = 10 * 60.0  # an identical message within this window is not resent
 RENDER_POLL_ERRORS_TOLERATED = 5
-SUBMIT_SHIELD_SECONDS = 20.0  # a render submit is not interrupted by a cancel for this long
 _FINISHED_RENDER = frozenset({"downloaded", "failed", "cancelled"})
 # An error the stream itself reported (an ADK errorCode or error frame) that means "no credits".
 _CREDITS_ERROR = re.compile(r"(^|\D)2001(\D|$)|insufficient credits|积分不足", re.IGNORECASE)
@@ -144,6 +143,11 @@ def _draft_of(state: Mapping[str, Any]) -> dict[str, Any] | None:
     return dict(draft) if isinstance(draft, Mapping) else None
 
 
+def _new_render_id() -> str:
+    """Render ids are chosen here, so the record exists before the submit is sent."""
+    return f"render_{int(time.time() * 1000)}_{secrets.token_hex(3)}"
+
+
 def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -168,9 +172,6 @@ class Studio:
         self.poll_interval = poll_interval
         self.turn_limits = turn_limits
         self.manifest: SkillManifest = load_manifest(settings.skill)
-        self._recent_messages: dict[tuple[str, str], tuple[float, str]] = {}
-        self._render_drafts: dict[str, str] = {}
-        self._aliases: dict[str, str] = {}  # failed render id -> the id of its one retry
         self._change_listeners: list[Callable[[str], Awaitable[None]]] = []
 
     # ----------------------------------------------------------------------------- lifecycle
@@ -386,8 +387,18 @@ class Studio:
             uploaded=uploaded,
             notices=notices,
             summary=f"Uploaded {len(uploaded)} item(s) to session {rec.session_id}: {described}.",
-            next_steps=[_chat_step(self.manifest.examples[0]), STEP_STATE],
+            next_steps=[_chat_step(self._example_for({u.kind for u in uploaded})), STEP_STATE],
         )
+
+    def _example_for(self, kinds: set[str]) -> str:
+        """The active skill's example request that fits what was uploaded."""
+        wanted = (
+            ("photo", "image", "clip", "promo") if kinds & {"image", "video"} else ("song", "music")
+        )
+        for example in self.manifest.examples:
+            if any(word in example.lower() for word in wanted):
+                return example
+        return self.manifest.examples[0]
 
     async def _upload_into(
         self,
@@ -468,10 +479,10 @@ class Studio:
                     f"`nemo-mcp wait {turn.turn_id}`.",
                     details={"turn_id": turn.turn_id},
                 )
-        key = (sid, hashlib.sha256(text.encode()).hexdigest())
-        seen = self._recent_messages.get(key)
-        if seen and not force and time.monotonic() - seen[0] < DUPLICATE_WINDOW:
-            view = await self.turn_status(seen[1], wait=wait, on_progress=on_progress)
+        message_hash = hashlib.sha256(text.encode()).hexdigest()
+        seen = self._recent_turn(sid, message_hash)
+        if seen is not None and not force:
+            view = await self.turn_status(seen, wait=wait, on_progress=on_progress)
             note = "This exact message was already sent moments ago; it was not sent again "
             note += "(a resent message is charged twice). Pass force=true to send it anyway."
             return view.model_copy(update={"summary": f"{note} {view.summary}"})
@@ -481,14 +492,11 @@ class Studio:
             TurnRecord(
                 turn_id=turn_id,
                 session_id=sid,
-                message_preview=text[:200],
+                message_preview=text,
                 status="running",
-                result_json=None,
-                created_at=time.time(),
-                updated_at=time.time(),
+                message_hash=message_hash,
             )
         )
-        self._recent_messages[key] = (time.monotonic(), turn_id)
 
         async def body(job: Job[TurnOutcome]) -> TurnOutcome:
             async def relay(note: Any) -> None:
@@ -615,11 +623,23 @@ class Studio:
             )
         return view
 
+    def _recent_turn(self, session_id: str, message_hash: str) -> str | None:
+        """The turn that sent this exact message to this session within the window, if any.
+
+        Read from the store, so it holds across processes (each CLI command is one) and
+        restarts: a message is never charged twice by accident.
+        """
+        horizon = time.time() - DUPLICATE_WINDOW
+        for turn in self.store.list_turns(session_id):
+            if turn.created_at < horizon:
+                break
+            if turn.message_hash == message_hash:
+                return turn.turn_id
+        return None
+
     def _forget_message(self, turn_id: str) -> None:
         """Let an identical message be sent again (its turn never ran)."""
-        for key, (_, seen_turn) in list(self._recent_messages.items()):
-            if seen_turn == turn_id:
-                del self._recent_messages[key]
+        self.store.update_turn(turn_id, message_hash=None)
 
     def _turn_summary(self, v: TurnView) -> tuple[str, list[NextStep]]:
         example = self.manifest.examples[0]
@@ -784,10 +804,7 @@ class Studio:
         digest = _digest(draft)
         if not force:
             for prior in self.store.list_renders(rec.session_id):
-                if self._render_drafts.get(prior.render_id) == digest and prior.status not in (
-                    "failed",
-                    "cancelled",
-                ):
+                if prior.draft_digest == digest and prior.status not in ("failed", "cancelled"):
                     view = await self.render_status(
                         prior.render_id, wait=wait, on_progress=on_progress
                     )
@@ -797,23 +814,10 @@ class Studio:
                             "(pass force=true for a new render). " + view.summary
                         }
                     )
-        render_id = f"render_{int(time.time() * 1000)}_{secrets.token_hex(3)}"
+        render_id = _new_render_id()
         name = safe_filename(filename or f"nemovideo-{rec.session_id[-8:]}-{render_id[-6:]}")
-        record = RenderRecord(
-            render_id=render_id,
-            session_id=rec.session_id,
-            api_url=self.settings.api_url,
-            status="submitting",
-            progress=0.0,
-            url=None,
-            output_path=None,
-            error=None,
-            attempt=1,
-            created_at=time.time(),
-            updated_at=time.time(),
-        )
-        self.store.save_render(record)  # before the submit is sent: nothing can be orphaned
-        self._render_drafts[render_id] = digest
+        # recorded before the submit is sent: nothing can be orphaned
+        self._record_render(render_id, rec.session_id, digest=digest, filename=name)
         job = self._start_render_job(render_id, draft=draft, filename=name, overwrite=overwrite)
         try:
             await self.runner.wait(job, self._budget(wait), on_progress, self._describe_render)
@@ -866,6 +870,7 @@ class Studio:
         rec = self.store.get_render(render_id)
         assert rec is not None
         sid = rec.session_id
+        filename = filename or rec.filename  # a resumed render keeps the name asked for
         current_id = render_id
         status = rec.status
         if status == "submitting":
@@ -910,27 +915,17 @@ class Studio:
                     await self._changed(sid)
                     raise RenderFailedError(f"The render failed: {reason}.")
                 retried = True
-                new_id = f"render_{int(time.time() * 1000)}_{secrets.token_hex(3)}"
+                new_id = _new_render_id()
+                self._record_render(
+                    new_id, sid, digest=rec.draft_digest, filename=filename, attempt=2
+                )
                 self._update_render(
-                    current_id, status="failed", error=f"{reason}; retried as {new_id}"
+                    current_id,
+                    status="failed",
+                    error=f"{reason}; retried as {new_id}",
+                    replaced_by=new_id,
                 )
-                self.store.save_render(
-                    RenderRecord(
-                        render_id=new_id,
-                        session_id=sid,
-                        api_url=self.settings.api_url,
-                        status="submitting",
-                        progress=0.0,
-                        url=None,
-                        output_path=None,
-                        error=None,
-                        attempt=2,
-                        created_at=time.time(),
-                        updated_at=time.time(),
-                    )
-                )
-                self._aliases[render_id] = new_id
-                self._aliases[current_id] = new_id
+                self.runner.alias(new_id, job)
                 await job.report(Progress(message=f"render failed ({reason}); retrying once"))
                 st = await self._submit(new_id, sid, draft)
                 current_id = new_id
@@ -942,16 +937,38 @@ class Studio:
         await self._changed(sid)
         return current_id
 
+    def _record_render(
+        self,
+        render_id: str,
+        session_id: str,
+        *,
+        digest: str | None,
+        filename: str | None,
+        attempt: int = 1,
+    ) -> None:
+        self.store.save_render(
+            RenderRecord(
+                render_id=render_id,
+                session_id=session_id,
+                api_url=self.settings.api_url,
+                status="submitting",
+                progress=0.0,
+                attempt=attempt,
+                draft_digest=digest,
+                filename=filename,
+            )
+        )
+
     async def _submit(self, render_id: str, session_id: str, draft: dict[str, Any]) -> Any:
         """Submit once. When the answer is lost, look the id up instead of resubmitting.
 
-        The submit is shielded from cancellation (for up to ``SUBMIT_SHIELD_SECONDS``): a cancel
+        The submit is shielded from cancellation (up to ``SUBMIT_SHIELD_SECONDS``): a cancel
         arriving meanwhile (the caller gave up, ``nemo_cancel_render``) takes effect once
         NemoVideo has answered, so the remote cancel that follows finds the render instead of
         racing its submit and leaving it orphaned.
         """
         answer: Any = None
-        with anyio.CancelScope(shield=True), anyio.move_on_after(SUBMIT_SHIELD_SECONDS):
+        with anyio.CancelScope(shield=True), anyio.move_on_after(constants.SUBMIT_SHIELD_SECONDS):
             answer = await self._submit_once(render_id, session_id, draft)
         if answer is None:  # no answer in time: the request was cut off after it was sent
             answer = await self._find_lost_submit(render_id)
@@ -1090,7 +1107,7 @@ class Studio:
         if job is not None and job.cancel_scope is not None:
             job.cancel_scope.cancel()
             # a submit in flight finishes first (see _submit): then the render id is known
-            with anyio.move_on_after(SUBMIT_SHIELD_SECONDS):
+            with anyio.move_on_after(constants.SUBMIT_SHIELD_SECONDS):
                 await job.done.wait()
         rec = self.store.get_render(render_id)
         if rec is None or rec.status in _FINISHED_RENDER or rec.status == "completed":
@@ -1103,13 +1120,13 @@ class Studio:
         await self._changed(rec.session_id)
 
     def _resolve_alias(self, render_id: str) -> str:
-        seen = set()
-        while render_id in self._aliases and render_id not in seen:
-            seen.add(render_id)
-            render_id = self._aliases[render_id]
+        """Follow a failed render to its one retry (``replaced_by``), as stored."""
+        seen = {render_id}
         rec = self.store.get_render(render_id)
-        if rec is not None and rec.error and "retried as " in rec.error:
-            return self._resolve_alias(rec.error.rsplit("retried as ", 1)[1].strip())
+        while rec is not None and rec.replaced_by and rec.replaced_by not in seen:
+            render_id = rec.replaced_by
+            seen.add(render_id)
+            rec = self.store.get_render(render_id)
         return render_id
 
     def _render_view(self, render_id: str) -> RenderView:
@@ -1117,10 +1134,6 @@ class Studio:
         rec = self.store.get_render(render_id)
         assert rec is not None
         job = self.runner.get(render_id)
-        if job is None:
-            for other_id, target in self._aliases.items():
-                if target == render_id and self.runner.get(other_id):
-                    job = self.runner.get(other_id)
         if job is not None and job.done.is_set() and isinstance(job.error, NemoError):
             err = job.error
             # A failed or cancelled render is a status to show; anything else that stopped the
