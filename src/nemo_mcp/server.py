@@ -140,11 +140,33 @@ def _fail(err: NemoError) -> CallToolResult:
     )
 
 
-async def _guard(call: Callable[[], Awaitable[CallToolResult]]) -> CallToolResult:
+async def _call(
+    work: Awaitable[M], extras: Callable[[M], list[ContentBlock] | None] | None = None
+) -> CallToolResult:
+    """Await the studio, format the view; a NemoError becomes an actionable error result."""
     try:
-        return await call()
+        view = await work
     except NemoError as err:
         return _fail(err)
+    return _ok(view, extras(view) if extras else None)
+
+
+def _hints(
+    *, read_only: bool, destructive: bool, idempotent: bool, open_world: bool = True
+) -> ToolAnnotations:
+    return ToolAnnotations(
+        read_only_hint=read_only,
+        destructive_hint=destructive,
+        idempotent_hint=idempotent,
+        open_world_hint=open_world,
+    )
+
+
+# What each tool does to the world, stated once (clients show these to people).
+WRITES = _hints(read_only=False, destructive=False, idempotent=False)  # uploads, paid work
+READS = _hints(read_only=True, destructive=False, idempotent=True)  # asks NemoVideo
+LOCAL_READS = _hints(read_only=True, destructive=False, idempotent=True, open_world=False)
+CANCELS = _hints(read_only=False, destructive=True, idempotent=True)
 
 
 async def _client_roots(ctx: Context) -> ListRoots | None:
@@ -164,6 +186,30 @@ def _roots_to_paths(result: ListRootsResult | None) -> list[Path] | None:
         if uri.startswith("file://"):
             out.append(Path(unquote(urlparse(uri).path)))
     return out or None
+
+
+async def _job_view(
+    studio: Studio, job_id: str, wait: float | None, relay: _ProgressRelay
+) -> JobView:
+    if job_id.startswith("turn_"):
+        turn = await studio.turn_status(job_id, wait=wait, on_progress=relay)
+        return JobView(
+            job_id=job_id,
+            kind="turn",
+            done=turn.done,
+            turn=turn,
+            summary=turn.summary,
+            next_steps=turn.next_steps,
+        )
+    render = await studio.render_status(job_id, wait=wait, on_progress=relay)
+    return JobView(
+        job_id=job_id,
+        kind="render",
+        done=render.done,
+        render=render,
+        summary=render.summary,
+        next_steps=render.next_steps,
+    )
 
 
 def _render_extras(view: RenderView) -> list[ContentBlock]:
@@ -253,22 +299,10 @@ def build_server(
         log_level=_log_level(settings.log_level),
     )
 
-    paid = ToolAnnotations(
-        read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
-    )
-    reader = ToolAnnotations(
-        read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True
-    )
-
     # -- upload --------------------------------------------------------------------------
     @mcp.tool(
         title="Upload media to NemoVideo",
-        annotations=ToolAnnotations(
-            read_only_hint=False,
-            destructive_hint=False,
-            idempotent_hint=False,
-            open_world_hint=True,
-        ),
+        annotations=WRITES,
         description=(
             "Upload songs, photos or clips to the current NemoVideo session. `items` are local "
             "file paths (inside the allowed folders or the client's roots) and/or http(s) URLs; "
@@ -286,23 +320,19 @@ def build_server(
         roots: Annotated[ListRootsResult | None, Resolve(_client_roots)] = None,
         session_id: SessionId = None,
     ) -> Annotated[CallToolResult, UploadResult]:
-        studio = _studio(ctx)
-
-        async def run() -> CallToolResult:
-            view = await studio.upload(
+        return await _call(
+            _studio(ctx).upload(
                 items,
                 session_id=session_id,
                 roots=_roots_to_paths(roots),
                 on_progress=_ProgressRelay(ctx),
             )
-            return _ok(view)
-
-        return await _guard(run)
+        )
 
     # -- chat ----------------------------------------------------------------------------
     @mcp.tool(
         title="Ask the NemoVideo editing agent",
-        annotations=paid,
+        annotations=WRITES,
         description=(
             "Send ONE message to NemoVideo's editing agent, e.g. "
             f'"{manifest.examples[0]}", "add a title \\"Summer\\" from 0 to 3 seconds", '
@@ -331,24 +361,20 @@ def build_server(
             ),
         ] = False,
     ) -> Annotated[CallToolResult, TurnView]:
-        studio = _studio(ctx)
-
-        async def run() -> CallToolResult:
-            view = await studio.chat(
+        return await _call(
+            _studio(ctx).chat(
                 message,
                 session_id=session_id,
                 wait=wait_seconds,
                 on_progress=_ProgressRelay(ctx),
                 force=force,
             )
-            return _ok(view)
-
-        return await _guard(run)
+        )
 
     # -- state ---------------------------------------------------------------------------
     @mcp.tool(
         title="Show the timeline",
-        annotations=reader,
+        annotations=READS,
         description=(
             "Read the session's timeline: a readable summary (tracks with times and volumes), "
             "uploaded and generated media, and whether it is ready to export. Free, read-only. "
@@ -358,17 +384,12 @@ def build_server(
     async def nemo_get_state(
         ctx: Context, session_id: SessionId = None
     ) -> Annotated[CallToolResult, StateView]:
-        studio = _studio(ctx)
-
-        async def run() -> CallToolResult:
-            return _ok(await studio.state(session_id=session_id))
-
-        return await _guard(run)
+        return await _call(_studio(ctx).state(session_id=session_id))
 
     # -- credits -------------------------------------------------------------------------
     @mcp.tool(
         title="Check NemoVideo credits",
-        annotations=reader,
+        annotations=READS,
         description=(
             "Show the credit balance (available, reserved, total). Generation costs about 100 "
             "credits a clip, editing about 50; export is free. Anonymous accounts start with "
@@ -376,17 +397,12 @@ def build_server(
         ),
     )
     async def nemo_get_credits(ctx: Context) -> Annotated[CallToolResult, CreditsView]:
-        studio = _studio(ctx)
-
-        async def run() -> CallToolResult:
-            return _ok(await studio.credits())
-
-        return await _guard(run)
+        return await _call(_studio(ctx).credits())
 
     # -- export --------------------------------------------------------------------------
     @mcp.tool(
         title="Export the video as MP4",
-        annotations=paid,
+        annotations=WRITES,
         description=(
             "Render the session's timeline to MP4 on NemoVideo (free, no credits), wait for it, "
             "download it into the output folder (never overwriting an existing file unless "
@@ -406,25 +422,22 @@ def build_server(
         overwrite: bool = False,
         force: bool = False,
     ) -> Annotated[CallToolResult, RenderView]:
-        studio = _studio(ctx)
-
-        async def run() -> CallToolResult:
-            view = await studio.export(
+        return await _call(
+            _studio(ctx).export(
                 session_id=session_id,
                 wait=wait_seconds,
                 on_progress=_ProgressRelay(ctx),
                 filename=filename,
                 overwrite=overwrite,
                 force=force,
-            )
-            return _ok(view, _render_extras(view))
-
-        return await _guard(run)
+            ),
+            _render_extras,
+        )
 
     # -- jobs ----------------------------------------------------------------------------
     @mcp.tool(
         title="Wait for a chat turn or render",
-        annotations=reader,
+        annotations=READS,
         description=(
             "Check on, or wait for, a chat turn (turn_...) or render (render_...) that outlived "
             "an earlier call. Waits up to wait_seconds, reporting progress; never resends "
@@ -442,63 +455,25 @@ def build_server(
         ctx: Context,
         wait_seconds: WaitSeconds = None,
     ) -> Annotated[CallToolResult, JobView]:
-        studio = _studio(ctx)
-
-        async def run() -> CallToolResult:
-            relay = _ProgressRelay(ctx)
-            if job_id.startswith("turn_"):
-                turn = await studio.turn_status(job_id, wait=wait_seconds, on_progress=relay)
-                view = JobView(
-                    job_id=job_id,
-                    kind="turn",
-                    done=turn.done,
-                    turn=turn,
-                    summary=turn.summary,
-                    next_steps=turn.next_steps,
-                )
-                return _ok(view)
-            render = await studio.render_status(job_id, wait=wait_seconds, on_progress=relay)
-            view = JobView(
-                job_id=job_id,
-                kind="render",
-                done=render.done,
-                render=render,
-                summary=render.summary,
-                next_steps=render.next_steps,
-            )
-            return _ok(view, _render_extras(render) if render.done else None)
-
-        return await _guard(run)
+        return await _call(
+            _job_view(_studio(ctx), job_id, wait_seconds, _ProgressRelay(ctx)),
+            lambda view: _render_extras(view.render) if view.render and view.done else None,
+        )
 
     @mcp.tool(
         title="Cancel a render",
-        annotations=ToolAnnotations(
-            read_only_hint=False,
-            destructive_hint=True,
-            idempotent_hint=True,
-            open_world_hint=True,
-        ),
+        annotations=CANCELS,
         description="Cancel a render that is still pending or processing (on NemoVideo too).",
     )
     async def nemo_cancel_render(
         render_id: Annotated[str, Field(pattern=r"^render_[A-Za-z0-9_]+$")], ctx: Context
     ) -> Annotated[CallToolResult, RenderView]:
-        studio = _studio(ctx)
-
-        async def run() -> CallToolResult:
-            return _ok(await studio.cancel_render(render_id))
-
-        return await _guard(run)
+        return await _call(_studio(ctx).cancel_render(render_id))
 
     # -- sessions ------------------------------------------------------------------------
     @mcp.tool(
         title="Start a new NemoVideo project",
-        annotations=ToolAnnotations(
-            read_only_hint=False,
-            destructive_hint=False,
-            idempotent_hint=False,
-            open_world_hint=True,
-        ),
+        annotations=WRITES,
         description=(
             "Start a new, empty session (project) and make it current. Earlier sessions keep "
             "their timelines. Free."
@@ -511,31 +486,19 @@ def build_server(
         ] = None,
         title: Annotated[str | None, Field(max_length=80)] = None,
     ) -> Annotated[CallToolResult, NewSessionView]:
-        studio = _studio(ctx)
-
-        async def run() -> CallToolResult:
-            return _ok(await studio.new_session(language=language, title=title))
-
-        return await _guard(run)
+        return await _call(_studio(ctx).new_session(language=language, title=title))
 
     @mcp.tool(
         title="List NemoVideo sessions",
-        annotations=ToolAnnotations(
-            read_only_hint=True,
-            destructive_hint=False,
-            idempotent_hint=True,
-            open_world_hint=False,
-        ),
+        annotations=LOCAL_READS,
         description="List the sessions (projects) this computer knows, newest first, and which "
         "one is current. Pass session_id to other tools to work on an older one.",
     )
     async def nemo_list_sessions(ctx: Context) -> Annotated[CallToolResult, SessionList]:
-        studio = _studio(ctx)
-
-        async def run() -> CallToolResult:
-            return _ok(studio.list_sessions())
-
-        return await _guard(run)
+        try:
+            return _ok(_studio(ctx).list_sessions())
+        except NemoError as err:
+            return _fail(err)
 
     # -- resources -----------------------------------------------------------------------
     @mcp.resource(

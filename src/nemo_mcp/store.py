@@ -28,7 +28,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -551,19 +551,8 @@ class Store:
         self, session_id: str | None = None, unfinished_only: bool = False
     ) -> list[RenderRecord]:
         """Renders newest first; ``unfinished_only`` keeps submitting/pending/processing ones."""
-        where: list[str] = []
-        params: list[Any] = []
-        if session_id is not None:
-            where.append("session_id = ?")
-            params.append(str(session_id))
-        if unfinished_only:
-            where.append(f"status IN ({', '.join('?' for _ in _RENDER_UNFINISHED)})")
-            params.extend(_RENDER_UNFINISHED)
-        sql = "SELECT * FROM renders"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        rows = self._all(sql + " ORDER BY created_at DESC, rowid DESC", tuple(params))
-        return [self._render(r) for r in rows]
+        statuses = _RENDER_UNFINISHED if unfinished_only else None
+        return [self._render(r) for r in self._list("renders", session_id, statuses)]
 
     # --- turns ----------------------------------------------------------------------------
 
@@ -595,21 +584,28 @@ class Store:
         self, session_id: str | None = None, *, unfinished_only: bool = False
     ) -> list[TurnRecord]:
         """Turns newest first; ``unfinished_only`` keeps the ``running`` ones."""
+        statuses = _TURN_UNFINISHED if unfinished_only else None
+        return [self._turn(r) for r in self._list("turns", session_id, statuses)]
+
+    # --- shared list and update -----------------------------------------------------------
+
+    def _list(
+        self, table: str, session_id: str | None, statuses: Iterable[str] | None
+    ) -> list[sqlite3.Row]:
+        """Rows of ``table`` newest first, optionally one session's and/or in ``statuses``."""
         where: list[str] = []
         params: list[Any] = []
         if session_id is not None:
             where.append("session_id = ?")
             params.append(str(session_id))
-        if unfinished_only:
-            where.append(f"status IN ({', '.join('?' for _ in _TURN_UNFINISHED)})")
-            params.extend(_TURN_UNFINISHED)
-        sql = "SELECT * FROM turns"
+        if statuses is not None:
+            wanted = list(statuses)
+            where.append(f"status IN ({', '.join('?' for _ in wanted)})")
+            params.extend(wanted)
+        sql = f"SELECT * FROM {table}"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        rows = self._all(sql + " ORDER BY created_at DESC, rowid DESC", tuple(params))
-        return [self._turn(r) for r in rows]
-
-    # --- shared update --------------------------------------------------------------------
+        return self._all(sql + " ORDER BY created_at DESC, rowid DESC", tuple(params))
 
     def _update(
         self,

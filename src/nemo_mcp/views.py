@@ -10,6 +10,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from nemo_mcp.models import RenderRecordStatus as RenderStatusName
+from nemo_mcp.models import TurnStatus
+
 
 class NextStep(BaseModel):
     action: str = Field(description="what to do, in words")
@@ -93,19 +96,6 @@ class CreditsView(BaseModel):
     next_steps: list[NextStep] = []
 
 
-TurnStatus = Literal[
-    "running",
-    "replied",
-    "silent_changed",
-    "silent_unchanged",
-    "recovered",
-    "lost",
-    "failed",
-    "timed_out",
-    "interrupted",
-]
-
-
 class TurnView(BaseModel):
     turn_id: str
     session_id: str
@@ -120,11 +110,6 @@ class TurnView(BaseModel):
     elapsed_s: float = 0.0
     summary: str
     next_steps: list[NextStep] = []
-
-
-RenderStatusName = Literal[
-    "submitting", "pending", "processing", "completed", "downloaded", "failed", "cancelled"
-]
 
 
 class RenderView(BaseModel):
