@@ -8,6 +8,10 @@ a second pass under ``tracemalloc`` measures its peak memory, which stays flat h
 stream is.
 
     python -m benchmarks.bench_condense [N]      # default N = 1,000,000
+
+In the suite (``rows``) it runs next to a floor measured on the same stream: splitting frames
+and ``json.loads`` on each, the least any parser of this stream must do. The ratio is how many
+times slower the whole pipeline is than that floor.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import time
 import tracemalloc
 from collections.abc import Iterator
 
+from benchmarks.common import Row
 from nemo_mcp.condense import SSEDecoder, TurnCondenser, parse_frame
 
 BATCH_BYTES = 256 * 1024  # generated (and held) at a time
@@ -30,7 +35,11 @@ def _frame(obj: object) -> bytes:
     return b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\n\n"
 
 
-_ACTIONS = {"stateDelta": {}, "artifactDelta": {}, "requestedAuthConfigs": {}}
+_ACTIONS: dict[str, dict[str, object]] = {
+    "stateDelta": {},
+    "artifactDelta": {},
+    "requestedAuthConfigs": {},
+}
 _DRAFT = {
     "t": [
         {"tt": 0, "sg": [{"d": 10000, "name": "city timelapse", "src": "https://cdn.x/v.mp4"}]},
@@ -223,3 +232,48 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
+
+
+def _json_floor(n_events: int) -> dict[str, float]:
+    """The least any parser must do with the same stream: split frames, ``json.loads`` each."""
+    frames = decoded = 0
+    busy = 0.0
+    tail = b""
+    for batch in generate(n_events):
+        started = time.perf_counter()
+        for chunk in batch:
+            data = tail + chunk
+            blocks = data.split(b"\n\n")
+            tail = blocks.pop()
+            for block in blocks:
+                frames += 1
+                if block.startswith(b"data: "):
+                    try:
+                        json.loads(block[6:])
+                        decoded += 1
+                    except ValueError:
+                        pass
+        busy += time.perf_counter() - started
+    return {"frames": float(frames), "seconds": busy, "decoded": float(decoded)}
+
+
+def rows(n_events: int = 1_000_000) -> list[Row]:
+    """The README rows: the pipeline next to the JSON floor measured on the same stream."""
+    floor = _json_floor(n_events)
+    result = run(n_events)
+    pipe_rate = result["frames"] / result["seconds"]
+    floor_rate = floor["frames"] / floor["seconds"]
+    return [
+        Row(
+            "Chat condensing: SSE bytes to turn summary",
+            f"nemo-mcp condense pipeline, {n_events:,} events",
+            f"{pipe_rate:,.0f} events/s",
+            baseline=f"split + json.loads only {floor_rate:,.0f} events/s",
+            ratio=floor_rate / pipe_rate,
+            notes=f"{result['bytes'] / 1e6:,.0f} MB stream; peak traced memory "
+            f"{result.get('peak_mb', 0.0):,.1f} MB (of which ~{result.get('batch_mb', 0.0):,.1f}"
+            f" MB the generator's batch); max decoder buffer "
+            f"{result['max_decoder_buffer_bytes'] / 1e3:,.0f} kB",
+            data={"pipeline": result, "json_floor": floor},
+        )
+    ]

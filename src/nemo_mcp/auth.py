@@ -8,6 +8,11 @@ NemoVideo hands out one anonymous token per client id every 7 days, so two proce
 once must not both ask. The request is made under the store's cross-process lock, the store is
 re-read after the lock is taken (another process may have just stored a token), and an in-process
 lock keeps concurrent coroutines from racing each other.
+
+A token request that fails, or whose answer is lost or unreadable, is tried once more. If the
+answer was lost after the request went out, NemoVideo may already have issued this client id's
+token and then refuses another for 7 days (429): the request is made once more under a fresh
+client id rather than locking the user out for a week.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from nemo_mcp.errors import (
     ClientIdMissingError,
     InvalidInputError,
     RateLimitError,
+    TransportError,
 )
 from nemo_mcp.models import (
     Credential,
@@ -48,6 +54,9 @@ from nemo_mcp.store import Store, normalise_api_url
 log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
+
+# Failures that prove the token request never left.
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 _ENV_REJECTED_HINT = (
     "Replace NEMO_TOKEN with a fresh token (nemovideo.com -> Settings -> API Tokens), or unset it "
@@ -171,22 +180,50 @@ class TokenProvider:
         except httpx.HTTPError as exc:
             raise transport_error(exc, "Getting an anonymous token failed") from exc
 
+    def _fresh_client_id(self) -> str:
+        """A new persisted client id (NEMO_CLIENT_ID, if set, is no longer used)."""
+        if self._settings.client_id:
+            self._env_client_id_rejected = True
+        client_id = str(uuid.uuid4())
+        self._store.set_client_id(client_id)
+        return client_id
+
     async def _request_anonymous(self) -> Credential:
         client_id = self.client_id()
         regenerated = False
         waited = False
+        retried = False  # the one retry after a failed or unreadable answer
+        lost = False  # an answer was lost after sending: a token may have gone to client_id
         while True:
-            response = await self._post_token(client_id)
+            try:
+                response = await self._post_token(client_id)
+            except TransportError as err:
+                if retried:
+                    raise
+                retried = True
+                lost = lost or not isinstance(err.__cause__, _NEVER_SENT)
+                log.info("the anonymous-token request failed (%s); retrying once", err.kind)
+                await self._sleep(constants.RETRY_BASE_DELAY)
+                continue
             status = response.status_code
             if status == 400 and not regenerated:
                 regenerated = True
                 if self._settings.client_id and not self._env_client_id_rejected:
                     log.warning("NemoVideo rejected NEMO_CLIENT_ID; using a generated client id")
-                    self._env_client_id_rejected = True
-                client_id = str(uuid.uuid4())
-                self._store.set_client_id(client_id)
+                client_id = self._fresh_client_id()
                 continue
             if status == 429:
+                if lost and not regenerated:
+                    # The token issued with the lost answer belongs to this client id, which gets
+                    # no other one for 7 days: carry on under a fresh client id (once).
+                    regenerated = True
+                    lost = False
+                    log.warning(
+                        "an anonymous token was issued but its answer was lost; "
+                        "continuing with a new client id"
+                    )
+                    client_id = self._fresh_client_id()
+                    continue
                 retry_after = parse_retry_after(response.headers)
                 if not waited and (retry_after is None or retry_after <= constants.RETRY_AFTER_CAP):
                     waited = True
@@ -206,6 +243,14 @@ class TokenProvider:
                     "fresh client id.",
                     status=400,
                 )
+            if 200 <= status < 300 and not retried:
+                try:
+                    return self._credential_from(response)
+                except APIError:
+                    # A success whose body is unreadable: the token may have been issued.
+                    retried = lost = True
+                    log.info("the anonymous-token answer was unreadable; retrying once")
+                    continue
             return self._credential_from(response)
 
     def _credential_from(self, response: httpx.Response) -> Credential:

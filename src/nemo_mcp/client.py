@@ -19,18 +19,20 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import os
 import random
 import re
 import tempfile
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, ExitStack, asynccontextmanager
 from functools import cache
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, ParamSpec, TypeVar
 from urllib.parse import quote
 
 import anyio
@@ -44,6 +46,7 @@ from nemo_mcp.config import Settings
 from nemo_mcp.errors import (
     AmbiguousSubmitError,
     APIError,
+    APITimeoutError,
     DestinationExistsError,
     DownloadError,
     InvalidInputError,
@@ -76,6 +79,11 @@ from nemo_mcp.models import (
     transport_error,
 )
 from nemo_mcp.store import Store
+
+try:
+    import fcntl
+except ImportError:  # Windows: no sweeping of temporary files left by a crash
+    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +174,51 @@ class _ProgressStream(httpx.AsyncByteStream):
         close = getattr(self._inner, "aclose", None)
         if close is not None:
             await close()
+
+
+_OUTCOME_HINT = (
+    "It may have gone through: look at the session's current state (timeline and uploads) "
+    "before repeating it."
+)
+
+
+def _outcome_unknown(exc: httpx.TransportError, action: str) -> NemoError:
+    """A request that was sent (and may have taken effect) but whose answer was lost.
+
+    "Check the network and try again" would be the wrong advice: repeating an upload that did
+    arrive adds the file twice. A timeout keeps its class (``APITimeoutError``).
+    """
+    err = transport_error(exc, action)
+    text = f"{err.message} The request was sent, so it may have taken effect."
+    if isinstance(err, APITimeoutError):
+        return APITimeoutError(text, hint=_OUTCOME_HINT)
+    return OutcomeUnknownError(text, hint=_OUTCOME_HINT)
+
+
+_NEXT_STEP_HINT = (
+    "Try again in a minute; if it keeps happening, NemoVideo may be having problems "
+    "(`nemo-mcp doctor` checks the connection and NEMO_API_URL)."
+)
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def _with_next_step(err: NemoError) -> NemoError:
+    """Every error leaving the client says what to do next (unexpected answers included)."""
+    if not err.hint:
+        err.hint = _NEXT_STEP_HINT
+    return err
+
+
+def _actionable(fn: Callable[_P, Awaitable[_T]]) -> Callable[_P, Awaitable[_T]]:
+    @functools.wraps(fn)
+    async def call(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        try:
+            return await fn(*args, **kwargs)
+        except NemoError as err:
+            raise _with_next_step(err)  # noqa: B904 (the same exception, re-raised)
+
+    return call
 
 
 class _Retryable(Exception):
@@ -349,8 +402,10 @@ class NemoClient:
                     )
                     await self._sleep(delay)
                     continue
-                if not isinstance(exc, _NEVER_SENT) and not idempotent and lost_answer is not None:
-                    raise lost_answer(exc) from exc
+                if not isinstance(exc, _NEVER_SENT) and not idempotent:
+                    if lost_answer is not None:
+                        raise lost_answer(exc) from exc
+                    raise _outcome_unknown(exc, action) from exc
                 raise transport_error(exc, action) from exc
             status = response.status_code
             log.debug("%s %s -> HTTP %d", method, path, status)
@@ -411,6 +466,7 @@ class NemoClient:
 
     # --- sessions -------------------------------------------------------------------------
 
+    @_actionable
     async def create_session(self, language: str = "en", task_name: str = "project") -> SessionInfo:
         """Create a project with an editing-agent session (``session_id`` stays a string)."""
         payload = await self._request(
@@ -421,6 +477,7 @@ class NemoClient:
         )
         return parse_session_info(payload)
 
+    @_actionable
     async def claim_link(self, task_id: str, session_id: str) -> str:
         """A browser link to the project: ``$WEB/workspace/claim?ct=<claim token>``.
 
@@ -446,6 +503,7 @@ class NemoClient:
             status=404,
         )
 
+    @_actionable
     async def get_state(self, session_id: str) -> dict[str, Any]:
         """The session's latest state, unwrapped: ``{"session_id","task_id","state":{…}}``."""
         payload = await self._request(
@@ -458,6 +516,7 @@ class NemoClient:
             raise APIError("NemoVideo sent a session state that is not a JSON object.")
         return payload
 
+    @_actionable
     async def get_credits(self) -> Credits:
         payload = await self._request(
             "GET", contract.PATH_CREDITS, action="Reading the credit balance"
@@ -466,6 +525,7 @@ class NemoClient:
 
     # --- uploads --------------------------------------------------------------------------
 
+    @_actionable
     async def upload_files(
         self,
         session_id: str,
@@ -509,6 +569,7 @@ class NemoClient:
             )
         return parse_upload_result(payload)
 
+    @_actionable
     async def upload_urls(self, session_id: str, urls: Sequence[str]) -> UploadResult:
         """Have NemoVideo fetch media by URL (nothing is downloaded locally)."""
         if not urls:
@@ -558,7 +619,10 @@ class NemoClient:
         )
         reauthed = False
         while True:
-            token = await self.tokens.token()
+            try:
+                token = await self.tokens.token()
+            except NemoError as token_error:
+                raise _with_next_step(token_error)  # noqa: B904 (the same exception, re-raised)
             headers = {
                 **self._api_headers(token),
                 "Accept": "text/event-stream",
@@ -596,9 +660,11 @@ class NemoClient:
                 if is_json and not parse_envelope(decoded).ok:
                     err = self._error(response, content)
                 else:
-                    raise StreamError(
-                        "NemoVideo answered the message without an event stream "
-                        f"({content_type.split(';')[0] or 'no content type'})."
+                    raise _with_next_step(
+                        StreamError(
+                            "NemoVideo answered the message without an event stream "
+                            f"({content_type.split(';')[0] or 'no content type'})."
+                        )
                     )
             else:
                 err = self._error(response, content)
@@ -611,7 +677,7 @@ class NemoClient:
                 continue
             if status == 404:
                 raise self._session_gone(session_id) from err
-            raise err
+            raise _with_next_step(err)
 
         chunks = self._chat_chunks(response)
         try:
@@ -637,6 +703,7 @@ class NemoClient:
 
     # --- renders --------------------------------------------------------------------------
 
+    @_actionable
     async def submit_render(
         self,
         render_id: str,
@@ -674,6 +741,7 @@ class NemoClient:
     def _render_gone(self, render_id: str) -> RenderNotFoundError:
         return RenderNotFoundError(f"NemoVideo does not know render {render_id}.", status=404)
 
+    @_actionable
     async def get_render(self, render_id: str) -> RenderStatus:
         payload = await self._request(
             "GET",
@@ -686,6 +754,7 @@ class NemoClient:
             raise self._render_gone(render_id)
         return parse_render_status(payload, render_id)
 
+    @_actionable
     async def cancel_render(self, render_id: str) -> RenderStatus | None:
         """Cancel a pending render; the new status if the server sent one."""
         payload = await self._request(
@@ -702,6 +771,7 @@ class NemoClient:
 
     # --- downloads ------------------------------------------------------------------------
 
+    @_actionable
     async def download(
         self,
         url: str,
@@ -736,7 +806,9 @@ class NemoClient:
                 hint="Choose a folder you can write to.",
             ) from err
         tmp = Path(tmp_name)
+        _lock_part(fd)  # held until the file is closed: a live download is never swept
         try:
+            _sweep_stale_parts(dest.parent)
             with os.fdopen(fd, "wb", buffering=constants.CHUNK_SIZE) as out:
                 written, resumed = await self._fetch_into(start, out, on_progress, expected_size)
                 out.flush()
@@ -913,6 +985,57 @@ class NemoClient:
                 await response.aclose()
             return
         raise DownloadError(f"The download from {start.host} redirected too many times.")
+
+
+# ``tempfile.mkstemp`` names: <dest name>.<8 random characters>.part
+_PART_NAME_RE = re.compile(r"^.+\.[a-z0-9_]{8}\.part$")
+
+
+def _lock_part(fd: int) -> None:
+    """Mark a temporary download file as in use (POSIX: an exclusive ``flock``).
+
+    The lock goes away with the process, however it ends, so a ``.part`` file nobody holds was
+    left by a process that died mid-download (SIGKILL, power loss): ``_sweep_stale_parts``
+    removes those.
+    """
+    if fcntl is None:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # a file system without locks: the file is simply not protected
+        log.debug("could not lock a temporary download file")
+
+
+def _sweep_stale_parts(folder: Path) -> int:
+    """Remove temporary download files left by dead processes; returns how many."""
+    if fcntl is None:
+        return 0
+    removed = 0
+    now = time.time()
+    try:
+        candidates = [p for p in folder.iterdir() if _PART_NAME_RE.match(p.name)]
+    except OSError:
+        return 0
+    for path in candidates:
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            continue
+        try:
+            if now - os.fstat(fd).st_mtime < constants.STALE_PART_SECONDS:
+                continue  # just created: its writer may not have locked it yet
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # a download in progress (this process or another) holds it
+            path.unlink(missing_ok=True)
+            removed += 1
+            log.info("removed a temporary download file left by an interrupted run")
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
+    return removed
 
 
 def _agree(known: int | None, announced: int, host: str | None) -> int:

@@ -35,11 +35,26 @@ def _as_path(raw: str) -> Path:
     if text.startswith("file://"):
         parsed = urlparse(text)
         text = unquote(parsed.path)
+        if "\x00" in text:  # smuggled in as %00
+            raise UnsafePathError("The path contains a NUL byte.")
         if os.name == "nt" and re.match(r"^/[A-Za-z]:", text):
             text = text[1:]
     if not text:
         raise InvalidInputError("An empty path was given.", hint="Pass the media file's path.")
     return Path(text).expanduser()
+
+
+def _shown(raw: str) -> str:
+    """A user's path for a message: quoted, and shortened when it is very long."""
+    return repr(raw if len(raw) <= 160 else f"{raw[:100]}...{raw[-40:]}")
+
+
+def _exists(path: Path) -> bool:
+    """``path.exists()``, False for names the OS refuses outright (too long, bad bytes)."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
 
 
 def is_within(path: Path, root: Path) -> bool:
@@ -62,21 +77,37 @@ def resolve_in_roots(raw: str, roots: Sequence[Path], *, base: Path | None = Non
     if not candidate.is_absolute():
         # relative to the working directory (or ``base``), else to the first root holding it
         bases = [base or Path.cwd(), *real_roots]
-        found = [b / candidate for b in bases if (b / candidate).exists()]
+        found = [b / candidate for b in bases if _exists(b / candidate)]
         inside = [b for b in bases if any(is_within(b.resolve(), r) for r in real_roots)]
         candidate = found[0] if found else (inside or bases)[0] / candidate
-    resolved = candidate.resolve()
+    try:
+        resolved = candidate.resolve()
+    except (OSError, RuntimeError, ValueError) as err:  # a symlink loop raises RuntimeError
+        raise UnsafePathError(
+            f"{_shown(raw)} cannot be resolved to a file (a symlink loop, or a name the "
+            "system refuses).",
+        ) from err
     if not any(is_within(resolved, r) for r in real_roots):
         shown = ", ".join(str(r) for r in real_roots) or "(none configured)"
         raise UnsafePathError(
-            f"{raw!r} is outside the folders nemo-mcp may read ({shown}).",
+            f"{_shown(raw)} is outside the folders nemo-mcp may read ({shown}).",
         )
     return resolved
 
 
 def check_media_file(path: Path, *, max_bytes: int) -> UploadCandidate:
     """Refuse anything but a regular media file of a supported type within the size limit."""
-    if not path.exists():
+    try:
+        return _check_media_file(path, max_bytes=max_bytes)
+    except OSError as err:  # unreadable, or gone meanwhile
+        raise UnsafePathError(
+            f"{_shown(path.name)} cannot be read ({err.strerror or type(err).__name__}).",
+            hint="Check the file's permissions, or copy it into an allowed folder.",
+        ) from err
+
+
+def _check_media_file(path: Path, *, max_bytes: int) -> UploadCandidate:
+    if not _exists(path):
         raise InvalidInputError(
             f"No file at {path.name!r}.",
             hint="Check the path; relative paths are resolved against the working directory, "
@@ -95,9 +126,10 @@ def check_media_file(path: Path, *, max_bytes: int) -> UploadCandidate:
         )
     size = path.stat().st_size
     if size > max_bytes:
+        have, limit = size / 1_048_576, max_bytes / 1_048_576
+        digits = 0 if round(have) > round(limit) else 2  # never "500 MB; the limit is 500 MB"
         raise FileTooLargeError(
-            f"{path.name!r} is {size / 1_048_576:.0f} MB; the limit is "
-            f"{max_bytes / 1_048_576:.0f} MB."
+            f"{_shown(path.name)} is {have:.{digits}f} MB; the limit is {limit:.0f} MB."
         )
     return UploadCandidate(path=path, size=size, kind=kind)
 

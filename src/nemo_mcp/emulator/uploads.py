@@ -127,9 +127,9 @@ class MultipartSink:
         self._hvalue += data[start:end]
 
     def _hend(self) -> None:
-        self._headers[self._hname.decode("latin-1").lower()] = self._hvalue.decode(
-            "utf-8", "replace"
-        )
+        # Kept byte for byte (latin-1): a UTF-8 file name is decoded after the header is parsed,
+        # since the parser re-encodes values as latin-1.
+        self._headers[self._hname.decode("latin-1").lower()] = self._hvalue.decode("latin-1")
         self._hname.clear()
         self._hvalue.clear()
 

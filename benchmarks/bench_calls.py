@@ -1,0 +1,112 @@
+"""Tool-call overhead: ``nemo_get_credits`` through MCP versus the same request made directly.
+
+Against the emulator (in its own process), interleaved call by call:
+
+- in-memory: an MCP ``Client`` on ``build_server(...)`` in this process (JSON-RPC over memory
+  streams, legacy handshake);
+- stdio: an MCP ``Client`` on ``python -m nemo_mcp serve``;
+- baseline: ``GET /api/credits/balance/simple`` with httpx, the same headers (token, X-Skill-*,
+  User-Agent), on a kept-alive connection.
+
+The ratio is the median tool call over the median direct request: what MCP, the studio and the
+result formatting add to one cheap API call.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import anyio
+import httpx
+from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+from benchmarks.common import Row, clean_env, emulator, median, ms, percentile, say
+from nemo_mcp import __version__, contract
+from nemo_mcp.config import Settings
+from nemo_mcp.server import build_server
+from nemo_mcp.store import Store
+
+WARMUP = 10
+
+
+async def _measure(calls: int, url: str, home: Path) -> dict[str, list[float]]:
+    env = {"NEMO_API_URL": url, "NEMO_MCP_HOME": str(home), "NEMO_MCP_OUTPUT_DIR": str(home)}
+    settings = Settings.from_env(env)
+    stdio = StdioServerParameters(
+        command=sys.executable, args=["-m", "nemo_mcp", "serve"], env=clean_env(**env)
+    )
+    with open(os.devnull, "w") as devnull:
+        async with (
+            Client(build_server(settings), mode="legacy") as memory,
+            Client(stdio_client(stdio, errlog=devnull), mode="legacy") as piped,
+        ):
+            first = await memory.call_tool("nemo_get_credits", {})  # gets the token
+            assert not first.is_error, first
+            cred = Store(home).load_credential(url)
+            assert cred is not None
+            headers = {
+                "Authorization": f"Bearer {cred.token}",
+                "User-Agent": f"nemo-mcp/{__version__}",
+                contract.H_SKILL_SOURCE: "nemo-mcp",
+                contract.H_SKILL_VERSION: __version__,
+                contract.H_SKILL_PLATFORM: "mcp",
+            }
+            async with httpx.AsyncClient(base_url=url, headers=headers, trust_env=False) as http:
+
+                async def direct() -> None:
+                    r = await http.get(contract.PATH_CREDITS)
+                    r.raise_for_status()
+
+                async def in_memory() -> None:
+                    r = await memory.call_tool("nemo_get_credits", {})
+                    assert not r.is_error
+
+                async def over_stdio() -> None:
+                    r = await piped.call_tool("nemo_get_credits", {})
+                    assert not r.is_error
+
+                subjects: dict[str, Callable[[], Awaitable[None]]] = {
+                    "direct": direct,
+                    "memory": in_memory,
+                    "stdio": over_stdio,
+                }
+                times: dict[str, list[float]] = {k: [] for k in subjects}
+                for n in range(WARMUP + calls):
+                    names = list(subjects)
+                    names = names[n % 3 :] + names[: n % 3]
+                    for name in names:
+                        started = time.perf_counter()
+                        await subjects[name]()
+                        if n >= WARMUP:
+                            times[name].append(time.perf_counter() - started)
+                    if (n + 1) % 100 == 0:
+                        say(f"tool calls: {n + 1}/{WARMUP + calls}")
+    return times
+
+
+def run(calls: int = 300) -> list[Row]:
+    with emulator() as url, tempfile.TemporaryDirectory(prefix="nemo-bench-calls-") as raw:
+        times = anyio.run(_measure, calls, url, Path(raw) / "home")
+    base = median(times["direct"])
+    rows = []
+    for key, label in (("memory", "in-memory MCP client"), ("stdio", "stdio MCP client")):
+        value = median(times[key])
+        rows.append(
+            Row(
+                "Tool-call overhead: nemo_get_credits vs the same GET",
+                f"nemo-mcp, {label}",
+                ms(value),
+                baseline=f"httpx direct {ms(base)}",
+                ratio=value / base,
+                notes=f"{calls} calls each, interleaved; p99 {ms(percentile(times[key], 99))}"
+                f" (direct p99 {ms(percentile(times['direct'], 99))})",
+                data={"median_s": value, "baseline_s": base},
+            )
+        )
+    return rows

@@ -1,0 +1,173 @@
+"""Upload and download of a large file (500 MB by default): nemo-mcp's client versus curl.
+
+The emulator runs in its own process with its upload limit raised above the file size. Each run
+(interleaved: ours, curl, ours, curl...) is a fresh process:
+
+- ours: ``benchmarks._transfer_child`` (``NemoClient.upload_files`` / ``NemoClient.download``),
+  timed around the transfer only; memory is how much the process's peak RSS grew during it;
+- curl: ``curl -F files=@FILE`` to the same endpoint with the same headers, and ``curl -o``
+  from the same URL; timed by curl itself (``time_total``); memory is curl's peak RSS.
+
+The file is random bytes (nothing to compress) written once to a temporary folder, so both read
+it from the page cache. The download URL is the uploaded file's own CDN URL (Range-capable).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from benchmarks.common import (
+    Row,
+    anonymous_session,
+    attribution,
+    clean_env,
+    emulator,
+    median,
+    ms,
+    run_child,
+    say,
+)
+from nemo_mcp import contract
+
+CHUNK = 8 * 1024 * 1024
+
+
+def _make_file(path: Path, size: int) -> None:
+    with path.open("wb") as f:
+        left = size
+        while left > 0:
+            n = min(CHUNK, left)
+            f.write(os.urandom(n))
+            left -= n
+
+
+def _settle() -> None:
+    """Write back dirty pages first, so one transfer does not pay for the previous one's."""
+    if hasattr(os, "sync"):
+        os.sync()
+
+
+def _ours(args: list[str]) -> dict[str, float]:
+    done = run_child([sys.executable, "-m", "benchmarks._transfer_child", *args], env=clean_env())
+    if done.returncode != 0:
+        raise RuntimeError(f"transfer child failed: {done.stderr.strip()[-300:]}")
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    out["grew_kb"] = max(0, int(out["rss_peak_kb"]) - int(out["rss_before_kb"]))
+    out["process_peak_kb"] = done.max_rss_kb
+    return out  # type: ignore[no-any-return]
+
+
+def _curl(args: list[str]) -> dict[str, float]:
+    curl = shutil.which("curl")
+    assert curl is not None
+    done = run_child([curl, "-sS", "-w", "%{time_total} %{http_code}", *args])
+    time_total, _, code = done.stdout.strip().rpartition("\n")[-1].partition(" ")
+    if done.returncode != 0 or not code.startswith("2"):
+        raise RuntimeError(f"curl failed (HTTP {code}): {done.stderr.strip()[-300:]}")
+    return {"seconds": float(time_total), "peak_kb": float(done.max_rss_kb)}
+
+
+def run(size_mb: int = 500, runs: int = 3) -> list[Row]:
+    size = size_mb * 1024 * 1024
+    label = f"{size_mb:,} MB"
+    curl = shutil.which("curl")
+    rows: list[Row] = []
+    with (
+        tempfile.TemporaryDirectory(prefix="nemo-bench-transfer-") as raw,
+        emulator(upload_limit_mb=size_mb + 64) as url,
+    ):
+        tmp = Path(raw)
+        src = tmp / "big-file.mp4"
+        say(f"transfer: writing a {label} file...")
+        _make_file(src, size)
+        token, session = anonymous_session(url) if curl else ("", "")
+        ours_up: list[dict[str, float]] = []
+        ours_down: list[dict[str, float]] = []
+        curl_up: list[dict[str, float]] = []
+        curl_down: list[dict[str, float]] = []
+        cdn_url = ""
+        for n in range(runs):
+            headers = [
+                f"Authorization: Bearer {token}",
+                *(f"{k}: {v}" for k, v in attribution().items()),
+            ]
+            upload_args = [
+                *(arg for h in headers for arg in ("-H", h)),
+                "-o",
+                os.devnull,
+                "-F",
+                f"files=@{src}",
+                url + contract.upload_path(session),
+            ]
+            # alternate who goes first, and start each transfer with no dirty pages pending
+            order = ("ours", "curl") if n % 2 == 0 else ("curl", "ours")
+            for who in order:
+                if who == "curl" and not curl:
+                    continue
+                _settle()
+                if who == "ours":
+                    up = _ours(["upload", url, str(tmp / f"home{n}"), str(src)])
+                    cdn_url = str(up.pop("cdn_url"))
+                    ours_up.append(up)
+                else:
+                    curl_up.append(_curl(upload_args))
+            for who in order:
+                if who == "curl" and not curl:
+                    continue
+                _settle()
+                if who == "ours":
+                    dest = tmp / "ours.mp4"
+                    down = _ours(["download", cdn_url, str(dest)])
+                    assert int(down["bytes"]) == size, down
+                    ours_down.append(down)
+                else:
+                    dest = tmp / "curl.mp4"
+                    curl_down.append(_curl(["-o", str(dest), cdn_url]))
+                    assert dest.stat().st_size == size
+                dest.unlink(missing_ok=True)
+            say(f"transfer: run {n + 1}/{runs} done")
+    for what, ours, theirs, flag in (
+        ("Upload", ours_up, curl_up, "curl -F files=@FILE"),
+        ("Download", ours_down, curl_down, "curl -o FILE"),
+    ):
+        value = median([o["seconds"] for o in ours])
+        grew = median([o["grew_kb"] for o in ours]) / 1024
+        peak = median([o["process_peak_kb"] for o in ours]) / 1024
+        rate = size / value / 1_048_576
+        if not theirs:
+            rows.append(
+                Row(
+                    f"{what} {label} to/from the emulator",
+                    "nemo-mcp client",
+                    f"{ms(value)} ({rate:,.0f} MB/s)",
+                    baseline="curl not found: not measured",
+                    notes=f"RSS grew {grew:,.1f} MB during the transfer (process peak "
+                    f"{peak:,.0f} MB)",
+                )
+            )
+            continue
+        base = median([t["seconds"] for t in theirs])
+        curl_peak = median([t["peak_kb"] for t in theirs]) / 1024
+        rows.append(
+            Row(
+                f"{what} {label} to/from the emulator",
+                "nemo-mcp client",
+                f"{ms(value)} ({rate:,.0f} MB/s)",
+                baseline=f"{flag} {ms(base)} ({size / base / 1_048_576:,.0f} MB/s)",
+                ratio=value / base,
+                notes=f"memory: RSS grew {grew:,.1f} MB during the transfer (Python process peak "
+                f"{peak:,.0f} MB in all); curl peak RSS {curl_peak:,.1f} MB; N={runs}"
+                + (
+                    "; ours also fsyncs the file and moves it into place atomically"
+                    if what == "Download"
+                    else ""
+                ),
+                data={"ours": ours, "curl": theirs},
+            )
+        )
+    return rows

@@ -1,0 +1,217 @@
+"""Shared pieces of the benchmark suite: result rows, statistics, child processes, the emulator
+in its own process, and a clean environment for servers under test.
+
+Every benchmark measures its subject and its baseline *in the same run*, interleaved where the
+subject allows it, and reports medians and their ratio: absolute times on a shared machine mean
+little, ratios measured side by side much more.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / ".bench-cache"
+OUT = ROOT / ".benchmarks-out"
+
+
+@dataclass
+class Row:
+    """One line of the results table. ``ratio`` = subject / baseline (lower is better unless
+    ``higher_is_better``)."""
+
+    benchmark: str
+    subject: str
+    value: str
+    baseline: str = "-"
+    ratio: float | None = None
+    notes: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def ratio_text(self) -> str:
+        return "-" if self.ratio is None else f"{self.ratio:.2f}x"
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile (``pct`` in 0..100)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), math.ceil(pct / 100.0 * len(ordered))))
+    return ordered[rank - 1]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.1f} ms" if seconds < 10 else f"{seconds:,.2f} s"
+
+
+def mb(n_bytes: float) -> str:
+    return f"{n_bytes / 1_048_576:,.1f} MB"
+
+
+def table(rows: Sequence[Row]) -> str:
+    """The Markdown table printed at the end and pasted into the README."""
+    lines = [
+        "| Benchmark | Subject | Median | Baseline (same run) | Ratio | Notes |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        cells = [r.benchmark, r.subject, r.value, r.baseline, r.ratio_text(), r.notes]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def write_results(rows: Sequence[Row], meta: Mapping[str, Any], out: Path = OUT) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    body = {"meta": dict(meta), "rows": [asdict(r) for r in rows], "table": table(rows)}
+    path = out / f"bench-{stamp}.json"
+    text = json.dumps(body, indent=2, default=str) + "\n"
+    path.write_text(text)
+    (out / "bench-latest.json").write_text(text)
+    return path
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without NemoVideo settings, plus ``extra``."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("NEMO_", "SKILL_"))}
+    return {**base, **extra}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listened on port {port} within {timeout:.0f} s")
+
+
+@contextmanager
+def emulator(**config: Any) -> Iterator[str]:
+    """The NemoVideo emulator in its own process (so it never competes with the measured code
+    for this interpreter's GIL); yields its URL."""
+    config.setdefault("anon_tokens_per_ip", 0)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks._emulator", json.dumps(config)],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=clean_env(),
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        if not url.startswith("http"):
+            raise RuntimeError("the emulator did not start")
+        yield url
+    finally:
+        if proc.stdin is not None:
+            proc.stdin.close()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+@dataclass
+class ChildRun:
+    seconds: float
+    returncode: int
+    max_rss_kb: int
+    stdout: str
+    stderr: str
+
+
+def run_child(args: Sequence[str], *, env: Mapping[str, str] | None = None) -> ChildRun:
+    """Run a command; wall time and the child's peak RSS (``/usr/bin/time -v`` when present,
+    else ``wait4``)."""
+    time_bin = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else "")
+    use_time = bool(time_bin) and sys.platform.startswith("linux")
+    cmd = [time_bin, "-v", *args] if use_time else list(args)
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=dict(env) if env is not None else None,
+        text=True,
+    )
+    if use_time:
+        out, err = proc.communicate()
+        seconds = time.perf_counter() - started
+        rss = 0
+        for line in err.splitlines():
+            if "Maximum resident set size" in line:
+                rss = int(line.rsplit(":", 1)[1].strip())
+        return ChildRun(seconds, proc.returncode, rss, out, err)
+    assert proc.stdout is not None and proc.stderr is not None
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - started
+    out, err = proc.stdout.read(), proc.stderr.read()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return ChildRun(seconds, proc.returncode, int(usage.ru_maxrss), out, err)
+
+
+def anonymous_session(url: str) -> tuple[str, str]:
+    """A token and a session made with plain HTTP (for the baselines that need one)."""
+    import uuid
+
+    import httpx
+
+    from nemo_mcp import contract
+
+    with httpx.Client(base_url=url, timeout=30.0, trust_env=False) as http:
+        r = http.post(contract.PATH_ANON_TOKEN, headers={contract.H_CLIENT_ID: str(uuid.uuid4())})
+        r.raise_for_status()
+        token = str(r.json()["data"]["token"])
+        r = http.post(
+            contract.PATH_CREATE_SESSION,
+            headers={"Authorization": f"Bearer {token}", **attribution()},
+            json={"task_name": "bench", "language": "en"},
+        )
+        r.raise_for_status()
+        return token, str(r.json()["data"]["session_id"])
+
+
+def attribution() -> dict[str, str]:
+    """The ``X-Skill-*`` headers nemo-mcp sends (so baselines send the same)."""
+    from nemo_mcp import contract
+
+    return {
+        contract.H_SKILL_SOURCE: "nemo-mcp",
+        contract.H_SKILL_VERSION: "0.1.0",
+        contract.H_SKILL_PLATFORM: "mcp",
+    }
+
+
+def say(text: str) -> None:
+    """Progress on stderr (stdout carries only the final table)."""
+    print(text, file=sys.stderr, flush=True)

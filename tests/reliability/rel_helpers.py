@@ -1,0 +1,444 @@
+"""Shared machinery of the reliability and security suite.
+
+- :class:`Ledger`: one per test session. Every emulator a test starts is *harvested* when the test
+  ends: the chat messages it accepted (a message run twice is a duplicate), the renders it knows
+  (each must have reached a terminal state in a state store) and every token it issued (for the
+  leak scan). Output folders are scanned for partial files. Every tool result, progress message,
+  exception text, log record and server stderr the suite sees is kept for the token scan.
+- :class:`Rig`: one per test. Starts emulators, lays out private folders, builds the in-memory MCP
+  server (short poll interval, short turn-recovery waits) and hands out recording MCP clients.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import sys
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mcp.types as types
+from mcp import Client, StdioServerParameters
+from mcp.server.mcpserver import MCPServer
+
+from nemo_mcp import contract, media
+from nemo_mcp.config import Settings
+from nemo_mcp.emulator import EmulatorServer
+from nemo_mcp.errors import NemoError
+from nemo_mcp.server import build_server
+from nemo_mcp.service import Studio
+from nemo_mcp.store import Store
+from nemo_mcp.turns import TurnLimits
+
+REPO = Path(__file__).resolve().parents[2]
+OUT_DIR = REPO / ".benchmarks-out"
+
+# A fast emulator: short generations, tiny renders, no random silent turns, plenty of credits,
+# no per-address token limit (the suite asks for many tokens from 127.0.0.1).
+FAST: dict[str, Any] = {
+    "generation_seconds": 0.1,
+    "edit_seconds": 0.02,
+    "heartbeat_interval": 0.05,
+    "render_pending_seconds": 0.05,
+    "render_max_side": 160,
+    "render_fps": 12,
+    "render_preset": "ultrafast",
+    "broken_stream_apply_delay": 0.2,
+    "silent_edits": "never",
+    "anon_credits": 10_000,
+    "anon_tokens_per_ip": 0,
+    "heartbeats_only_max_seconds": 20.0,
+    "request_log_size": 100_000,
+}
+
+# The contract's recovery waits (30 s, then 60 s) shrunk; the rest as shipped.
+LIMITS = TurnLimits(
+    recovery_first_wait=0.25,
+    recovery_next_wait=0.25,
+    recovery_max_unchanged=3,
+    progress_every=0.5,
+    silence_seconds=10.0,
+)
+
+MUSIC_VIDEO = "make a music video synced to my song"
+TERMINAL_RENDER = frozenset({"downloaded", "failed", "cancelled"})
+SENTINEL_TOKEN = "nmv_usr_RELIABILITY0sentinel0token0must0never0leak"
+
+
+# --------------------------------------------------------------------------------- the ledger
+@dataclass
+class Ledger:
+    """Counters and captured text across the whole session (see the module docstring)."""
+
+    texts: list[str] = field(default_factory=list)
+    tokens: set[str] = field(default_factory=set)
+    messages_accepted: int = 0
+    duplicates: list[str] = field(default_factory=list)
+    renders_seen: int = 0
+    renders_lost: list[str] = field(default_factory=list)
+    files_checked: int = 0
+    partial_files: list[str] = field(default_factory=list)
+    tool_calls: int = 0
+    log_records: int = 0
+    emulators: int = 0
+
+    def __repr__(self) -> str:
+        return f"Ledger({len(self.texts)} texts, {len(self.tokens)} tokens)"
+
+    def keep(self, *texts: str) -> None:
+        self.texts.extend(t for t in texts if t)
+
+    def keep_error(self, exc: BaseException) -> None:
+        """An exception's text, repr, hint and details, and those of its causes."""
+        seen: set[int] = set()
+        current: BaseException | None = exc
+        while current is not None and id(current) not in seen:
+            seen.add(id(current))
+            self.keep(str(current), repr(current))
+            if isinstance(current, NemoError):
+                self.keep(json.dumps(current.to_dict(), default=str))
+            current = current.__cause__ or current.__context__
+
+    def harvest(
+        self,
+        emu: EmulatorServer,
+        homes: Iterable[Path],
+        outputs: Iterable[Path],
+        exempt_renders: set[str],
+    ) -> None:
+        """Count what one emulator saw; check it against the state stores and output folders."""
+        self.emulators += 1
+        with emu.state.lock:
+            histories = {
+                sid: [h.get("text", "") for h in sess.history if h.get("role") == "user"]
+                for sid, sess in emu.state.sessions.items()
+            }
+            renders = [(r.render_id, r.status) for r in emu.state.renders.values()]
+            self.tokens.update(emu.state.tokens)
+        self.tokens.update(emu.config.registered_tokens)
+        for sid, texts in histories.items():
+            self.messages_accepted += len(texts)
+            for text, n in Counter(texts).items():
+                if n > 1:
+                    self.duplicates.append(f"session {sid}: {text[:60]!r} x{n}")
+        records = {}
+        for home in homes:
+            if (home / "state.db").exists():
+                with Store(home) as store:
+                    for rec in store.list_renders():
+                        records[rec.render_id] = rec.status
+        for render_id, remote_status in renders:
+            if render_id in exempt_renders:
+                continue
+            self.renders_seen += 1
+            status = records.get(render_id)
+            if status not in TERMINAL_RENDER:
+                self.renders_lost.append(f"{render_id}: server {remote_status}, store {status}")
+        for folder in outputs:
+            self.partial_files.extend(partial_files(folder, self))
+
+    def leaks(self) -> list[str]:
+        """Where a token appears in captured text (never the token itself): any token an
+        emulator of this suite issued, and anything shaped like a bearer token (so tokens of
+        tests in other folders, captured from their logs, are caught too)."""
+        found = []
+        secrets = [t for t in self.tokens if len(t) >= 8]
+        for n, text in enumerate(self.texts):
+            if any(secret in text for secret in secrets):
+                found.append(f"captured text #{n} ({len(text)} chars) holds a known token")
+            elif not no_token_shapes(text):
+                found.append(f"captured text #{n} ({len(text)} chars) holds a token-shaped value")
+        return found
+
+    def counters(self) -> dict[str, Any]:
+        return {
+            "chat_messages_accepted": self.messages_accepted,
+            "chat_messages_sent_twice": len(self.duplicates),
+            "renders_submitted": self.renders_seen,
+            "render_jobs_lost": len(self.renders_lost),
+            "output_files_checked": self.files_checked,
+            "partial_files_left": len(self.partial_files),
+            "tool_calls": self.tool_calls,
+            "texts_scanned_for_tokens": len(self.texts),
+            "log_records_scanned": self.log_records,
+            "tokens_scanned_for": len(self.tokens),
+            "token_leaks": len(self.leaks()),
+            "emulators": self.emulators,
+        }
+
+    def details(self) -> dict[str, list[str]]:
+        return {
+            "duplicates": self.duplicates,
+            "renders_lost": self.renders_lost,
+            "partial_files": self.partial_files,
+        }
+
+
+def mp4_problem(path: Path) -> str | None:
+    """Why a file in an output folder is not a complete, playable MP4 (None: it is)."""
+    if path.stat().st_size == 0:
+        return "empty"
+    if media.sniff(path) != "isobmff":
+        return "not an MP4 container"
+    probe = media.probe(path)
+    if probe is None or probe.video_codec is None:
+        return "no decodable video"
+    return None
+
+
+def partial_files(folder: Path, ledger: Ledger | None = None) -> list[str]:
+    """``*.part`` files, empty files and broken MP4s under ``folder``."""
+    found: list[str] = []
+    if not folder.exists():
+        return found
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file():
+            continue
+        if ledger is not None:
+            ledger.files_checked += 1
+        if path.name.endswith(".part"):
+            found.append(f"{path.name}: temporary download file left behind")
+        elif path.suffix.lower() == ".mp4":
+            problem = mp4_problem(path)
+            if problem:
+                found.append(f"{path.name}: {problem}")
+        elif path.stat().st_size == 0:
+            found.append(f"{path.name}: empty")
+    return found
+
+
+class CaptureHandler(logging.Handler):
+    """Keeps every log record's final text (and traceback) for the token scan."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        super().__init__(logging.DEBUG)
+        self.ledger = ledger
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+        except Exception:  # a broken format string is still scanned raw
+            text = f"{record.msg!r} {record.args!r}"
+        if record.exc_info:
+            text += "\n" + logging.Formatter().formatException(record.exc_info)
+        self.ledger.log_records += 1
+        self.ledger.keep(text)
+
+
+# ---------------------------------------------------------------------------- tool results
+@dataclass
+class Result:
+    name: str
+    arguments: dict[str, Any]
+    result: types.CallToolResult
+    progress: list[tuple[float, float | None, str | None]]
+
+    @property
+    def is_error(self) -> bool:
+        return bool(self.result.is_error)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(c.text for c in self.result.content if isinstance(c, types.TextContent))
+
+    @property
+    def data(self) -> dict[str, Any]:
+        data = self.result.structured_content
+        assert isinstance(data, dict), self.text
+        return data
+
+    @property
+    def error(self) -> dict[str, Any]:
+        assert self.is_error, self.text
+        err = self.data["error"]
+        assert isinstance(err, dict)
+        return err
+
+
+def assert_actionable(res: Result, *kinds: str) -> dict[str, Any]:
+    """An error result that names its kind and says what to do next."""
+    err = res.error
+    assert err["hint"].strip(), res.text
+    assert err["message"].strip(), res.text
+    assert res.text.startswith(f"Error ({err['kind']})"), res.text
+    assert "Traceback" not in res.text, res.text
+    if kinds:
+        assert err["kind"] in kinds, (err["kind"], res.text)
+    return err
+
+
+class Tools:
+    """An MCP client whose every call (result, progress, errors) goes into the ledger."""
+
+    def __init__(self, client: Client, ledger: Ledger) -> None:
+        self.client = client
+        self.ledger = ledger
+        self.calls: list[Result] = []
+
+    async def call(self, name: str, arguments: dict[str, Any] | None = None) -> Result:
+        progress: list[tuple[float, float | None, str | None]] = []
+
+        async def on_progress(value: float, total: float | None, message: str | None) -> None:
+            progress.append((value, total, message))
+
+        args = dict(arguments or {})
+        try:
+            result = await self.client.call_tool(name, args, progress_callback=on_progress)
+        except Exception as exc:
+            self.ledger.keep_error(exc)
+            raise
+        res = Result(name, args, result, progress)
+        self.calls.append(res)
+        self.ledger.tool_calls += 1
+        self.ledger.keep(result.model_dump_json(), *(m or "" for _, _, m in progress))
+        assert res.text.strip(), f"{name} returned no text"
+        return res
+
+    async def ok(self, name: str, arguments: dict[str, Any] | None = None) -> Result:
+        res = await self.call(name, arguments)
+        assert not res.is_error, res.text
+        return res
+
+    async def fail(self, name: str, arguments: dict[str, Any] | None = None) -> Result:
+        res = await self.call(name, arguments)
+        assert res.is_error, res.text
+        return res
+
+    async def read(self, uri: str) -> str:
+        result = await self.client.read_resource(uri)
+        content = result.contents[0]
+        assert isinstance(content, types.TextResourceContents)
+        self.ledger.keep(content.text)
+        return content.text
+
+
+# ----------------------------------------------------------------------------------- the rig
+@dataclass
+class Media:
+    song: Path
+    photo: Path
+    clip: Path
+
+
+class Rig:
+    """One test's emulators, folders and MCP clients; harvested into the ledger at the end."""
+
+    def __init__(self, ledger: Ledger, root: Path, cache: Media) -> None:
+        self.ledger = ledger
+        self.root = root
+        self.home = root / "state"
+        self.out = root / "out"
+        self.media_dir = root / "media"
+        self.media_dir.mkdir(parents=True, exist_ok=True)
+        self.song = self.media_dir / "my-song.mp3"
+        shutil.copyfile(cache.song, self.song)
+        self.photo = self.media_dir / "photo.jpg"
+        shutil.copyfile(cache.photo, self.photo)
+        self.clip = self.media_dir / "clip.mp4"
+        shutil.copyfile(cache.clip, self.clip)
+        self.homes: list[Path] = [self.home]
+        self.outputs: list[Path] = [self.out]
+        self.exempt: set[str] = set()
+        self._emulators: list[EmulatorServer] = []
+        self._closed = False
+
+    # --- emulators and settings -------------------------------------------------------------
+    def emulator(self, **config: Any) -> EmulatorServer:
+        emu = EmulatorServer(**{**FAST, **config})
+        emu.start()
+        self._emulators.append(emu)
+        return emu
+
+    def env(self, emu: EmulatorServer, **extra: str) -> dict[str, str]:
+        return {
+            "NEMO_API_URL": emu.url,
+            "NEMO_WEB_URL": emu.url,
+            "NEMO_MCP_HOME": str(self.home),
+            "NEMO_MCP_OUTPUT_DIR": str(self.out),
+            "NEMO_MCP_ALLOWED_DIRS": str(self.media_dir),
+            **extra,
+        }
+
+    def settings(self, emu: EmulatorServer, **extra: str) -> Settings:
+        return Settings.from_env(self.env(emu, **extra))
+
+    def server(self, settings: Settings, limits: TurnLimits = LIMITS) -> MCPServer:
+        def factory(s: Settings) -> AbstractAsyncContextManager[Studio]:
+            return Studio.open(s, face="mcp", poll_interval=0.1, turn_limits=limits)
+
+        return build_server(settings, studio_factory=factory)
+
+    @asynccontextmanager
+    async def tools(
+        self,
+        emu: EmulatorServer,
+        *,
+        mode: str = "auto",
+        limits: TurnLimits = LIMITS,
+        **env: str,
+    ) -> AsyncIterator[Tools]:
+        server = self.server(self.settings(emu, **env), limits)
+        async with Client(server, mode=mode) as client:  # type: ignore[arg-type]
+            yield Tools(client, self.ledger)
+
+    def stdio(self, env: Mapping[str, str]) -> StdioServerParameters:
+        """``python -m nemo_mcp serve`` with a clean NemoVideo environment plus ``env``."""
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("NEMO_", "SKILL_"))}
+        return StdioServerParameters(
+            command=sys.executable,
+            args=["-m", "nemo_mcp", "serve"],
+            env={**base, "NEMO_MCP_LOG_LEVEL": "DEBUG", **env},
+        )
+
+    # --- harvesting -------------------------------------------------------------------------
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for emu in self._emulators:
+            emu.stop()
+            self.ledger.harvest(emu, self.homes, self.outputs, self.exempt)
+
+
+# ------------------------------------------------------------------------------- conveniences
+def run_sse_posts(emu: EmulatorServer) -> int:
+    return len([r for r in emu.requests(path=contract.PATH_RUN_SSE) if r.method == "POST"])
+
+
+def count(emu: EmulatorServer, endpoint: str) -> int:
+    return len(emu.requests(endpoint=endpoint))
+
+
+def accepted_messages(emu: EmulatorServer) -> list[str]:
+    with emu.state.lock:
+        return [
+            str(h.get("text"))
+            for sess in emu.state.sessions.values()
+            for h in sess.history
+            if h.get("role") == "user"
+        ]
+
+
+def submitted_render_ids(emu: EmulatorServer) -> list[str]:
+    with emu.state.lock:
+        return sorted(emu.state.renders, key=lambda rid: emu.state.renders[rid].created_at)
+
+
+def store_renders(home: Path) -> dict[str, str]:
+    with Store(home) as store:
+        return {r.render_id: r.status for r in store.list_renders()}
+
+
+_TOKENISH = re.compile(r"nmv_usr_[A-Za-z0-9_\-]{8,}")
+
+
+def no_token_shapes(text: str) -> bool:
+    """True when ``text`` holds nothing shaped like a bearer token."""
+    return _TOKENISH.search(text) is None
