@@ -297,6 +297,17 @@ async def test_ambiguous_submit_that_reached_the_server_is_followed(
     assert len(emu.state.renders) == 1
 
 
+async def test_a_brief_404_while_polling_an_accepted_render_is_tolerated(
+    studio: Studio, emu: EmulatorServer, song: Path
+) -> None:
+    """Just after a submit, one poll may not find the render yet; that is not a failure."""
+    await _ready(studio, song)
+    emu.set_faults("render_poll:404:times=2")
+    view = await studio.export()
+    assert view.status == "downloaded", view.summary
+    assert _posts(emu, contract.PATH_RENDER) == 1
+
+
 async def test_download_failing_its_check_leaves_no_file(
     studio: Studio, emu: EmulatorServer, song: Path
 ) -> None:

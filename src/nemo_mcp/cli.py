@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from pydantic import BaseModel
 
-from nemo_mcp import __version__
+from nemo_mcp import __version__, constants
 from nemo_mcp.cli_format import ProgressPrinter, format_view, to_json
 from nemo_mcp.config import ENV_SKILL, ENV_SKILL_DIR, Settings
 from nemo_mcp.errors import (
@@ -72,7 +72,6 @@ EXIT_CODES_HELP = """exit codes:
   130  interrupted"""
 
 _LAZY_COMMANDS = ("emulator", "demo")
-HANDLE_GRACE = 30.0  # seconds to wait for a job's request to go out before handing back its id
 _TEMPLATE = re.compile(r"^(\$\{.*\}|\{\{.*\}\}|\{[A-Za-z_]+\})$")
 
 
@@ -466,14 +465,14 @@ async def _settle(studio: Studio, view: BaseModel) -> BaseModel:
     from nemo_mcp.service import STEP_STATE
     from nemo_mcp.views import RenderView, TurnView
 
-    deadline = time.monotonic() + HANDLE_GRACE
+    deadline = time.monotonic() + constants.HANDLE_GRACE
     if isinstance(view, RenderView) and not view.done:
         while view.status == "submitting" and time.monotonic() < deadline:
             view = await studio.render_status(view.render_id, wait=0.2)
         return view
     if isinstance(view, TurnView) and not view.done:
         job = studio.runner.get(view.turn_id)
-        for _ in range(int(HANDLE_GRACE / 0.1)):  # until the stream answered at all
+        for _ in range(int(constants.HANDLE_GRACE / 0.1)):  # until the stream answered at all
             if job is None or job.last is not None or job.done.is_set():
                 break
             await anyio.sleep(0.1)

@@ -42,12 +42,22 @@ RECOVERY_FIRST_WAIT = 30.0
 RECOVERY_NEXT_WAIT = 60.0
 RECOVERY_MAX_UNCHANGED = 5
 
+# --- Messages to the editing agent -----------------------------------------------------------
+MAX_MESSAGE_CHARS = 4000  # one chat message
+DUPLICATE_WINDOW = 10 * 60.0  # the same message to the same session within this is not resent
+
 # --- Renders ----------------------------------------------------------------------------------
 RENDER_POLL_INTERVAL = 10.0  # the contract documents 10-30 s; 10 s gives finer progress
 RENDER_POLL_MIN_INTERVAL = 0.2  # floor when an emulator/test shortens the interval
 RENDER_MAX_SECONDS = 30 * 60.0  # give up waiting (the job is kept and can be resumed)
 RENDER_SUBMIT_RETRIES = 1  # "On failure -> new id, retry once"
+RENDER_POLL_ERRORS_TOLERATED = 5  # transient poll errors in a row before giving up
 SUBMIT_SHIELD_SECONDS = 20.0  # a render submit is not interrupted by a cancel for this long
+
+# --- Command line ---------------------------------------------------------------------------
+HANDLE_GRACE = 30.0  # seconds a command waits for a job's request to go out before handing its id
+DOCTOR_API_TIMEOUT = 5.0  # doctor's reachability check
+DOCTOR_ACCOUNT_TIMEOUT = 20.0  # doctor's token/credits check
 
 # --- Tool calls -------------------------------------------------------------------------------
 DEFAULT_WAIT_BUDGET = 45.0  # seconds a tool call waits before returning a handle (< 60 s caps)

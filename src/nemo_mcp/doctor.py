@@ -21,15 +21,13 @@ from typing import Any, Literal
 import anyio
 import httpx
 
-from nemo_mcp import contract, installers, media
+from nemo_mcp import constants, contract, installers, media
 from nemo_mcp.attribution import detect_platform
 from nemo_mcp.config import Settings
 from nemo_mcp.errors import AuthError, NemoError, RateLimitError
 from nemo_mcp.manifest import load_manifest, read_frontmatter, skill_identity
 
 Status = Literal["OK", "WARN", "FAIL", "SKIP"]
-API_TIMEOUT = 5.0
-ACCOUNT_TIMEOUT = 20.0
 LOW_DISK_BYTES = 1024**3
 
 
@@ -164,7 +162,7 @@ def check_token_source(settings: Settings) -> Check:
     return Check("token", "OK", f"Using a stored anonymous token{left}.")
 
 
-async def check_api(settings: Settings, timeout: float = API_TIMEOUT) -> Check:
+async def check_api(settings: Settings, timeout: float = constants.DOCTOR_API_TIMEOUT) -> Check:
     url = settings.api_url.rstrip("/") + contract.PATH_CREDITS
     started = time.monotonic()
     try:
@@ -183,7 +181,9 @@ async def check_api(settings: Settings, timeout: float = API_TIMEOUT) -> Check:
     )
 
 
-async def check_account(settings: Settings, timeout: float = ACCOUNT_TIMEOUT) -> Check:
+async def check_account(
+    settings: Settings, timeout: float = constants.DOCTOR_ACCOUNT_TIMEOUT
+) -> Check:
     from nemo_mcp.service import Studio
 
     try:

@@ -167,6 +167,10 @@ class ServerError(NemoError):
 
 class APIError(NemoError):
     kind = "api_error"
+    default_hint = (
+        "Check the request (session id, file, message) and try again; if it keeps failing, "
+        "`nemo-mcp doctor` checks the token, the API address and the state folder."
+    )
 
 
 class TransportError(NemoError):

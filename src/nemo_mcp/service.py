@@ -74,9 +74,6 @@ from nemo_mcp.views import (
 log = logging.getLogger(__name__)
 
 Face = Literal["mcp", "cli"]
-MAX_MESSAGE_CHARS = 4000
-DUPLICATE_WINDOW = 10 * 60.0  # an identical message within this window is not resent
-RENDER_POLL_ERRORS_TOLERATED = 5
 _FINISHED_RENDER = frozenset({"downloaded", "failed", "cancelled"})
 # An error the stream itself reported (an ADK errorCode or error frame) that means "no credits".
 _CREDITS_ERROR = re.compile(r"(^|\D)2001(\D|$)|insufficient credits|积分不足", re.IGNORECASE)
@@ -463,9 +460,10 @@ class Studio:
         text = message.strip()
         if not text:
             raise InvalidInputError("The message is empty.", hint="Say what to make or change.")
-        if len(text) > MAX_MESSAGE_CHARS:
+        if len(text) > constants.MAX_MESSAGE_CHARS:
             raise InvalidInputError(
-                f"The message is {len(text)} characters; the limit is {MAX_MESSAGE_CHARS}.",
+                f"The message is {len(text)} characters; "
+                f"the limit is {constants.MAX_MESSAGE_CHARS}.",
                 hint="Shorten it; concrete, short instructions work best.",
             )
         rec = await self._session(session_id, text_hint=text)
@@ -629,7 +627,7 @@ class Studio:
         Read from the store, so it holds across processes (each CLI command is one) and
         restarts: a message is never charged twice by accident.
         """
-        horizon = time.time() - DUPLICATE_WINDOW
+        horizon = time.time() - constants.DUPLICATE_WINDOW
         for turn in self.store.list_turns(session_id):
             if turn.created_at < horizon:
                 break
@@ -671,9 +669,10 @@ class Studio:
             )
         elif v.status == "lost":
             text = (
-                "The connection dropped and the timeline has not changed after 5 minutes of "
-                "checking. The message was NOT resent (that would be charged twice); check the "
-                "timeline later, or send the request again if nothing happened."
+                "The connection dropped and the timeline did not change while nemo-mcp checked "
+                "for several minutes. The message was NOT resent (that would be charged twice). "
+                "The agent may still finish: check the timeline later; if nothing has changed, "
+                "send the request again on purpose with force=true (`nemo-mcp chat --force`)."
             )
         elif v.status == "interrupted":
             text = (
@@ -1005,7 +1004,9 @@ class Studio:
                 st = await self.client.get_render(render_id)
                 errors_in_a_row = 0
             except NemoError as err:
-                if not err.retryable or errors_in_a_row >= RENDER_POLL_ERRORS_TOLERATED:
+                # a render the backend just accepted may not be visible to every replica yet
+                transient = err.retryable or isinstance(err, RenderNotFoundError)
+                if not transient or errors_in_a_row >= constants.RENDER_POLL_ERRORS_TOLERATED:
                     raise
                 errors_in_a_row += 1
                 await job.report(Progress(message=f"polling issue ({err.kind}); retrying"))
