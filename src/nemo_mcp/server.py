@@ -59,6 +59,7 @@ log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 
 SERVER_NAME = "nemo-mcp"
+RECENT_RENDERS_ANNOUNCED = 5  # render resources announced when their session changes
 INSTRUCTIONS = """NemoVideo makes music videos, promo videos and background tracks in the cloud.
 Typical flow: nemo_upload the user's media -> nemo_chat with what they want (one message per \
 request; it costs credits and is never resent) -> nemo_get_state to see the timeline -> \
@@ -279,10 +280,14 @@ def build_server(
         async with factory(settings) as studio:
 
             async def publish(session_id: str) -> None:
-                for uri in (
+                uris = [
                     f"nemo://sessions/{session_id}/timeline",
                     f"nemo://sessions/{session_id}/draft",
-                ):
+                ]
+                # the session's recent renders (a render's status change is a session change)
+                renders = studio.store.list_renders(session_id)[:RECENT_RENDERS_ANNOUNCED]
+                uris.extend(f"nemo://renders/{r.render_id}" for r in renders)
+                for uri in uris:
                     await bus.publish(ResourceUpdated(uri=uri))
 
             studio.on_change(publish)

@@ -233,6 +233,23 @@ async def test_timeline_updates_reach_listeners(server: MCPServer, folders: Fold
                     break
 
 
+async def test_render_updates_reach_listeners(server: MCPServer, folders: Folders) -> None:
+    """A render's resource is announced as it moves on (submitted, rendering, downloaded)."""
+    async with Client(server) as client:  # type: ignore[arg-type]
+        mcp = Recorder(client)
+        await mcp.ok("nemo_upload", {"items": [str(folders.song)]})
+        await mcp.ok("nemo_chat", {"message": MUSIC_VIDEO})
+        started = await mcp.ok("nemo_export", {"wait_seconds": 0})
+        uri = f"nemo://renders/{started.data['render_id']}"
+        async with client.listen(resource_subscriptions=[uri]) as sub:
+            done = await mcp.ok("nemo_wait", {"job_id": started.data["render_id"]})
+            assert done.data["done"] is True
+            with anyio.fail_after(5):
+                async for event in sub:
+                    assert event.uri == uri
+                    break
+
+
 async def test_upload_reads_from_the_clients_roots(
     server: MCPServer, folders: Folders, mode: str, tmp_path: Path
 ) -> None:
