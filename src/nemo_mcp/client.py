@@ -102,22 +102,7 @@ _CONTENT_RANGE_RE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNOR
 _CONTENT_RANGE_UNSAT_RE = re.compile(r"^\s*bytes\s+\*/(\d+)\s*$", re.IGNORECASE)
 
 
-# --- Errors this module adds to the hierarchy ---------------------------------------------
-
-
 # --- Helpers ------------------------------------------------------------------------------
-
-
-def next_free_path(dest: Path) -> Path:
-    """``dest`` if it is free, else ``name (1).ext``, ``name (2).ext``, … (not reserved)."""
-    if not dest.exists():
-        return dest
-    n = 1
-    while True:
-        candidate = dest.with_name(f"{dest.stem} ({n}){dest.suffix}")
-        if not candidate.exists():
-            return candidate
-        n += 1
 
 
 def backoff_delay(retries_taken: int) -> float:
@@ -784,8 +769,8 @@ class NemoClient:
         """Download ``url`` to ``dest`` atomically; resume after drops; check the size.
 
         An existing ``dest`` raises ``DestinationExistsError`` unless ``overwrite`` (see
-        ``next_free_path`` for a free name). ``dest`` never exists half-written: bytes go to a
-        temporary ``.part`` file beside it, which is moved into place only when complete and
+        ``files.choose_output_path`` for a free name). ``dest`` never exists half-written: bytes
+        go to a temporary ``.part`` file beside it, which is moved into place only when complete and
         removed on any failure. ``on_progress(written, total)``, total 0 while unknown.
         """
         dest = Path(dest)
@@ -1102,5 +1087,4 @@ __all__ = [
     "StreamTimeoutError",
     "UploadProgress",
     "backoff_delay",
-    "next_free_path",
 ]

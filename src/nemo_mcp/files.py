@@ -183,8 +183,5 @@ def choose_output_path(folder: Path, name: str, *, overwrite: bool = False) -> P
 
 
 def dedupe(values: Iterable[str]) -> list[str]:
-    seen: list[str] = []
-    for v in values:
-        if v not in seen:
-            seen.append(v)
-    return seen
+    """The values in their first-seen order, each once."""
+    return list(dict.fromkeys(values))

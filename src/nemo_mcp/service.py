@@ -129,24 +129,9 @@ def detect_language(text: str | None) -> str:
     return "en"
 
 
-def _draft_of(state: Mapping[str, Any]) -> dict[str, Any] | None:
-    inner = state.get("state", state)
-    draft = inner.get("draft") if isinstance(inner, Mapping) else None
-    if isinstance(draft, str):
-        try:
-            draft = json.loads(draft)
-        except ValueError:
-            return None
-    return dict(draft) if isinstance(draft, Mapping) else None
-
-
 def _new_render_id() -> str:
     """Render ids are chosen here, so the record exists before the submit is sent."""
     return f"render_{int(time.time() * 1000)}_{secrets.token_hex(3)}"
-
-
-def _digest(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 class Studio:
@@ -746,10 +731,7 @@ class Studio:
 
     def cached_state(self, session_id: str) -> dict[str, Any] | None:
         rec = self.store.get_session(session_id)
-        if rec is None or not rec.last_state:
-            return None
-        data = json.loads(rec.last_state)
-        return data if isinstance(data, dict) else None
+        return rec.state if rec is not None else None
 
     # ------------------------------------------------------------------------------- credits
     async def credits(self) -> CreditsView:
@@ -792,15 +774,15 @@ class Studio:
         """Render the session's timeline, wait, download the MP4 and check it."""
         rec = await self._session(session_id)
         raw = await self._read_state(rec)
-        draft = _draft_of(raw)
         tl = Timeline.from_state(raw)
-        if draft is None or not tl.is_export_ready:
+        if tl.draft is None or not tl.is_export_ready:
             raise InvalidInputError(
                 "Nothing to export yet: the timeline has no clips.",
                 hint="Ask the agent to make something first (nemo_chat / `nemo-mcp chat`), "
                 "then export.",
             )
-        digest = _digest(draft)
+        digest = tl.draft_fingerprint
+        draft = dict(tl.draft)
         if not force:
             for prior in self.store.list_renders(rec.session_id):
                 if prior.draft_digest == digest and prior.status not in ("failed", "cancelled"):

@@ -17,9 +17,10 @@ import respx
 from nemo_client_helpers import API, CDN, SENTINEL, Sleeps
 
 from nemo_mcp import constants
-from nemo_mcp.client import NemoClient, next_free_path
+from nemo_mcp.client import NemoClient
 from nemo_mcp.config import Settings
 from nemo_mcp.errors import DestinationExistsError, DownloadError, InvalidInputError
+from nemo_mcp.files import choose_output_path
 from nemo_mcp.store import Store
 
 pytestmark = pytest.mark.anyio
@@ -209,7 +210,7 @@ async def test_existing_file_is_never_overwritten_silently(
         await client.download(URL, dest)
     assert dest.read_bytes() == b"precious"
     assert route.call_count == 0
-    assert next_free_path(dest) == tmp_path / "v (1).mp4"
+    assert choose_output_path(tmp_path, dest.name) == tmp_path / "v (2).mp4"
     await client.download(URL, dest, overwrite=True)
     assert dest.read_bytes() == DATA
 

@@ -473,6 +473,8 @@ class Timeline:
     generated: tuple[GeneratedMedia, ...] = ()
     session_id: str | None = None
     draft_fingerprint: str = ""
+    # the draft as parsed from the state, sent back unchanged to render it
+    draft: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any] | str | None) -> Timeline:
@@ -526,6 +528,7 @@ class Timeline:
             generated=generated,
             session_id=session_id,
             draft_fingerprint=_fingerprint(draft) if has_draft else "",
+            draft=draft if isinstance(draft, Mapping) else None,
         )
 
     # -- derived facts -----------------------------------------------------------------------
