@@ -265,36 +265,34 @@ def _quoted(text: str) -> str:
 
 def _mcp(step: Step) -> tuple[str | None, str]:
     """(the tool call, what it is for) for the MCP face."""
-    est = f"about {estimated_cost('edit')} credits"
     match step.kind:
         case "upload":
             return 'nemo_upload(items=["<file>"])', "with the user's files"
         case "chat":
-            example = _quoted(step.message or "<what to make>")
-            return f"nemo_chat(message={example})", "or in the user's own words"
+            return (
+                f"nemo_chat(message={_quoted(step.message or '<request>')})",
+                "or in the user's words",
+            )
         case "edit":
-            return 'nemo_chat(message="<the change>")', f"for a change ({est})"
+            return (
+                'nemo_chat(message="<change>")',
+                f"to edit (about {estimated_cost('edit')} credits)",
+            )
         case "revise":
-            return 'nemo_chat(message="<the change>")', "for a change, then nemo_export() again"
+            return 'nemo_chat(message="<change>")', "then nemo_export() again, to change it"
         case "answer":
-            return (
-                'nemo_chat(message="<their answer>")',
-                "after asking the user the question above",
-            )
+            return 'nemo_chat(message="<their answer>")', "once the user answers the question"
         case "rephrase":
-            return (
-                'nemo_chat(message="<the request in other, concrete words>")',
-                "(not the same message)",
-            )
+            return 'nemo_chat(message="<the request, reworded>")', "(not the same message)"
         case "resend":
             return (
-                'nemo_chat(message="<the same message>", force=true)',
+                'nemo_chat(message="<same message>", force=true)',
                 "only if the timeline still shows no change (charged again)",
             )
         case "export":
-            return "nemo_export()", "to render and download the MP4 (free)"
+            return "nemo_export()", "for the MP4 (free)"
         case "wait":
-            return "nemo_wait()", "to keep waiting (the job goes on meanwhile)"
+            return "nemo_wait()", "(the work goes on meanwhile)"
         case "state":
             return "nemo_get_state()", "to see the timeline"
         case "register":
