@@ -26,6 +26,7 @@ def lines_text(view: BaseModel) -> str:
     """What a result says, as either face words its sentences."""
     return "\n".join(lines_for(view))
 
+
 pytestmark = pytest.mark.anyio
 
 FAST = {

@@ -16,7 +16,7 @@ import base64
 import io
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,6 @@ import mcp.types as types
 import pytest
 from mcp import Client
 from nemo_server_helpers import (
-    FAST,
     NEXT_CALL,
     Folders,
     check_mp4,
@@ -221,7 +220,10 @@ async def _tools_list_sizes(client: Client) -> dict[str, int]:
         **compact,  # type: ignore[arg-type]
     )
     brief = json.dumps(
-        [{"name": t.name, "description": t.description, "inputSchema": t.input_schema} for t in tools],
+        [
+            {"name": t.name, "description": t.description, "inputSchema": t.input_schema}
+            for t in tools
+        ],
         **compact,  # type: ignore[arg-type]
     )
     for tool in tools:
