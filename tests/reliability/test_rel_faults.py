@@ -119,7 +119,7 @@ async def resilient_flow(tools: Tools, rig: Rig) -> dict[str, str]:
     if not await attempt("nemo_upload", {"items": [str(rig.song)]}):
         # "check the current state before repeating": only upload again if it is not there
         state = await tools.ok("nemo_get_state")
-        names = [str(u.get("filename")) for u in state.data["uploads"]]
+        names = [str(u.get("name")) for u in state.data["uploads"]]
         if rig.song.name not in names:
             await tools.ok("nemo_upload", {"items": [str(rig.song)]})
 
