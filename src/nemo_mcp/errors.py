@@ -105,7 +105,7 @@ class SessionNotFoundError(NemoError):
     kind = "session_not_found"
     default_hint = (
         "That session no longer exists on the server and its timeline is gone. Start a new "
-        "session (nemo_new_session / `nemo-mcp sessions new`) and upload the media again."
+        "session and upload the media again."
     )
 
 
@@ -193,9 +193,7 @@ class StreamError(NemoError):
 
 class RenderFailedError(NemoError):
     kind = "render_failed"
-    default_hint = (
-        "Check the timeline (nemo_get_state), fix what the reason names, then export again."
-    )
+    default_hint = "Check the timeline, fix what the reason names, then export again."
 
 
 class DownloadError(NemoError):
