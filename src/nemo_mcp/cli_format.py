@@ -200,9 +200,9 @@ def format_state(v: StateView) -> list[str]:
     return lines
 
 
-def format_credits(v: CreditsView) -> list[str]:
+def format_credits(v: CreditsView, *, register_step: bool = False) -> list[str]:
     lines = [*texts.credits_lines(v), f"Account: {v.account}"]
-    if v.registration_url:
+    if v.registration_url and not register_step:  # else a next step says it
         lines.append(f"Register: {v.registration_url}")
     return lines
 
@@ -230,7 +230,7 @@ def format_sessions(v: SessionList) -> list[str]:
     return lines
 
 
-def _body(view: BaseModel) -> list[str]:
+def _body(view: BaseModel, steps: list[next_steps.Step] | None = None) -> list[str]:
     if isinstance(view, UploadResult):
         return format_upload(view)
     if isinstance(view, TurnView):
@@ -238,7 +238,7 @@ def _body(view: BaseModel) -> list[str]:
     if isinstance(view, StateView):
         return format_state(view)
     if isinstance(view, CreditsView):
-        return format_credits(view)
+        return format_credits(view, register_step=any(s.kind == "register" for s in steps or []))
     if isinstance(view, RenderView):
         return format_render(view)
     if isinstance(view, SessionList):
@@ -260,7 +260,8 @@ def _steps(view: BaseModel, manifest: SkillManifest) -> list[next_steps.Step]:
 
 def format_view(view: BaseModel, manifest: SkillManifest) -> str:
     """Human text for any result the CLI prints (next steps last, except an export's path)."""
-    lines = _body(view) + next_steps.cli_lines(_steps(view, manifest))
+    steps = _steps(view, manifest)
+    lines = _body(view, steps) + next_steps.cli_lines(steps)
     if isinstance(view, RenderView) and view.file and view.status == "downloaded":
         lines.append(view.file)  # the last line of an export is the MP4 path
     return redact("\n".join(lines))

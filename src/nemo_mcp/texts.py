@@ -116,13 +116,12 @@ def upload_lines(v: UploadResult) -> list[str]:
 
 def turn_lead(v: TurnView) -> str | None:
     """What happened in the turn, when the agent's own words do not say it."""
-    if v.duplicate:
-        lead = (
-            "This exact message was sent moments ago, so it was not sent again (a resent "
-            "message is charged twice). Its outcome: "
-        )
-    else:
-        lead = ""
+    lead = (
+        "This exact message was sent moments ago, so it was not sent again (a resent message "
+        "is charged twice); this is that request's outcome. "
+        if v.duplicate
+        else ""
+    )
     status = v.status
     changes = "; ".join(v.changes)
     if status == "running":
@@ -131,7 +130,7 @@ def turn_lead(v: TurnView) -> str | None:
             "sent once and will not be resent."
         )
     if status in ("replied", "awaiting_answer"):
-        return lead + "see the reply below." if lead else None
+        return lead.strip() or None  # the agent's words say what happened
     if status == "silent_changed":
         return lead + f"The agent made the change without a reply: {changes or 'see below'}."
     if status == "recovered":

@@ -161,9 +161,12 @@ def test_state_and_credits_blocks() -> None:
         registration_url="https://nemovideo.com/register?bind=anon_1",
     )
     text = format_view(credits, MANIFEST)
-    assert "Register: https://nemovideo.com/register?bind=anon_1" in text
     # 80 credits cannot cover making a video (about 100): no chat step, registering instead
-    assert "nemo-mcp chat" not in text and "next: register free" in text
+    assert "nemo-mcp chat" not in text
+    assert "next: register free at https://nemovideo.com/register?bind=anon_1" in text
+    assert text.count("register?bind=anon_1") == 1  # said once
+    rich = format_view(credits.model_copy(update={"available": 5000}), MANIFEST)
+    assert "Register: https://nemovideo.com/register?bind=anon_1" in rich
 
 
 @pytest.mark.parametrize(
