@@ -233,13 +233,13 @@ def credits_lines(v: CreditsView) -> list[str]:
 
 
 def session_lines(v: SessionView) -> list[str]:
-    title = f" ({clean(v.title)})" if v.title else ""
+    title = f' "{clean(v.title)}"' if v.title else ""
     if isinstance(v, NewSessionView):
         return [
             f"Started a new session{title} (language {v.language}); it is now current. Earlier "
             "sessions keep their timelines."
         ]
-    return [f"Current session: {v.session_id}{title}, language {v.language}."]
+    return [f"Current session: {v.session_id}{title} (language {v.language})."]
 
 
 def sessions_lines(v: SessionList) -> list[str]:

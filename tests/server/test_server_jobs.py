@@ -257,3 +257,20 @@ async def test_cancel_during_a_slow_submit_leaves_no_orphan(
     assert render_submits(emu) == 1
     await eventually(lambda: emu.render(render_id) is not None)
     await eventually(lambda: emu.render(render_id).status == "cancelled")  # type: ignore[union-attr]
+
+
+async def test_wait_without_a_job_id_takes_the_latest_and_says_when_there_is_none(
+    mcp: Recorder, emu: EmulatorServer, folders: Folders
+) -> None:
+    nothing = await mcp.fail("nemo_wait", {})
+    assert nothing.error["kind"] == "invalid_input"
+    assert "nothing" in nothing.text.lower() or "no chat or export" in nothing.text
+    assert "`nemo_chat(" in nothing.text and "nemo-mcp" not in nothing.text
+    await _ready_timeline(mcp, folders)
+    turn = await mcp.ok("nemo_wait", {})  # nothing running: the latest job, the chat turn
+    assert turn.data["kind"] == "turn" and turn.data["done"] is True
+    emu.set_config(render_pending_seconds=1.0)
+    export = await mcp.ok("nemo_export", {"wait_seconds": 0})
+    render = await mcp.ok("nemo_wait", {"wait_seconds": 30})  # the render, still running
+    assert render.data["job_id"] == export.data["render_id"] and render.data["done"] is True
+    assert "Exported and downloaded" in render.text
