@@ -343,10 +343,9 @@ class Studio:
         next_request: Literal["generation", "edit"],
         *,
         spent_from: float | None = None,
-        available: float | None = None,
     ) -> CreditsNote | None:
-        if available is None:
-            available = await self._balance()
+        """The balance now (and what was spent since ``spent_from``), or None if unreadable."""
+        available = await self._balance()
         if available is None:
             return None
         spent = max(0.0, spent_from - available) if spent_from is not None else None

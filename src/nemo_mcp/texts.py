@@ -132,11 +132,11 @@ def turn_lead(v: TurnView) -> str | None:
     if status in ("replied", "awaiting_answer"):
         return lead.strip() or None  # the agent's words say what happened
     if status == "silent_changed":
-        return lead + f"The agent made the change without a reply: {changes or 'see below'}."
+        return lead + f"The agent made the change without a reply: {changes or 'see the timeline'}."
     if status == "recovered":
         return lead + (
             "The connection dropped, but the edit went through (the message was not resent): "
-            f"{changes or 'see below'}."
+            f"{changes or 'see the timeline'}."
         )
     if status == "silent_unchanged":
         return lead + (
