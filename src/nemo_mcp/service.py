@@ -34,6 +34,7 @@ from nemo_mcp.client import NemoClient
 from nemo_mcp.condense.timeline import Timeline
 from nemo_mcp.config import Settings
 from nemo_mcp.errors import (
+    AgentTurnFailedError,
     AmbiguousSubmitError,
     DownloadError,
     InsufficientCreditsError,
@@ -99,6 +100,49 @@ def _chat_step(example: str) -> NextStep:
         f'ask for an edit, e.g. "{example}"',
         f'nemo_chat(message="{example}")',
         f'nemo-mcp chat "{example}"',
+    )
+
+
+def _answer_step(session_id: str) -> NextStep:
+    return _step(
+        "send the user's answer to the agent's question",
+        f'nemo_chat(message="<the answer>", session_id="{session_id}")',
+        f'nemo-mcp chat --session {session_id} "<the answer>"',
+    )
+
+
+def _question_text(v: TurnView) -> str:
+    """awaiting_answer: the question quoted as the agent's words, and what to do with it."""
+    asked = f'"{v.question}"' if v.question else "(the question's text was not sent)"
+    text = f"The editing agent is waiting for an answer. It asks (its words): {asked}"
+    if v.options:
+        text += " Options: " + ", ".join(f'"{o}"' for o in v.options) + "."
+    text += (
+        " Relay the question to the user, then send their answer with nemo_chat in the same "
+        f"session ({v.session_id}). Nothing is finished yet"
+    )
+    text += f"; timeline changes so far: {'; '.join(v.changes)}." if v.changes else "."
+    return text
+
+
+def _turn_failed(v: TurnView, reply: str) -> AgentTurnFailedError:
+    """A failed turn as an error: what failed in words, what changed, and nothing to export."""
+    reason = "; ".join(v.errors) or "no reason given"
+    doing = f" while {v.steps[-1]}" if v.steps else ""
+    message = f"The editing agent stopped with an error{doing}: {reason}."
+    if v.changes:
+        message += (
+            f" Before it stopped, the timeline changed: {'; '.join(v.changes)}. Check that the "
+            "result is what you want before going on."
+        )
+    else:
+        message += " Nothing on the timeline changed; the request was not finished."
+    if reply:
+        said = " ".join(reply.split())
+        said = said if len(said) <= 300 else said[:299] + "…"
+        message += f' The agent had said (its words): "{said.replace(chr(34), chr(39))}"'
+    return AgentTurnFailedError(
+        message, details={"turn_id": v.turn_id, "session_id": v.session_id, "errors": v.errors}
     )
 
 
@@ -536,6 +580,8 @@ class Studio:
             "timeline": o.timeline_summary,
             "export_ready": o.export_ready,
             "elapsed": o.duration_s,
+            "question": o.question,
+            "options": list(o.options),
         }
 
     def _budget(self, wait: float | None) -> float | None:
@@ -589,6 +635,8 @@ class Studio:
             timeline=data.get("timeline"),
             export_ready=data.get("export_ready"),
             elapsed_s=round(elapsed, 1),
+            question=data.get("question"),
+            options=data.get("options") or [],
             summary="",
             next_steps=[],
         )
@@ -604,6 +652,11 @@ class Studio:
                 code=contract.CODE_NO_CREDITS,
                 details={"turn_id": turn_id, "session_id": view.session_id},
             )
+        if view.status == "failed":
+            # The agent did not finish: an error result that says why and what to do next.
+            if not view.changes:
+                self._forget_message(turn_id)  # nothing happened: the same request may be resent
+            raise _turn_failed(view, data.get("reply") or "")
         return view
 
     def _recent_turn(self, session_id: str, message_hash: str) -> str | None:
@@ -636,9 +689,13 @@ class Studio:
                 "sent once and will not be resent.",
                 [_wait_turn_step(v.turn_id), STEP_STATE],
             )
-        steps = [STEP_EXPORT, STEP_STATE] if v.export_ready else [STEP_STATE, _chat_step(example)]
+        finished = v.export_ready and v.status not in ("failed", "awaiting_answer")
+        steps = [STEP_EXPORT, STEP_STATE] if finished else [STEP_STATE, _chat_step(example)]
         changes = "; ".join(v.changes)
-        if v.status == "replied":
+        if v.status == "awaiting_answer":
+            text = _question_text(v)
+            steps = [_answer_step(v.session_id), STEP_STATE]
+        elif v.status == "replied":
             text = "The agent replied." + (f" Timeline changes: {changes}." if changes else "")
         elif v.status in ("silent_changed", "recovered"):
             lead = (
@@ -709,7 +766,8 @@ class Studio:
         generated = list(inner.get("generated_media") or []) if isinstance(inner, Mapping) else []
         ready = tl.is_export_ready
         summary = tl.summary()
-        summary += " Ready to export." if ready else " Not ready to export yet."
+        if tl.draft_problem is None:
+            summary += " Ready to export." if ready else " Not ready to export yet."
         steps = (
             [STEP_EXPORT, _chat_step(self.manifest.examples[0])]
             if ready
@@ -775,14 +833,14 @@ class Studio:
         rec = await self._session(session_id)
         raw = await self._read_state(rec)
         tl = Timeline.from_state(raw)
-        if tl.draft is None or not tl.is_export_ready:
+        if not tl.can_export:
             raise InvalidInputError(
                 "Nothing to export yet: the timeline has no clips.",
                 hint="Ask the agent to make something first (nemo_chat / `nemo-mcp chat`), "
                 "then export.",
             )
         digest = tl.draft_fingerprint
-        draft = dict(tl.draft)
+        draft = tl.draft  # exactly as received: a JSON object, or a Draft V3 string
         if not force:
             for prior in self.store.list_renders(rec.session_id):
                 if prior.draft_digest == digest and prior.status not in ("failed", "cancelled"):
@@ -821,7 +879,7 @@ class Studio:
         self,
         render_id: str,
         *,
-        draft: dict[str, Any] | None,
+        draft: Any,  # as received (a JSON object or a Draft V3 string); None: resume
         filename: str | None,
         overwrite: bool = False,
     ) -> Job[Any]:
@@ -844,7 +902,7 @@ class Studio:
         self,
         job: Job[Any],
         render_id: str,
-        draft: dict[str, Any] | None,
+        draft: Any,
         filename: str | None,
         overwrite: bool,
     ) -> str:
@@ -940,7 +998,7 @@ class Studio:
             )
         )
 
-    async def _submit(self, render_id: str, session_id: str, draft: dict[str, Any]) -> Any:
+    async def _submit(self, render_id: str, session_id: str, draft: Any) -> Any:
         """Submit once. When the answer is lost, look the id up instead of resubmitting.
 
         The submit is shielded from cancellation (up to ``SUBMIT_SHIELD_SECONDS``): a cancel
@@ -956,7 +1014,7 @@ class Studio:
         await anyio.lowlevel.checkpoint()  # a cancel that came meanwhile takes effect here
         return answer
 
-    async def _submit_once(self, render_id: str, session_id: str, draft: dict[str, Any]) -> Any:
+    async def _submit_once(self, render_id: str, session_id: str, draft: Any) -> Any:
         try:
             return await self.client.submit_render(render_id, session_id, draft)
         except AmbiguousSubmitError:

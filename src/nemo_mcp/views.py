@@ -108,6 +108,11 @@ class TurnView(BaseModel):
     timeline: str | None = None
     export_ready: bool | None = None
     elapsed_s: float = 0.0
+    question: str | None = Field(
+        default=None,
+        description="awaiting_answer: the agent's question to the user (its words, cleaned)",
+    )
+    options: list[str] = Field(default=[], description="the answer options the agent offered")
     summary: str
     next_steps: list[NextStep] = []
 

@@ -9,10 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nemo_mcp.condense.timeline import Timeline, diff_states
+from nemo_mcp.condense.diff import diff_states
+from nemo_mcp.condense.timeline import Timeline
 
 SEED_SUMMARY = (
-    "Timeline (3 tracks): 1. Video: city timelapse (0-10s) 2. BGM: Lo-fi (0-10s, 35%) "
+    'Timeline (3 tracks): 1. Video: "city timelapse" (0-10s) 2. BGM: "Lo-fi" (0-10s, 35%) '
     '3. Title: "Urban Dreams" (0-3s)'
 )
 
@@ -65,7 +66,7 @@ def test_summary_matches_the_seed_style(given_state: Any) -> None:
         {},
         payload(None),
         payload({}),
-        payload("not json"),
+        payload(""),
         payload([]),
         "garbage",
         42,
@@ -101,22 +102,25 @@ def test_export_readiness(d: Any, ready: bool) -> None:
 @pytest.mark.parametrize(
     ("tracks", "expected"),
     [
-        ([video("a", "b", "c", "d")], "Timeline (1 track): 1. Video: 4 clips: a, b, c, … (0-40s)"),
+        (
+            [video("a", "b", "c", "d")],
+            'Timeline (1 track): 1. Video: 4 clips: "a", "b", "c", … (0-40s)',
+        ),
         (
             [{"tt": 0, "sg": [{"d": 2500}, {"d": 2500}]}],
             "Timeline (1 track): 1. Video: 2 clips (0-5s)",
         ),
         (
             [{"tt": 0, "sg": [{"d": 4000, "src": "https://cdn.x/a/My%20Clip.mp4?sig=1"}]}],
-            "Timeline (1 track): 1. Video: My Clip (0-4s)",
+            'Timeline (1 track): 1. Video: "My Clip" (0-4s)',
         ),
         (
             [bgm("Narration voice", 1.0)],
-            "Timeline (1 track): 1. Voice: Narration voice (0-10s, 100%)",
+            'Timeline (1 track): 1. Voice: "Narration voice" (0-10s, 100%)',
         ),
-        ([bgm("Jazz", "80%")], "Timeline (1 track): 1. BGM: Jazz (0-10s, 80%)"),
-        ([bgm("Jazz", 60)], "Timeline (1 track): 1. BGM: Jazz (0-10s, 60%)"),
-        ([bgm("Jazz", None)], "Timeline (1 track): 1. BGM: Jazz (0-10s)"),
+        ([bgm("Jazz", "80%")], 'Timeline (1 track): 1. BGM: "Jazz" (0-10s, 80%)'),
+        ([bgm("Jazz", 60)], 'Timeline (1 track): 1. BGM: "Jazz" (0-10s, 60%)'),
+        ([bgm("Jazz", None)], 'Timeline (1 track): 1. BGM: "Jazz" (0-10s)'),
         (
             [
                 {
@@ -163,12 +167,12 @@ def test_metadata_resolution_aspect_duration_counts() -> None:
     assert tl.track_counts() == {"video": 1, "audio": 1}
     assert (
         tl.overview()
-        == "'Trip' · 30 s · 1080x1920 (9:16) · 2 uploads · 2 generated · ready to export"
+        == '"Trip" · 30 s · 1080x1920 (9:16) · 2 uploads · 2 generated · ready to export'
     )
     views = tl.track_views()
     assert [(v.kind, v.label, v.end_s, v.volume_pct) for v in views] == [
-        ("video", "a", 10.0, None),
-        ("audio", "Lo-fi", 10.0, 35.0),
+        ("video", '"a"', 10.0, None),
+        ("audio", '"Lo-fi"', 10.0, 35.0),
     ]
     assert tl.to_dict()["export_ready"] is True
 
@@ -218,12 +222,12 @@ def test_segments_without_start_are_laid_end_to_end() -> None:
         (
             payload(draft(video("city timelapse"), bgm())),
             payload(SEED_DRAFT),
-            ["added title 'Urban Dreams' 0-3 s"],
+            ['added title "Urban Dreams" 0-3 s'],
         ),
         (
             payload(SEED_DRAFT),
             payload(draft(video("city timelapse"), bgm())),
-            ["removed title 'Urban Dreams'"],
+            ['removed title "Urban Dreams"'],
         ),
         (
             payload(draft(video("a"), bgm(volume=0.6))),
@@ -275,9 +279,9 @@ def test_segments_without_start_are_laid_end_to_end() -> None:
         (
             payload(None),
             payload(draft(video("city timelapse"), bgm())),
-            ["added video track 'city timelapse' 0-10 s", "added BGM 'Lo-fi' 0-10 s (35%)"],
+            ['added video track "city timelapse" 0-10 s', 'added BGM "Lo-fi" 0-10 s (35%)'],
         ),
-        (payload(draft(video("a"), bgm())), payload(draft(video("a"))), ["removed BGM 'Lo-fi'"]),
+        (payload(draft(video("a"), bgm())), payload(draft(video("a"))), ['removed BGM "Lo-fi"']),
         (
             payload(draft(video("a"))),
             payload(draft(video("a", "b"))),
@@ -286,12 +290,12 @@ def test_segments_without_start_are_laid_end_to_end() -> None:
         (
             payload(draft(video("a"), bgm("Lo-fi"))),
             payload(draft(video("a"), bgm("Jazz"))),
-            ["BGM 'Lo-fi' -> 'Jazz'"],
+            ['BGM "Lo-fi" -> "Jazz"'],
         ),
         (
             payload(draft(video("a"), title("X", 0))),
             payload(draft(video("a"), title("X", 2000))),
-            ["title 'X' moved 0-3 s -> 2-5 s"],
+            ['title "X" moved 0-3 s -> 2-5 s'],
         ),
         (payload(draft(video("a"))), payload(None), ["timeline cleared"]),
         (
@@ -302,7 +306,7 @@ def test_segments_without_start_are_laid_end_to_end() -> None:
         (
             payload(draft(video("a"), m={"title": "A"})),
             payload(draft(video("a"), m={"title": "B"})),
-            ["project title 'A' -> 'B'"],
+            ['project title "A" -> "B"'],
         ),
     ],
 )
