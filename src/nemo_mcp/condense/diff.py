@@ -40,7 +40,7 @@ def _percent(volume: float) -> str:
 
 
 def _quoted(label: str | None) -> str:
-    return f" {quote(label)}" if label else ""
+    return f" {label}" if label else ""
 
 
 def _span(segments: Iterable[Segment]) -> str:
@@ -53,10 +53,11 @@ def _span(segments: Iterable[Segment]) -> str:
 
 
 def _track_label(track: Track) -> str | None:
+    """The track's first label, quoted (``"a", …`` when there are more)."""
     labels = track.labels()
     if not labels:
         return None
-    return labels[0] if len(labels) == 1 else f"{labels[0]}, …"
+    return quote(labels[0]) if len(labels) == 1 else f"{quote(labels[0])}, …"
 
 
 def _in_group(timeline: Timeline, group: tuple[int | None, str | None]) -> list[Track]:
@@ -64,7 +65,8 @@ def _in_group(timeline: Timeline, group: tuple[int | None, str | None]) -> list[
 
 
 def _track_word(track: Track) -> str:
-    return track.role if track.type_code == TRACK_AUDIO else f"{track.role.lower()} track"
+    role = track.role
+    return role if role in ("BGM", "SFX") else f"{role.lower()} track"
 
 
 def _diff_titles(before: Timeline, after: Timeline) -> list[str]:
@@ -134,7 +136,7 @@ def _diff_track(a: Track, b: Track) -> list[str]:
         noun = b.noun
         lines.append(f"{role} {_plural(len(a.segments), noun)} -> {_plural(len(b.segments), noun)}")
     elif la != lb and (la or lb):
-        lines.append(f"{role} {quote(la) if la else '?'} -> {quote(lb) if lb else '?'}")
+        lines.append(f"{role} {la or '?'} -> {lb or '?'}")
     if b.type_code != TRACK_VIDEO:
         va, vb = a.effective_volume, b.effective_volume
         if vb is not None and va != vb and (va is None or round(va * 100) != round(vb * 100)):

@@ -712,7 +712,7 @@ def _read_json_draft(draft: Mapping[str, Any]) -> _DraftFacts:
 def _read_v3_draft(text: str) -> _DraftFacts:
     doc: V3Draft = read_v3(text)
     if doc.problem is not None:
-        return _DraftFacts(format="v3", problem=f"Draft V3: {doc.problem}")
+        return _DraftFacts(format="v3", problem=f"it is a Draft V3 document, but {doc.problem}")
     meta = {
         "width": doc.width,
         "height": doc.height,

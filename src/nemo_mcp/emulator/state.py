@@ -78,6 +78,8 @@ class Session:
     video_analyses: dict[str, Any] = field(default_factory=dict)
     generated_media: list[dict[str, Any]] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
+    # the message a question of the agent is about ({"message", "about"}); None: no question
+    pending_question: dict[str, Any] | None = None
 
 
 @dataclass
