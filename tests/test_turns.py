@@ -487,6 +487,8 @@ async def test_corpus_through_run_turn(name: str) -> None:
     assert out.steps == expected["steps"]
     assert out.errors == expected["errors"]
     assert out.raw_reply_text == (expected["reply_text"] or expected["partial_text"])
+    assert out.question == expected.get("question")
+    assert out.options == expected.get("options", [])
 
 
 def test_limits_default_to_the_contract() -> None:

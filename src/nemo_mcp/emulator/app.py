@@ -669,7 +669,8 @@ async def h_render_submit(ctx: Ctx) -> Response:
     if not isinstance(sid, str) or not sid:
         raise Reject(400, "sessionId (camelCase) is required")
     ctx.state.session_for(sid, user_id)
-    draft = draft_shapes.accept(body.get("draft"))  # JSON, labels in m, or Draft V3
+    received = body.get("draft")
+    draft = draft_shapes.accept(received)  # JSON, labels in m, or Draft V3
     if not dr.is_ready(draft):
         raise Reject(
             400,
@@ -688,6 +689,7 @@ async def h_render_submit(ctx: Ctx) -> Response:
         draft=draft,
         output={"format": "mp4", "quality": "high", **output},
         created_at=time.time(),
+        received_draft=received if isinstance(received, str) else None,
     )
     fail_reason = None
     if ctx.fault is not None and ctx.fault.action == "fail":
