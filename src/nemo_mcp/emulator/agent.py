@@ -1122,7 +1122,7 @@ def _needs_ratio(ws: Workspace, intents: list[Intent]) -> str | None:
     promo = first.kind == "promo" or (
         first.kind == "video" and any(v.get("file_type") == "image" for v in ws.video_infos)
     )
-    chosen = any(i.kind == "aspect" for i in intents) or ws.canvas.get("aspect_ratio")
+    chosen = any(i.kind == "aspect" for i in intents)  # the request names a ratio itself
     return "promo" if promo and not chosen else None
 
 
