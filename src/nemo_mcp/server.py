@@ -529,7 +529,9 @@ def build_server(
         "nemo://sessions/{session_id}/draft",
         name="draft",
         title="Session draft (raw JSON)",
-        description="The raw timeline draft (t=tracks, tt=type, sg=segments, d=ms, m=meta).",
+        description="The raw timeline draft, exactly as NemoVideo keeps it: a JSON object "
+        "(t=tracks, tt=type, sg=segments, d=ms, m=meta), or a JSON string holding a Draft "
+        "Protocol V3 document (<draft>, <track type>, <clip in out>).",
         mime_type="application/json",
     )
     async def draft_resource(session_id: str, ctx: Context) -> str:

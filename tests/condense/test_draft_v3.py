@@ -239,7 +239,8 @@ HOSTILE = {
     "too many elements": "<draft>" + "<track/>" * (MAX_ELEMENTS + 10) + "</draft>",
     "over the size cap": '<draft title="' + "x" * MAX_V3_CHARS + '"/>',
     "unclosed clip": '<draft><track type="video"><clip in="0" out="1"></track></draft>',
-    "bare ampersand": '<draft><track type="text"><clip><div>Tom & Jerry</div></clip></track></draft>',
+    "bare ampersand": '<draft><track type="text"><clip><div>Tom & Jerry</div></clip></track>'
+    "</draft>",
     "unquoted attribute": "<draft><track type=video></track></draft>",
     "two roots": "<draft/><draft/>",
     "not a draft": "<project><track type='video'/></project><!-- <draft -->",

@@ -147,7 +147,7 @@ async def test_an_agent_question_is_relayed_and_answered(
     assert "Relay the question to the user" in text and "nemo_chat" in text and sid in text
     assert "Nothing is finished yet" in text
     assert "nemo_export" not in text and not asked.data["changes"]
-    assert [s["tool"] for s in asked.data["next_steps"]][0].startswith("nemo_chat(")
+    assert asked.data["next_steps"][0]["tool"].startswith("nemo_chat(")
 
     answered = await mcp.ok("nemo_chat", {"message": "9:16 (vertical)", "session_id": sid})
     assert answered.data["status"] == "replied", answered.text
