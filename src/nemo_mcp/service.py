@@ -127,7 +127,7 @@ def _question_text(v: TurnView) -> str:
 
 def _turn_failed(v: TurnView, reply: str) -> AgentTurnFailedError:
     """A failed turn as an error: what failed in words, what changed, and nothing to export."""
-    reason = "; ".join(v.errors).rstrip(". ") or "no reason given"
+    reason = "; ".join(v.errors[-3:]).rstrip(". ") or "no reason given"
     doing = f" while {v.steps[-1]}" if v.steps else ""
     message = f"The editing agent stopped with an error{doing}: {reason}."
     if v.changes:
