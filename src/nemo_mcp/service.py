@@ -119,7 +119,8 @@ def _question_text(v: TurnView) -> str:
         text += " Options: " + ", ".join(f'"{o}"' for o in v.options) + "."
     text += (
         " Relay the question to the user, then send their answer with nemo_chat in the same "
-        f"session ({v.session_id}). Nothing is finished yet"
+        f'session ({v.session_id}; `nemo-mcp chat --session {v.session_id} "..."`). Nothing '
+        "is finished yet"
     )
     text += f"; timeline changes so far: {'; '.join(v.changes)}." if v.changes else "."
     return text
