@@ -19,6 +19,7 @@
     ├── StreamError                the chat stream broke its rules (oversized event, idle, bad type)
     │   └── OutcomeUnknownError    sent, but the answer was lost (AmbiguousSubmitError for renders)
     │       StreamInterruptedError  the chat stream broke after it started (never resend)
+    ├── AgentTurnFailedError       the chat stream ended in an error (the agent did not finish)
     ├── RenderFailedError          the render job ended "failed"
     ├── StoreError                 the state folder is unusable (LockTimeoutError: busy)
     └── DownloadError              the rendered file could not be fetched or failed its checks
@@ -189,6 +190,13 @@ class APITimeoutError(TransportError):
 
 class StreamError(NemoError):
     kind = "stream"
+
+
+class AgentTurnFailedError(NemoError):
+    """The chat stream ended in an error: the editing agent did not finish the request."""
+
+    kind = "turn_failed"
+    default_hint = "Check the timeline, then ask again, rephrased or in smaller steps."
 
 
 class RenderFailedError(NemoError):

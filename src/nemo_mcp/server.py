@@ -561,13 +561,15 @@ def build_server(
                 raise InvalidInputError(str(err)) from err
             view = studio.state_view(session_id, cached)
             return view.timeline + f"\n(cached; live read failed: {err.kind})"
-        return f"{view.timeline}\n{'Ready' if view.export_ready else 'Not ready'} to export."
+        return texts.timeline_line(view.timeline, view.export_ready) or view.timeline
 
     @mcp.resource(
         "nemo://sessions/{session_id}/draft",
         name="draft",
         title="Session draft (raw JSON)",
-        description="The raw timeline draft (t=tracks, tt=type, sg=segments, d=ms, m=meta).",
+        description="The raw timeline draft, exactly as NemoVideo keeps it: a JSON object "
+        "(t=tracks, tt=type, sg=segments, d=ms, m=meta), or a JSON string holding a Draft "
+        "Protocol V3 document (<draft>, <track type>, <clip in out>).",
         mime_type="application/json",
     )
     async def draft_resource(session_id: str, ctx: Context) -> str:

@@ -29,11 +29,12 @@ import anyio
 import anyio.lowlevel
 import httpx
 
-from nemo_mcp import constants, contract, media
+from nemo_mcp import constants, contract, media, texts
 from nemo_mcp.client import NemoClient
 from nemo_mcp.condense.timeline import Timeline
 from nemo_mcp.config import Settings
 from nemo_mcp.errors import (
+    AgentTurnFailedError,
     AmbiguousSubmitError,
     DownloadError,
     InsufficientCreditsError,
@@ -79,6 +80,28 @@ Face = Literal["mcp", "cli"]
 _FINISHED_RENDER = frozenset({"downloaded", "failed", "cancelled"})
 # An error the stream itself reported (an ADK errorCode or error frame) that means "no credits".
 _CREDITS_ERROR = re.compile(r"(^|\D)2001(\D|$)|insufficient credits|积分不足", re.IGNORECASE)
+
+
+def _turn_failed(v: TurnView, reply: str, steps: list[str], hint: str) -> AgentTurnFailedError:
+    """A failed turn as an error: what failed in words, what changed, and nothing to export."""
+    reason = "; ".join(v.errors[-3:]).rstrip(". ") or "no reason given"
+    doing = f" while {steps[-1]}" if steps else ""
+    message = f"The editing agent stopped with an error{doing}: {reason}."
+    if v.changes:
+        message += (
+            f" Before it stopped, the timeline changed: {'; '.join(v.changes)}. Check that the "
+            "result is what you want before going on."
+        )
+    else:
+        message += " Nothing on the timeline changed; the request was not finished."
+    if reply:
+        said = texts.cap(" ".join(texts.clean(reply).split()), 300).replace('"', "'")
+        message += f' The agent had said (its words): "{said}"'
+    return AgentTurnFailedError(
+        message,
+        hint=hint,
+        details={"turn_id": v.turn_id, "session_id": v.session_id, "errors": v.errors},
+    )
 
 
 def detect_language(text: str | None) -> str:
@@ -516,8 +539,8 @@ class Studio:
             "timeline": o.timeline_summary,
             "export_ready": o.export_ready,
             "elapsed": o.duration_s,
-            "question": getattr(o, "question", None),
-            "options": list(getattr(o, "options", None) or []),
+            "question": o.question,
+            "options": list(o.options),
         }
 
     def _budget(self, wait: float | None) -> float | None:
@@ -585,6 +608,15 @@ class Studio:
                 code=contract.CODE_NO_CREDITS,
                 details={"turn_id": turn_id, "session_id": view.session_id},
             )
+        if view.status == "failed":
+            # The agent did not finish: an error result that says why and what to do next.
+            if not view.changes:
+                self._forget_message(turn_id)  # nothing happened: the same request may be resent
+            hint = (
+                f"Check the timeline ({self._say(Step('state'))}), then ask again "
+                f"({self._say(Step('rephrase'))}), in other words or in smaller steps."
+            )
+            raise _turn_failed(view, data.get("reply") or "", data.get("steps") or [], hint)
         return view
 
     def _recent_turn(self, session_id: str, message_hash: str) -> str | None:
@@ -643,7 +675,9 @@ class Studio:
             height=tl.height,
             uploads=_media_items(uploads),
             generated_media=_media_items(generated),
-            export_ready=tl.is_export_ready,
+            # None: the draft could not be read, so readiness cannot be told (export still sends
+            # it as received)
+            export_ready=tl.is_export_ready if tl.draft_problem is None else None,
         )
 
     def cached_state(self, session_id: str) -> dict[str, Any] | None:
@@ -687,14 +721,14 @@ class Studio:
         rec = await self._session(session_id)
         raw = await self._read_state(rec)
         tl = Timeline.from_state(raw)
-        if tl.draft is None or not tl.is_export_ready:
+        if not tl.can_export:
             raise InvalidInputError(
                 "Nothing to export yet: the timeline has no clips.",
                 hint="Ask the agent to make something first "
                 f"({self._say(Step('chat', message='<what to make>'))}), then export.",
             )
         digest = tl.draft_fingerprint
-        draft = dict(tl.draft)
+        draft = tl.draft  # exactly as received: a JSON object, or a Draft V3 string
         if not force:
             for prior in self.store.list_renders(rec.session_id):
                 if prior.draft_digest == digest and prior.status not in ("failed", "cancelled"):
@@ -728,7 +762,7 @@ class Studio:
         self,
         render_id: str,
         *,
-        draft: dict[str, Any] | None,
+        draft: Any,  # as received (a JSON object or a Draft V3 string); None: resume
         filename: str | None,
         overwrite: bool = False,
     ) -> Job[Any]:
@@ -751,7 +785,7 @@ class Studio:
         self,
         job: Job[Any],
         render_id: str,
-        draft: dict[str, Any] | None,
+        draft: Any,
         filename: str | None,
         overwrite: bool,
     ) -> str:
@@ -847,7 +881,7 @@ class Studio:
             )
         )
 
-    async def _submit(self, render_id: str, session_id: str, draft: dict[str, Any]) -> Any:
+    async def _submit(self, render_id: str, session_id: str, draft: Any) -> Any:
         """Submit once. When the answer is lost, look the id up instead of resubmitting.
 
         The submit is shielded from cancellation (up to ``SUBMIT_SHIELD_SECONDS``): a cancel
@@ -863,7 +897,7 @@ class Studio:
         await anyio.lowlevel.checkpoint()  # a cancel that came meanwhile takes effect here
         return answer
 
-    async def _submit_once(self, render_id: str, session_id: str, draft: dict[str, Any]) -> Any:
+    async def _submit_once(self, render_id: str, session_id: str, draft: Any) -> Any:
         try:
             return await self.client.submit_render(render_id, session_id, draft)
         except AmbiguousSubmitError:

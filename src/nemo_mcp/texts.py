@@ -175,6 +175,10 @@ def turn_lines(v: TurnView) -> list[str]:
         if v.options:
             options = " | ".join(clean(o)[:100] for o in v.options[:10])
             lines.append(f"> Options: {options}")
+    if v.status == "awaiting_answer":
+        lines.append(
+            "Nothing is finished yet: the agent waits for the user's answer in this session."
+        )
     if v.done:
         line = timeline_line(v.timeline, v.export_ready)
         if line:
