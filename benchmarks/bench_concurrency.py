@@ -63,7 +63,7 @@ async def _burst(
 
 async def _mcp(url: str, clients: int, per_client: int) -> tuple[list[float], float]:
     async with Client(url) as warm:  # first calls: the token and the session
-        for name in ("nemo_get_credits", "nemo_get_state"):
+        for name in ("nemo_get_credits", "nemo_new_session", "nemo_get_state"):
             r = await warm.call_tool(name, {})
             assert not r.is_error, r
     opened: list[Client] = []

@@ -201,6 +201,9 @@ def test_renders(store: Store) -> None:
     store.save_render(RenderRecord(render_id="r3", session_id="t", api_url=API, created_at=3))
     assert [r.render_id for r in store.list_renders()] == ["r3", "r2", "r1"]
     assert [r.render_id for r in store.list_renders("s")] == ["r2", "r1"]
+    # "completed" is unfinished: rendered but not downloaded yet (a restart resumes it)
+    assert [r.render_id for r in store.list_renders("s", unfinished_only=True)] == ["r2", "r1"]
+    store.update_render("r2", status="downloaded")
     assert [r.render_id for r in store.list_renders("s", unfinished_only=True)] == ["r1"]
     before = store.get_render("r1")
     assert before is not None and before.status == "submitting"
@@ -218,13 +221,20 @@ def test_renders(store: Store) -> None:
 
 def test_turns(store: Store) -> None:
     store.save_turn(TurnRecord(turn_id="t1", session_id="s", message_preview="x" * 500))
-    store.save_turn(TurnRecord(turn_id="t2", session_id="s", created_at=time.time() + 1))
+    store.save_turn(
+        TurnRecord(turn_id="t2", session_id="s", status="lost", created_at=time.time() + 1)
+    )
     store.save_turn(TurnRecord(turn_id="t3", session_id="o", status="replied"))
+    store.save_turn(TurnRecord(turn_id="t4", session_id="o"))
     t1 = store.get_turn("t1")
     assert t1 is not None and len(t1.message_preview) == constants.TURN_PREVIEW_CHARS
     assert [t.turn_id for t in store.list_turns("s")] == ["t2", "t1"]
-    assert {t.turn_id for t in store.list_turns()} == {"t1", "t2", "t3"}
-    assert {t.turn_id for t in store.list_turns(unfinished_only=True)} == {"t1", "t2"}
+    assert {t.turn_id for t in store.list_turns()} == {"t1", "t2", "t3", "t4"}
+    assert {t.turn_id for t in store.list_turns(unfinished_only=True)} == {"t1", "t4"}
+    # one running turn per session: a second is refused, never silently replaces the first
+    with pytest.raises(StoreError):
+        store.save_turn(TurnRecord(turn_id="t5", session_id="s"))
+    assert store.get_turn("t1") is not None and store.get_turn("t5") is None
     done = store.update_turn("t1", status="silent_changed", result_json='{"ok":true}')
     assert done is not None and done.status == "silent_changed" and done.result_json
     with pytest.raises(ValueError):

@@ -28,6 +28,7 @@ import anyio.to_thread
 import httpx
 
 from nemo_mcp import constants, contract
+from nemo_mcp.bounded import decode_answer, read_answer
 from nemo_mcp.config import Settings
 from nemo_mcp.errors import (
     APIError,
@@ -41,7 +42,6 @@ from nemo_mcp.models import (
     Credential,
     Identity,
     TokenSource,
-    decode_json,
     parse_envelope,
     parse_epoch,
     parse_retry_after,
@@ -171,14 +171,21 @@ class TokenProvider:
             finally:
                 lock.release()
 
-    async def _post_token(self, client_id: str) -> httpx.Response:
+    async def _post_token(self, client_id: str) -> tuple[httpx.Response, bytes]:
+        """The answer and its body (read up to ``MAX_ANSWER_BYTES``)."""
         headers = {**self._headers, contract.H_CLIENT_ID: client_id}
+        request = self._http.build_request(
+            "POST", self.api_url + contract.PATH_ANON_TOKEN, headers=headers
+        )
         try:
-            return await self._http.post(
-                self.api_url + contract.PATH_ANON_TOKEN, headers=headers, follow_redirects=False
-            )
+            response = await self._http.send(request, stream=True, follow_redirects=False)
+            try:
+                content = await read_answer(response, "Getting an anonymous token")
+            finally:
+                await response.aclose()
         except httpx.HTTPError as exc:
             raise transport_error(exc, "Getting an anonymous token failed") from exc
+        return response, content
 
     def _fresh_client_id(self) -> str:
         """A new persisted client id (NEMO_CLIENT_ID, if set, is no longer used)."""
@@ -196,7 +203,7 @@ class TokenProvider:
         lost = False  # an answer was lost after sending: a token may have gone to client_id
         while True:
             try:
-                response = await self._post_token(client_id)
+                response, content = await self._post_token(client_id)
             except TransportError as err:
                 if retried:
                     raise
@@ -245,26 +252,26 @@ class TokenProvider:
                 )
             if 200 <= status < 300 and not retried:
                 try:
-                    return self._credential_from(response)
+                    return self._credential_from(response, content)
                 except APIError:
                     # A success whose body is unreadable: the token may have been issued.
                     retried = lost = True
                     log.info("the anonymous-token answer was unreadable; retrying once")
                     continue
-            return self._credential_from(response)
+            return self._credential_from(response, content)
 
-    def _credential_from(self, response: httpx.Response) -> Credential:
+    def _credential_from(self, response: httpx.Response, content: bytes) -> Credential:
         content_type = response.headers.get("content-type")
         if response.status_code >= 300:
-            raise response_error(response.status_code, response.content, content_type)
-        is_json, body = decode_json(response.content)
+            raise response_error(response.status_code, content, content_type)
+        is_json, body = decode_answer(content, "Getting an anonymous token")
         if not is_json:
             raise APIError(
                 "NemoVideo answered the anonymous-token request with something that is not JSON."
             )
         env = parse_envelope(body)
         if not env.ok:
-            raise response_error(response.status_code, response.content, content_type)
+            raise response_error(response.status_code, content, content_type)
         data: Any = env.payload
         token = data.get("token") if isinstance(data, dict) else None
         if not isinstance(token, str) or not token.strip():

@@ -349,6 +349,15 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         action="store_true",
         help="allow a non-loopback --host (anyone who can reach it can use your account)",
     )
+    p.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME[:PORT]",
+        help="also answer requests addressed to this host name (repeatable; e.g. the name a "
+        "reverse proxy or other machines use). The bound address, and for 0.0.0.0 this "
+        "machine's own names and addresses, are allowed already",
+    )
 
     p = add(
         "install",
@@ -806,7 +815,13 @@ def cmd_serve(ctx: Ctx) -> int:
         )
     from nemo_mcp.server import serve
 
-    serve(http=a.http, host=a.host, port=a.port, settings=ctx.settings)
+    serve(
+        http=a.http,
+        host=a.host,
+        port=a.port,
+        settings=ctx.settings,
+        allowed_hosts=a.allowed_host,
+    )
     return EXIT_OK
 
 

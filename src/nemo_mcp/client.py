@@ -5,16 +5,16 @@
   attribution headers go to the API host only, never to a download host.
 - Answers are unwrapped from either envelope (``{"code":0,"data":…}``, ``{"success":true,…}``)
   or taken as bare objects; errors come from the envelope ``code`` and the HTTP status through
-  ``errors.error_for``.
+  ``errors.error_for``. Answers are read up to ``MAX_ANSWER_BYTES`` and ``MAX_JSON_DEPTH``
+  (``bounded``); ids go into URL paths only when well-formed, escaped (``path_segment``).
 - ``1001`` / HTTP 401: the token is dropped and fetched again, and the call retried once.
   HTTP 429: one wait (``Retry-After`` up to ``RETRY_AFTER_CAP``, else 30 s), one retry.
   5xx, timeouts, dropped connections: GETs are retried with backoff; POSTs only when the failure
   provably happened before anything was sent (connect errors, pool timeouts).
 - ``POST /run_sse`` is sent once. ``submit_render`` is never repeated after it was sent: a lost
   answer raises ``AmbiguousSubmitError`` so the caller can look the render id up first.
-- Uploads stream from plain file objects (constant memory); downloads stream into a temporary
-  file beside the destination, resume with ``Range`` after a drop, check the size, and move the
-  file into place atomically (an existing file is never overwritten unless asked).
+- Uploads stream from plain file objects (constant memory), the handles ``files`` checked;
+  downloads are ``downloads.Downloader``'s (bounded, resumed, atomic, public hosts only).
 """
 
 from __future__ import annotations
@@ -25,11 +25,8 @@ import logging
 import os
 import random
 import re
-import tempfile
-import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, ExitStack, asynccontextmanager
-from functools import cache
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, ParamSpec, TypeVar
@@ -42,13 +39,14 @@ import httpx
 from nemo_mcp import __version__, constants, contract
 from nemo_mcp.attribution import detect_platform
 from nemo_mcp.auth import Sleep, TokenProvider
+from nemo_mcp.bounded import decode_answer, read_answer
 from nemo_mcp.config import Settings
+from nemo_mcp.downloads import Downloader, DownloadProgress
 from nemo_mcp.errors import (
     AmbiguousSubmitError,
     APIError,
     APITimeoutError,
     DestinationExistsError,
-    DownloadError,
     InvalidInputError,
     NemoError,
     OutcomeUnknownError,
@@ -75,34 +73,51 @@ from nemo_mcp.models import (
     parse_session_info,
     parse_upload_result,
     response_error,
-    safe_url,
     transport_error,
 )
+from nemo_mcp.netguard import AddressGuard
 from nemo_mcp.store import Store
-
-try:
-    import fcntl
-except ImportError:  # Windows: no sweeping of temporary files left by a crash
-    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
 # on_progress(done_bytes, total_bytes); total is 0 when the size is not known yet.
 ProgressCallback = Callable[[int, int], Awaitable[None] | None]
 UploadProgress = ProgressCallback
-DownloadProgress = ProgressCallback
 
 # Failures that prove the request never left: safe to retry even for a POST.
 _PRE_SEND = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # Failures that also prove nothing was sent, but that a retry would only repeat.
 _NEVER_SENT = (*_PRE_SEND, httpx.UnsupportedProtocol, httpx.LocalProtocolError)
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _NOT_FOUND_RE = re.compile(r"(?i)not\s*found|no such|does not exist|unknown render")
-_CONTENT_RANGE_RE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
-_CONTENT_RANGE_UNSAT_RE = re.compile(r"^\s*bytes\s+\*/(\d+)\s*$", re.IGNORECASE)
 
 
 # --- Helpers ------------------------------------------------------------------------------
+
+# Session, render and turn ids: letters, digits, "_" and "-" (NemoVideo's are digits or
+# "session_..."; ours "render_..." / "turn_..."). Nothing else ever goes into a URL path.
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
+_ID_RE = re.compile(ID_PATTERN)
+
+
+def valid_id(value: object) -> bool:
+    return isinstance(value, str) and _ID_RE.fullmatch(value) is not None
+
+
+def check_id(value: str, what: str) -> str:
+    """``value`` when it is a well-formed id, else an actionable ``InvalidInputError``."""
+    if not valid_id(value):
+        shown = value[:40] + ("..." if len(value) > 40 else "")
+        raise InvalidInputError(
+            f"{shown!r} is not a valid {what} id (letters, digits, '_' and '-' only).",
+            hint=f"Use a {what} id an earlier result returned"
+            + (" (nemo_list_sessions lists the sessions)." if what == "session" else "."),
+        )
+    return value
+
+
+def path_segment(value: str, what: str) -> str:
+    """An id checked and escaped for one URL path segment (never another endpoint's path)."""
+    return quote(check_id(value, what), safe="")
 
 
 def backoff_delay(retries_taken: int) -> float:
@@ -126,14 +141,6 @@ async def _read_capped(
         if len(buf) >= cap:
             break
     return bytes(buf)
-
-
-@cache
-def _file_mode() -> int:
-    """The mode a new file gets under the current umask (``mkstemp`` makes ``0o600``)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
 
 
 class _ProgressStream(httpx.AsyncByteStream):
@@ -206,10 +213,6 @@ def _actionable(fn: Callable[_P, Awaitable[_T]]) -> Callable[_P, Awaitable[_T]]:
     return call
 
 
-class _Retryable(Exception):
-    """Internal: a download attempt failed in a way worth another attempt."""
-
-
 class NemoClient:
     """The NemoVideo API. Use as ``async with NemoClient(settings) as client: …``.
 
@@ -263,6 +266,14 @@ class NemoClient:
                 settings, self.store, self._http, headers=self._attribution, sleep=sleep
             )
         )
+        self.guard = AddressGuard(self._api_url)
+        self._downloader = Downloader(
+            self._http,
+            guard=self.guard,
+            api_headers=self._token_headers,
+            sleep=sleep,
+            backoff=backoff_delay,
+        )
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -299,13 +310,6 @@ class NemoClient:
 
     def _api_headers(self, token: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {token}", **self._attribution}
-
-    def _is_api_origin(self, url: httpx.URL) -> bool:
-        return (url.scheme, url.host, url.port) == (
-            self._api.scheme,
-            self._api.host,
-            self._api.port,
-        )
 
     def _registration_url(self) -> str | None:
         try:
@@ -370,7 +374,9 @@ class NemoClient:
                 response = await self._http.send(request, stream=True)
                 try:
                     ok = 200 <= response.status_code < 300
-                    content = await (response.aread() if ok else _read_capped(response))
+                    content = await (
+                        read_answer(response, action) if ok else _read_capped(response)
+                    )
                 finally:
                     await response.aclose()
             except httpx.TransportError as exc:
@@ -396,7 +402,7 @@ class NemoClient:
             log.debug("%s %s -> HTTP %d", method, path, status)
             err: NemoError
             if ok:
-                is_json, body = decode_json(content)
+                is_json, body = decode_answer(content, action)
                 if not is_json:
                     if not content.strip():
                         return None
@@ -493,7 +499,7 @@ class NemoClient:
         """The session's latest state, unwrapped: ``{"session_id","task_id","state":{…}}``."""
         payload = await self._request(
             "GET",
-            contract.state_path(session_id),
+            contract.state_path(path_segment(session_id, "session")),
             action="Reading the session state",
             not_found=lambda: self._session_gone(session_id),
         )
@@ -514,33 +520,41 @@ class NemoClient:
     async def upload_files(
         self,
         session_id: str,
-        paths: Sequence[Path],
+        paths: Sequence[Path | str | tuple[str, IO[bytes]]],
         *,
         on_progress: UploadProgress | None = None,
     ) -> UploadResult:
         """Upload local files to the session in one multipart request (field ``files``).
 
-        Files are streamed from disk (memory stays flat whatever their size) and kept open
-        across a retry; httpx rewinds them. ``on_progress(sent, total)`` counts body bytes.
+        Each item is a path, or a ``(file name, open binary file)`` pair that is uploaded from
+        that handle as it is (``files.resolve_upload`` checks a file on the handle it opens, so
+        the bytes sent are the bytes checked). Files are streamed (memory stays flat whatever
+        their size) and kept open across a retry; httpx rewinds them. ``on_progress(sent,
+        total)`` counts body bytes.
         """
         if not paths:
             raise InvalidInputError("No files to upload.")
+        sid = path_segment(session_id, "session")
         with ExitStack() as stack:
             files: list[tuple[str, tuple[str, IO[bytes], str]]] = []
             for raw in paths:
-                path = Path(raw)
-                try:
-                    handle = stack.enter_context(open(path, "rb"))
-                except OSError as err:
-                    raise InvalidInputError(
-                        f"Cannot read {path.name}: {err.strerror or err}."
-                    ) from err
-                ext = path.suffix.lower().lstrip(".")
+                if isinstance(raw, tuple):
+                    name, handle = raw
+                else:
+                    path = Path(raw)
+                    name = path.name
+                    try:
+                        handle = stack.enter_context(open(path, "rb"))
+                    except OSError as err:
+                        raise InvalidInputError(
+                            f"Cannot read {path.name}: {err.strerror or err}."
+                        ) from err
+                ext = Path(name).suffix.lower().lstrip(".")
                 mime = contract.MIME_TYPES.get(ext, "application/octet-stream")
-                files.append(("files", (path.name, handle, mime)))
+                files.append(("files", (name, handle, mime)))
             payload = await self._request(
                 "POST",
-                contract.upload_path(session_id),
+                contract.upload_path(sid),
                 action=f"Uploading {len(files)} file(s)",
                 files=files,
                 timeout=httpx.Timeout(
@@ -561,7 +575,7 @@ class NemoClient:
             raise InvalidInputError("No URLs to upload.")
         payload = await self._request(
             "POST",
-            contract.upload_path(session_id),
+            contract.upload_path(path_segment(session_id, "session")),
             action=f"Uploading {len(urls)} URL(s)",
             json_body={"urls": list(urls), "source_type": "url"},
             timeout=httpx.Timeout(
@@ -730,7 +744,7 @@ class NemoClient:
     async def get_render(self, render_id: str) -> RenderStatus:
         payload = await self._request(
             "GET",
-            contract.render_path(render_id),
+            contract.render_path(path_segment(render_id, "render")),
             action="Reading the export status",
             not_found=lambda: self._render_gone(render_id),
             not_found_by_message=True,
@@ -744,7 +758,7 @@ class NemoClient:
         """Cancel a pending render; the new status if the server sent one."""
         payload = await self._request(
             "POST",
-            contract.render_cancel_path(render_id),
+            contract.render_cancel_path(path_segment(render_id, "render")),
             action="Cancelling the export",
             idempotent=True,  # cancelling twice is harmless
             not_found=lambda: self._render_gone(render_id),
@@ -771,308 +785,16 @@ class NemoClient:
         An existing ``dest`` raises ``DestinationExistsError`` unless ``overwrite`` (see
         ``files.choose_output_path`` for a free name). ``dest`` never exists half-written: bytes
         go to a temporary ``.part`` file beside it, which is moved into place only when complete and
-        removed on any failure. ``on_progress(written, total)``, total 0 while unknown.
+        removed on any failure. ``on_progress(written, total)``, total 0 while unknown. Only
+        public hosts are fetched unless the API itself is local (``netguard``); sizes, attempts
+        and time are bounded (``downloads``).
         """
-        dest = Path(dest)
-        try:
-            start = httpx.URL(url)
-        except httpx.InvalidURL as err:
-            raise InvalidInputError("That download link is not a valid URL.") from err
-        if start.scheme not in ("http", "https"):
-            raise InvalidInputError("Only http and https download links are supported.")
-        if dest.exists() and not overwrite:
-            raise DestinationExistsError(f"{dest.name} already exists; it was not overwritten.")
-        try:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
-        except OSError as err:
-            raise DownloadError(
-                f"Cannot write to the folder {dest.parent}: {err.strerror or err}.",
-                hint="Choose a folder you can write to.",
-            ) from err
-        tmp = Path(tmp_name)
-        _lock_part(fd)  # held until the file is closed: a live download is never swept
-        try:
-            _sweep_stale_parts(dest.parent)
-            with os.fdopen(fd, "wb", buffering=constants.CHUNK_SIZE) as out:
-                written, resumed = await self._fetch_into(start, out, on_progress, expected_size)
-                out.flush()
-                await anyio.to_thread.run_sync(os.fsync, out.fileno())
-            if os.name != "nt":
-                os.chmod(tmp, _file_mode())
-            _place(tmp, dest, overwrite)
-            _fsync_dir(dest.parent)
-            log.info("downloaded %d bytes to %s (%d resume(s))", written, dest.name, resumed)
-            return DownloadResult(path=dest, size=written, resumed=resumed)
-        finally:
-            tmp.unlink(missing_ok=True)
-
-    async def _fetch_into(
-        self,
-        start: httpx.URL,
-        out: IO[bytes],
-        on_progress: DownloadProgress | None,
-        expected_size: int | None,
-    ) -> tuple[int, int]:
-        host = start.host
-        written = 0
-        resumed = 0
-        budget = constants.DOWNLOAD_MAX_RESUMES
-        total: int | None = expected_size
-        while True:
-            headers = {"Accept-Encoding": "identity"}
-            if written:
-                headers["Range"] = f"bytes={written}-"
-            try:
-                async with self._open_download(start, headers) as response:
-                    status = response.status_code
-                    if status == 416 and written:
-                        match = _CONTENT_RANGE_UNSAT_RE.match(
-                            response.headers.get("content-range", "")
-                        )
-                        if match and int(match.group(1)) == written:
-                            total = written  # we already had every byte
-                            break
-                        raise _Retryable("range not satisfiable")
-                    if written and status == 206:
-                        match = _CONTENT_RANGE_RE.match(response.headers.get("content-range", ""))
-                        if not match or int(match.group(1)) != written:
-                            log.info("download resumed at the wrong offset; starting over")
-                            out.seek(0)
-                            out.truncate()
-                            written = 0
-                            raise _Retryable("bad content-range")
-                        if match.group(3) != "*":
-                            total = _agree(total, int(match.group(3)), host)
-                    elif status == 200:
-                        if written:
-                            log.info("download host ignored the Range request; starting over")
-                            out.seek(0)
-                            out.truncate()
-                            written = 0
-                        encoded = response.headers.get("content-encoding", "identity").lower()
-                        length = response.headers.get("content-length")
-                        if encoded in ("", "identity") and length and length.isdigit():
-                            total = _agree(total, int(length), host)
-                    elif status == 206:  # a range answer to a request without Range
-                        match = _CONTENT_RANGE_RE.match(response.headers.get("content-range", ""))
-                        if not match or int(match.group(1)) != 0:
-                            raise DownloadError(f"The download from {host} sent a partial file.")
-                        if match.group(3) != "*":
-                            total = _agree(total, int(match.group(3)), host)
-                    encoded = response.headers.get("content-encoding", "identity").lower()
-                    # Bytes are written as they arrive (a re-chunking buffer would lose what it
-                    # holds when the connection drops); the file object batches the disk writes.
-                    chunks = (
-                        response.aiter_raw()
-                        if encoded in ("", "identity")
-                        else response.aiter_bytes()
-                    )
-                    async for chunk in chunks:
-                        out.write(chunk)
-                        written += len(chunk)
-                        budget = constants.DOWNLOAD_MAX_RESUMES  # progress: reset the budget
-                        if total is not None and written > total:
-                            raise DownloadError(
-                                f"The download from {host} sent more than the expected "
-                                f"{total} bytes; the file was discarded."
-                            )
-                        if on_progress is not None:
-                            await _notify(on_progress, written, total or 0)
-                    if total is not None and written < total:
-                        raise _Retryable("body ended early")
-                    break
-            except (httpx.TransportError, _Retryable) as exc:
-                if budget <= 0:
-                    raise DownloadError(
-                        f"The download from {host} kept failing after {written} bytes "
-                        f"({type(exc).__name__})."
-                    ) from exc
-                budget -= 1
-                if written:
-                    resumed += 1
-                delay = backoff_delay(constants.DOWNLOAD_MAX_RESUMES - budget - 1)
-                log.info(
-                    "download from %s interrupted at %d bytes (%s); retrying in %.1f s",
-                    host,
-                    written,
-                    type(exc).__name__,
-                    delay,
-                )
-                await self._sleep(delay)
-        if expected_size is not None and written != expected_size:
-            raise DownloadError(
-                f"The download from {host} has {written} bytes, expected {expected_size}; "
-                "the file was discarded."
-            )
-        if total is not None and written != total:
-            raise DownloadError(
-                f"The download from {host} has {written} bytes, the server announced {total}; "
-                "the file was discarded."
-            )
-        return written, resumed
-
-    @asynccontextmanager
-    async def _open_download(
-        self, start: httpx.URL, headers: dict[str, str]
-    ) -> AsyncIterator[httpx.Response]:
-        """GET ``start``, following redirects by hand: the token goes to the API host only."""
-        url = start
-        timeout = httpx.Timeout(
-            constants.READ_TIMEOUT,
-            connect=constants.CONNECT_TIMEOUT,
-            write=constants.WRITE_TIMEOUT,
-            pool=constants.POOL_TIMEOUT,
+        return await self._downloader.download(
+            url, dest, overwrite=overwrite, on_progress=on_progress, expected_size=expected_size
         )
-        for _hop in range(constants.MAX_REDIRECTS + 1):
-            hop_headers = dict(headers)
-            if self._is_api_origin(url):
-                hop_headers.update(self._api_headers(await self.tokens.token()))
-            request = self._http.build_request("GET", url, headers=hop_headers, timeout=timeout)
-            log.debug("GET %s", safe_url(url))
-            response = await self._http.send(request, stream=True)
-            status = response.status_code
-            if status in _REDIRECTS and "location" in response.headers:
-                location = response.headers["location"]
-                await response.aclose()
-                try:
-                    following = url.join(location)
-                except httpx.InvalidURL as err:
-                    raise DownloadError(
-                        f"The download from {start.host} redirected to an invalid address."
-                    ) from err
-                if following.scheme not in ("http", "https") or (
-                    url.scheme == "https" and following.scheme == "http"
-                ):
-                    raise DownloadError(
-                        f"The download from {start.host} redirected to an unsafe address."
-                    )
-                url = following
-                continue
-            if status not in (200, 206, 416):
-                await response.aclose()
-                if status in constants.RETRYABLE_STATUSES:
-                    raise _Retryable(f"HTTP {status}")
-                hint = (
-                    "The download link may have expired: ask for the export status again to get "
-                    "a fresh one."
-                    if status in (401, 403, 404, 410)
-                    else None
-                )
-                raise DownloadError(
-                    f"The download from {url.host} answered HTTP {status}.",
-                    hint=hint,
-                    status=status,
-                )
-            try:
-                yield response
-            finally:
-                await response.aclose()
-            return
-        raise DownloadError(f"The download from {start.host} redirected too many times.")
 
-
-# ``tempfile.mkstemp`` names: <dest name>.<8 random characters>.part
-_PART_NAME_RE = re.compile(r"^.+\.[a-z0-9_]{8}\.part$")
-
-
-def _lock_part(fd: int) -> None:
-    """Mark a temporary download file as in use (POSIX: an exclusive ``flock``).
-
-    The lock goes away with the process, however it ends, so a ``.part`` file nobody holds was
-    left by a process that died mid-download (SIGKILL, power loss): ``_sweep_stale_parts``
-    removes those.
-    """
-    if fcntl is None:
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:  # a file system without locks: the file is simply not protected
-        log.debug("could not lock a temporary download file")
-
-
-def _sweep_stale_parts(folder: Path) -> int:
-    """Remove temporary download files left by dead processes; returns how many."""
-    if fcntl is None:
-        return 0
-    removed = 0
-    now = time.time()
-    try:
-        candidates = [p for p in folder.iterdir() if _PART_NAME_RE.match(p.name)]
-    except OSError:
-        return 0
-    for path in candidates:
-        try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        except OSError:
-            continue
-        try:
-            if now - os.fstat(fd).st_mtime < constants.STALE_PART_SECONDS:
-                continue  # just created: its writer may not have locked it yet
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                continue  # a download in progress (this process or another) holds it
-            path.unlink(missing_ok=True)
-            removed += 1
-            log.info("removed a temporary download file left by an interrupted run")
-        except OSError:
-            continue
-        finally:
-            os.close(fd)
-    return removed
-
-
-def _agree(known: int | None, announced: int, host: str | None) -> int:
-    if known is not None and known != announced:
-        raise DownloadError(
-            f"The download from {host} is {announced} bytes, expected {known}; nothing was saved."
-        )
-    return announced
-
-
-def _place(tmp: Path, dest: Path, overwrite: bool) -> None:
-    """Move the finished temporary file to ``dest`` atomically, never replacing a file unasked."""
-    if overwrite:
-        os.replace(tmp, dest)
-        return
-    try:
-        os.link(tmp, dest)  # atomic, and fails if dest appeared meanwhile
-    except FileExistsError as err:
-        raise DestinationExistsError(
-            f"{dest.name} already exists; it was not overwritten."
-        ) from err
-    except OSError:
-        # Hard links unsupported here (some filesystems): rename is exclusive on Windows; on POSIX
-        # check first (a narrow race, acceptable on such filesystems).
-        if os.name == "nt":
-            try:
-                os.rename(tmp, dest)
-            except FileExistsError as err:
-                raise DestinationExistsError(
-                    f"{dest.name} already exists; it was not overwritten."
-                ) from err
-            return
-        if dest.exists():
-            raise DestinationExistsError(
-                f"{dest.name} already exists; it was not overwritten."
-            ) from None
-        os.replace(tmp, dest)
-
-
-def _fsync_dir(folder: Path) -> None:
-    if os.name == "nt":
-        return
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    async def _token_headers(self) -> dict[str, str]:
+        return self._api_headers(await self.tokens.token())
 
 
 __all__ = [

@@ -11,8 +11,12 @@ NEMO_SKILL             active skill manifest, for X-Skill-Source/-Version (defau
                        nemo-mcp)
 NEMO_SKILL_DIR         folder of the SKILL.md being run (attribution and platform)
 NEMO_MCP_OUTPUT_DIR    where exports are downloaded (default <Downloads>/NemoVideo)
-NEMO_MCP_ALLOWED_DIRS  folders uploads may read from, os.pathsep-separated
-                       (default: the working directory and the user's media folders)
+NEMO_MCP_ALLOWED_DIRS  folders uploads may read from, os.pathsep-separated (default: the
+                       working directory and the user's media folders; never the disk root or
+                       the home folder itself). Set but empty, an unfilled template or a
+                       missing folder is an error, not the defaults (only the MCP bundle's own
+                       placeholder for a blank optional field, ${user_config.media_dir},
+                       means "not set").
 NEMO_MCP_WAIT_SECONDS  how long a tool call waits before returning a job handle (default 45)
 NEMO_MCP_LOG_LEVEL     stderr log level (default WARNING)
 """
@@ -20,6 +24,7 @@ NEMO_MCP_LOG_LEVEL     stderr log level (default WARNING)
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -27,6 +32,7 @@ from pathlib import Path
 import platformdirs
 
 from nemo_mcp import constants
+from nemo_mcp.files import too_broad
 from nemo_mcp.redact import register_secret
 
 APP_DIR_NAME = "nemo-mcp"
@@ -71,6 +77,8 @@ def default_output_dir() -> Path:
 
 
 def default_allowed_dirs() -> tuple[Path, ...]:
+    """The working directory and the user's media folders that exist, minus any too broad
+    to allow (a server started in ``/`` or in the home folder does not allow all of it)."""
     candidates = [
         Path.cwd(),
         platformdirs.user_music_path(),
@@ -82,9 +90,33 @@ def default_allowed_dirs() -> tuple[Path, ...]:
     ]
     seen: list[Path] = []
     for c in candidates:
-        if c not in seen:
-            seen.append(c)
+        try:
+            real = c.resolve()
+        except (OSError, RuntimeError):
+            continue
+        if real not in seen and real.is_dir() and too_broad(real) is None:
+            seen.append(real)
     return tuple(seen)
+
+
+_BUNDLE_PLACEHOLDER = re.compile(r"^\$\{user_config\.[A-Za-z0-9_]+\}$")
+
+
+def _allowed_dirs(raw: str) -> tuple[tuple[Path, ...], str | None]:
+    """``NEMO_MCP_ALLOWED_DIRS`` as folders, or a problem to refuse uploads with."""
+    value = raw.strip()
+    if _BUNDLE_PLACEHOLDER.match(value):  # an MCP bundle's optional field left blank
+        return default_allowed_dirs(), None
+    if not value:
+        return (), f"{ENV_ALLOWED_DIRS} is set but empty."
+    if _clean(value) is None:
+        return (), f"{ENV_ALLOWED_DIRS} is an unfilled template ({value[:60]!r})."
+    entries = [e.strip() for e in value.split(os.pathsep) if e.strip()]
+    if not entries:
+        return (), f"{ENV_ALLOWED_DIRS} names no folder ({value[:60]!r})."
+    if any(_clean(e) is None or "${" in e for e in entries):
+        return (), f"{ENV_ALLOWED_DIRS} has an unfilled template in it ({value[:120]!r})."
+    return tuple(Path(e).expanduser().absolute() for e in entries), None
 
 
 @dataclass(frozen=True)
@@ -99,6 +131,7 @@ class Settings:
     skill_dir: Path | None = None
     output_dir: Path = field(default_factory=default_output_dir)
     allowed_dirs: tuple[Path, ...] = field(default_factory=default_allowed_dirs)
+    allowed_dirs_problem: str | None = None  # a broken NEMO_MCP_ALLOWED_DIRS: uploads refused
     wait_budget: float = constants.DEFAULT_WAIT_BUDGET
     log_level: str = "WARNING"
 
@@ -126,10 +159,8 @@ class Settings:
                     kwargs["skill"] = named
         if out := _clean(env.get(ENV_OUTPUT_DIR)):
             kwargs["output_dir"] = Path(out).expanduser().absolute()
-        if allowed := _clean(env.get(ENV_ALLOWED_DIRS)):
-            kwargs["allowed_dirs"] = tuple(
-                Path(p).expanduser().absolute() for p in allowed.split(os.pathsep) if p.strip()
-            )
+        if (allowed := env.get(ENV_ALLOWED_DIRS)) is not None:
+            kwargs["allowed_dirs"], kwargs["allowed_dirs_problem"] = _allowed_dirs(allowed)
         if wait := _clean(env.get(ENV_WAIT_SECONDS)):
             try:
                 seconds = float(wait)

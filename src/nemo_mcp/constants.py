@@ -23,6 +23,9 @@ RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 MAX_ERROR_BODY_BYTES = 64 * 1024  # an error answer's body is read up to this much, never echoed
 UPLOAD_READ_TIMEOUT = 300.0  # the server probes uploaded media before it answers
 MAX_REDIRECTS = 5  # download redirects, followed by hand (the token only goes to the API host)
+MAX_ANSWER_BYTES = 8 * 1024 * 1024  # an ordinary (non-stream) answer, the session state included
+MAX_JSON_DEPTH = 64  # lists/objects nested deeper than this in an answer are refused
+MAX_STORED_STATE_BYTES = 4 * 1024 * 1024  # a session's last state kept in the store (else trimmed)
 
 # --- Chat turns (POST /run_sse) ---------------------------------------------------------------
 TURN_MAX_SECONDS = 15 * 60.0  # the contract's --max-time 900
@@ -45,6 +48,8 @@ RECOVERY_MAX_UNCHANGED = 5
 # --- Messages to the editing agent -----------------------------------------------------------
 MAX_MESSAGE_CHARS = 4000  # one chat message
 DUPLICATE_WINDOW = 10 * 60.0  # the same message to the same session within this is not resent
+OTHER_PROCESS_POLL = 0.5  # how often a turn run by another process is looked up while waited on
+TURN_LEASE_SECONDS = 60.0  # a running turn's claim lasts this long unless its owner renews it
 
 # --- Credits (estimates: NemoVideo prices a request by what its agent ends up doing) -----------
 ANONYMOUS_START_CREDITS = 100  # a fresh anonymous token's balance
@@ -76,7 +81,10 @@ MAX_WAIT_BUDGET = 14 * 60.0
 # --- Files ------------------------------------------------------------------------------------
 CHUNK_SIZE = 1024 * 1024  # streamed upload/download chunk
 SNIFF_BYTES = 64  # bytes read to recognise a media container
-DOWNLOAD_MAX_RESUMES = 5  # resumes after a dropped download; reset whenever bytes arrive
+DOWNLOAD_MAX_RESUMES = 5  # failed attempts in a row; reset only when the file grows past its best
+DOWNLOAD_MAX_ATTEMPTS = 30  # attempts in all, however much each one brought
+DOWNLOAD_MAX_SECONDS = 60 * 60.0  # one download, all attempts included
+MAX_DOWNLOAD_BYTES = 4 * 1024**3  # a rendered MP4 larger than this is refused (announced or sent)
 STALE_PART_SECONDS = 2.0  # an unlocked temporary download file this old was left by a crash
 DEFAULT_UPLOAD_LIMIT_MB = 500
 MAX_POSTER_BYTES = 512 * 1024

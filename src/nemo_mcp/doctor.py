@@ -24,7 +24,8 @@ import httpx
 from nemo_mcp import constants, contract, installers, media
 from nemo_mcp.attribution import detect_platform
 from nemo_mcp.config import Settings
-from nemo_mcp.errors import AuthError, NemoError, RateLimitError
+from nemo_mcp.errors import AuthError, ConfigError, NemoError, RateLimitError
+from nemo_mcp.files import configured_roots
 from nemo_mcp.manifest import load_manifest, read_frontmatter, skill_identity
 
 Status = Literal["OK", "WARN", "FAIL", "SKIP"]
@@ -261,14 +262,10 @@ def check_output(settings: Settings) -> Check:
 
 
 def check_uploads(settings: Settings) -> Check:
-    existing = [p for p in settings.allowed_dirs if p.is_dir()]
-    if not existing:
-        return Check(
-            "upload folders",
-            "WARN",
-            "None of the folders uploads may come from exists.",
-            "Set NEMO_MCP_ALLOWED_DIRS to the folders holding your media.",
-        )
+    try:
+        existing = configured_roots(settings.allowed_dirs, problem=settings.allowed_dirs_problem)
+    except ConfigError as err:
+        return Check("upload folders", "FAIL", err.message, err.hint)
     shown = ", ".join(str(p) for p in existing[:4]) + (" ..." if len(existing) > 4 else "")
     return Check("upload folders", "OK", f"Uploads may come from {shown}.")
 

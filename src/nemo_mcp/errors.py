@@ -14,6 +14,7 @@
     ├── RateLimitError             HTTP 429 (.retry_after)
     ├── ServerError                HTTP 5xx
     ├── APIError                   any other non-zero code or unexpected status
+    │   └── AnswerTooLargeError    an answer over the size cap, or JSON nested too deeply
     ├── TransportError             the request never got an answer
     │   └── APITimeoutError
     ├── StreamError                the chat stream broke its rules (oversized event, idle, bad type)
@@ -171,6 +172,14 @@ class APIError(NemoError):
     default_hint = (
         "Check the request (session id, file, message) and try again; if it keeps failing, "
         "`nemo-mcp doctor` checks the token, the API address and the state folder."
+    )
+
+
+class AnswerTooLargeError(APIError):
+    kind = "answer_too_large"
+    default_hint = (
+        "This is not an answer NemoVideo normally sends; nothing was stored. Try again later, "
+        "and check NEMO_API_URL (`nemo-mcp doctor`) if it keeps happening."
     )
 
 

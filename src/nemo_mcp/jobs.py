@@ -64,6 +64,11 @@ class JobRunner:
     def get(self, job_id: str) -> Job[Any] | None:
         return self._jobs.get(job_id)
 
+    def active(self, kind: str) -> list[Job[Any]]:
+        """The jobs of ``kind`` still running (each once, aliases aside)."""
+        seen = {id(j): j for key, j in self._jobs.items() if j.job_id == key}
+        return [j for j in seen.values() if j.kind == kind and not j.done.is_set()]
+
     def alias(self, job_id: str, job: Job[Any]) -> None:
         """Make ``job`` reachable under another id too (a render's retry has a new id)."""
         self._jobs[job_id] = job

@@ -71,14 +71,17 @@ def sniff(path: Path) -> str | None:
         return sniff_bytes(f.read(constants.SNIFF_BYTES))
 
 
+def family_for(extension: str, head: bytes) -> str | None:
+    """The container family of ``head`` when a file with ``extension`` may hold it, else None."""
+    allowed = _FAMILIES.get(extension.lower().lstrip("."))
+    family = sniff_bytes(head)
+    return family if allowed is not None and family in allowed else None
+
+
 def content_matches_extension(path: Path) -> bool:
     """True when the file's bytes are a media container its extension may hold."""
-    ext = path.suffix.lower().lstrip(".")
-    allowed = _FAMILIES.get(ext)
-    if allowed is None:
-        return False
-    family = sniff(path)
-    return family is not None and family in allowed
+    with path.open("rb") as f:
+        return family_for(path.suffix, f.read(constants.SNIFF_BYTES)) is not None
 
 
 @dataclass(frozen=True)

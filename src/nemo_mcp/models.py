@@ -165,6 +165,7 @@ class TurnRecord:
     created_at: float = field(default_factory=_now)
     updated_at: float = field(default_factory=_now)
     message_hash: str | None = None  # sha256 of the message: never resend it, across processes
+    lease_until: float | None = None  # a running turn's owner renews this; past it, it is stale
 
 
 # --- API results ----------------------------------------------------------------------------
@@ -551,7 +552,7 @@ def decode_json(content: bytes) -> tuple[bool, Any]:
         return False, None
     try:
         return True, json.loads(content)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return False, None
 
 

@@ -25,7 +25,6 @@ from urllib.parse import unquote, urlparse
 
 from mcp.server.mcpserver import Context, ListRoots, MCPServer, Resolve
 from mcp.server.subscriptions import InMemorySubscriptionBus, ResourceUpdated
-from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import (
     CallToolResult,
     ContentBlock,
@@ -41,6 +40,7 @@ from pydantic import BaseModel, Field, WithJsonSchema
 from nemo_mcp import __version__, constants, media, texts
 from nemo_mcp.config import Settings
 from nemo_mcp.errors import InvalidInputError, NemoError
+from nemo_mcp.hostrules import security_settings
 from nemo_mcp.manifest import SkillManifest, load_manifest
 from nemo_mcp.redact import redact
 from nemo_mcp.service import Studio
@@ -619,21 +619,14 @@ def serve(
     settings: Settings | None = None,
     allowed_hosts: list[str] | None = None,
 ) -> None:
-    """Run the server on stdio (default) or streamable HTTP (stateless, SSE responses)."""
+    """Run the server on stdio (default) or streamable HTTP (stateless, SSE responses).
+
+    Over HTTP, only the Host and Origin headers ``hostrules`` allows are answered."""
     server = build_server(settings)
     if not http:
         server.run()
         return
-    loopback = host in ("127.0.0.1", "localhost", "::1")
-    hosts = allowed_hosts or (
-        [f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"]
-        if loopback
-        else [f"{host}:{port}"]
-    )
-    origins = [f"http://{h}" for h in hosts] + [f"https://{h}" for h in hosts]
-    security = TransportSecuritySettings(
-        enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
-    )
+    security = security_settings(host, port, allowed_hosts or ())
     server.run(
         "streamable-http",
         host=host,

@@ -21,7 +21,7 @@ import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,7 +30,7 @@ import anyio.lowlevel
 import httpx
 
 from nemo_mcp import constants, contract, media, texts
-from nemo_mcp.client import NemoClient
+from nemo_mcp.client import NemoClient, check_id
 from nemo_mcp.condense.timeline import Timeline
 from nemo_mcp.config import Settings
 from nemo_mcp.errors import (
@@ -45,12 +45,14 @@ from nemo_mcp.errors import (
     SessionNotFoundError,
 )
 from nemo_mcp.files import (
+    UploadCandidate,
     check_media_url,
     choose_output_path,
     dedupe,
     is_url,
     resolve_upload,
     safe_filename,
+    upload_roots,
 )
 from nemo_mcp.jobs import Job, JobRunner, ProgressFn
 from nemo_mcp.manifest import SkillManifest, load_manifest
@@ -175,6 +177,7 @@ class Studio:
                 poll_interval=poll_interval,
                 turn_limits=turn_limits,
             )
+            tg.start_soon(studio.keep_turn_leases)
             if resume:
                 studio.resume_renders()
             try:
@@ -206,20 +209,23 @@ class Studio:
             title=rec.title,
         )
 
-    async def new_session(
-        self, *, language: str | None = None, title: str | None = None
-    ) -> NewSessionView:
-        lang = language or detect_language(None)
-        info = await self.client.create_session(language=lang, task_name=title or "project")
-        rec = SessionRecord(
+    async def _create_session(self, language: str, title: str | None) -> SessionRecord:
+        info = await self.client.create_session(language=language, task_name=title or "project")
+        return SessionRecord(
             session_id=info.session_id,
             task_id=info.task_id,
             api_url=self.settings.api_url,
-            language=lang,
+            language=language,
             title=title,
             user_id=info.user_id,
             created_at=time.time(),
         )
+
+    async def new_session(
+        self, *, language: str | None = None, title: str | None = None
+    ) -> NewSessionView:
+        lang = language or detect_language(None)
+        rec = await self._create_session(lang, title)
         self.store.save_session(rec)
         self.store.set_current_session(self.settings.api_url, rec.session_id)
         return NewSessionView(**self._session_view(rec).model_dump())
@@ -233,6 +239,13 @@ class Studio:
         )
 
     def use_session(self, session_id: str) -> SessionView:
+        rec = self._named_session(session_id)
+        self.store.set_current_session(self.settings.api_url, session_id)
+        return self._session_view(rec)
+
+    def _named_session(self, session_id: str, *, remember: bool = True) -> SessionRecord:
+        """The session an id names (remembered when new, never made current here)."""
+        check_id(session_id, "session")
         rec = self.store.get_session(session_id)
         if rec is None:
             rec = SessionRecord(
@@ -244,40 +257,45 @@ class Studio:
                 user_id=None,
                 created_at=time.time(),
             )
-            self.store.save_session(rec)
+            if remember:
+                self.store.save_session(rec)
         if rec.gone:
-            raise SessionNotFoundError(f"Session {session_id} no longer exists on the server.")
-        self.store.set_current_session(self.settings.api_url, session_id)
-        return self._session_view(rec)
+            raise SessionNotFoundError(
+                f"Session {session_id} no longer exists on the server (its timeline is gone)."
+            )
+        return rec
 
     async def _session(
-        self, session_id: str | None, *, text_hint: str | None = None
+        self,
+        session_id: str | None,
+        *,
+        text_hint: str | None = None,
+        create: bool = True,
+        purpose: str = "show",
     ) -> SessionRecord:
+        """The session to work on: the one named, else the current one, else (``create``) a
+        new one. A named session never becomes current by being used; without ``create``
+        (read-only calls) nothing is created or remembered."""
         if session_id:
-            rec = self.store.get_session(session_id)
-            if rec is None:
-                self.use_session(session_id)
-                rec = self.store.get_session(session_id)
-                assert rec is not None
-            if rec.gone:
-                raise SessionNotFoundError(
-                    f"Session {session_id} no longer exists on the server (its timeline is gone)."
-                )
-            return rec
+            return self._named_session(session_id, remember=create)
         current = self.store.current_session(self.settings.api_url)
         if current is not None and not current.gone:
             return current
-        await self.new_session(language=detect_language(text_hint))
-        rec = self.store.current_session(self.settings.api_url)
-        assert rec is not None
-        return rec
+        if not create:
+            raise InvalidInputError(
+                f"Nothing to {purpose} yet: there is no session.",
+                hint=f"Upload media ({self._say(Step('upload'))}) or ask for something "
+                f"({self._say(Step('chat', message='<what to make>'))}): either starts one.",
+            )
+        # Parallel calls may each create one; the store keeps the first (adopt_session).
+        return self.store.adopt_session(
+            await self._create_session(detect_language(text_hint), None)
+        )
 
     async def _replace_gone(self, rec: SessionRecord) -> SessionRecord:
         """1002: the session is gone; remember that and start a fresh one in its place."""
         self.store.mark_session_gone(rec.session_id)
-        await self.new_session(language=rec.language, title=rec.title)
-        new = self.store.current_session(self.settings.api_url)
-        assert new is not None
+        new = self.store.adopt_session(await self._create_session(rec.language, rec.title))
         await self._changed(rec.session_id)
         return new
 
@@ -312,17 +330,44 @@ class Studio:
             raise InvalidInputError(
                 "Nothing to upload.", hint="Pass one or more local file paths or http(s) URLs."
             )
-        allowed = list(roots) if roots else list(self.settings.allowed_dirs)
-        # Check everything before sending anything: one bad item fails the call, nothing is sent.
-        paths = []
-        urls = []
+        with ExitStack() as held:
+            rec, uploaded, notices = await self._upload_checked(
+                wanted, held, session_id=session_id, roots=roots, on_progress=on_progress
+            )
+        await self._changed(rec.session_id)
+        return UploadResult(
+            session_id=rec.session_id,
+            uploaded=uploaded,
+            notices=notices,
+            credits=await self._credits_note(rec.session_id, self._next_request(rec.session_id)),
+        )
+
+    async def _upload_checked(
+        self,
+        wanted: Sequence[str],
+        held: ExitStack,
+        *,
+        session_id: str | None,
+        roots: Sequence[Path] | None,
+        on_progress: ProgressFn | None,
+    ) -> tuple[SessionRecord, list[UploadedItem], list[str]]:
+        """Check every item, then upload them all. Files are opened once, checked on that handle
+        and sent from it (``held`` closes them); one bad item fails the call before anything is
+        sent. The client's ``roots`` only narrow the allowed folders, never widen them."""
+        allowed = upload_roots(
+            self.settings.allowed_dirs, roots, problem=self.settings.allowed_dirs_problem
+        )
+        paths: list[UploadCandidate] = []
+        urls: list[str] = []
         for item in wanted:
             if is_url(item):
                 urls.append(check_media_url(item))
             else:
-                paths.append(
-                    resolve_upload(item, allowed, max_bytes=self.manifest.max_upload_bytes)
-                )
+                cand = resolve_upload(item, allowed, max_bytes=self.manifest.max_upload_bytes)
+                held.callback(cand.close)
+                paths.append(cand)
+        if session_id:
+            check_id(session_id, "session")
         rec = await self._session(session_id)
         notices: list[str] = []
         try:
@@ -335,13 +380,7 @@ class Studio:
                 f"went into the new session {rec.session_id}."
             )
             uploaded = await self._upload_into(rec, paths, urls, on_progress)
-        await self._changed(rec.session_id)
-        return UploadResult(
-            session_id=rec.session_id,
-            uploaded=uploaded,
-            notices=notices,
-            credits=await self._credits_note(rec.session_id, self._next_request(rec.session_id)),
-        )
+        return rec, uploaded, notices
 
     # ------------------------------------------------------------------------------- credits
     async def _balance(self) -> float | None:
@@ -382,7 +421,7 @@ class Studio:
     async def _upload_into(
         self,
         rec: SessionRecord,
-        paths: Sequence[Any],
+        paths: Sequence[UploadCandidate],
         urls: Sequence[str],
         on_progress: ProgressFn | None,
     ) -> list[UploadedItem]:
@@ -397,7 +436,9 @@ class Studio:
 
         if paths:
             result = await self.client.upload_files(
-                rec.session_id, [p.path for p in paths], on_progress=relay
+                rec.session_id,
+                [(p.path.name, p.handle) if p.handle is not None else p.path for p in paths],
+                on_progress=relay,
             )
             for cand, info in zip(paths, result.files, strict=False):
                 out.append(
@@ -450,84 +491,107 @@ class Studio:
             )
         rec = await self._session(session_id, text_hint=text)
         sid = rec.session_id
-        for turn in self.store.list_turns(sid):
-            job = self.runner.get(turn.turn_id)
-            if turn.status == "running" and job is not None and not job.done.is_set():
-                raise InvalidInputError(
-                    f"The agent is still working on the previous message ({turn.turn_id}).",
-                    hint=f"Wait for it first: {self._say(Step('wait', job_id=turn.turn_id))}.",
-                    details={"turn_id": turn.turn_id},
-                )
-        message_hash = hashlib.sha256(text.encode()).hexdigest()
-        seen = self._recent_turn(sid, message_hash)
-        if seen is not None and not force:
-            view = await self.turn_status(seen, wait=wait, on_progress=on_progress)
-            return view.model_copy(update={"duplicate": True})
-        before = await self._read_state(rec)
-        balance_before = await self._balance()
         turn_id = f"turn_{secrets.token_hex(6)}"
-        self.store.save_turn(
+        # The duplicate check, the busy check and the turn record are one atomic step in the
+        # store, so two calls at once (or two processes) can never both send the message.
+        claim = self.store.claim_turn(
             TurnRecord(
                 turn_id=turn_id,
                 session_id=sid,
                 message_preview=text,
                 status="running",
-                message_hash=message_hash,
-            )
+                message_hash=hashlib.sha256(text.encode()).hexdigest(),
+            ),
+            duplicate_after=None if force else time.time() - constants.DUPLICATE_WINDOW,
+            lease_seconds=constants.TURN_LEASE_SECONDS,
         )
+        if claim.outcome == "duplicate":
+            view = await self.turn_status(claim.turn_id, wait=wait, on_progress=on_progress)
+            return view.model_copy(update={"duplicate": True})
+        if claim.outcome == "busy":
+            raise InvalidInputError(
+                f"The agent is still working on the previous message ({claim.turn_id}).",
+                hint=f"Wait for it first: {self._say(Step('wait', job_id=claim.turn_id))}.",
+                details={"turn_id": claim.turn_id},
+            )
 
         async def body(job: Job[TurnOutcome]) -> TurnOutcome:
-            async def relay(note: Any) -> None:
-                await job.report(Progress(message=note.message, progress=note.progress))
-
-            kwargs: dict[str, Any] = {}
-            if self.turn_limits is not None:
-                kwargs["limits"] = self.turn_limits
-            try:
-                outcome = await run_turn(
-                    open_stream=lambda: self.client.stream_chat(sid, text),
-                    read_state=lambda: self.client.get_state(sid),
-                    before=before,
-                    on_progress=relay,
-                    face=self.face,
-                    **kwargs,
-                )
-            except SessionNotFoundError:
-                self.store.update_turn(turn_id, status="failed", updated_at=time.time())
-                raise await self._gone_error(rec) from None
-            except NemoError as err:
-                self.store.update_turn(
-                    turn_id,
-                    status="failed",
-                    result_json=json.dumps({"errors": [str(err)]}),
-                    updated_at=time.time(),
-                )
-                raise
-            except anyio.get_cancelled_exc_class():
-                self.store.update_turn(turn_id, status="interrupted", updated_at=time.time())
-                raise
-            result = self._outcome_json(outcome)
-            if balance_before is not None:
-                note = await self._credits_note(
-                    sid,
-                    "edit" if outcome.export_ready else "generation",
-                    spent_from=balance_before,
-                )
-                result["credits"] = note.model_dump(mode="json") if note else None
-            self.store.update_turn(
-                turn_id,
-                status=outcome.status,
-                result_json=json.dumps(result),
-                updated_at=time.time(),
-            )
-            if outcome.state_after is not None:
-                self.store.update_session_state(sid, dict(outcome.state_after))
-            await self._changed(sid)
-            return outcome
+            return await self._run_chat_turn(job, rec, turn_id, text)
 
         job = self.runner.start(turn_id, "turn", body)
         await self.runner.wait(job, self._budget(wait), on_progress, describe=self._describe_turn)
         return self._turn_view(turn_id)
+
+    async def keep_turn_leases(self) -> None:
+        """Renew, forever, the store's claim on every chat turn this process is running (so
+        other processes see them as busy, and see them go stale if this process dies)."""
+        lease = constants.TURN_LEASE_SECONDS
+        while True:
+            await anyio.sleep(lease / 3)
+            for job in self.runner.active("turn"):
+                try:
+                    self.store.renew_turn_lease(job.job_id, lease)
+                except NemoError as err:  # a busy database: the next round may get through
+                    log.warning("could not renew a chat turn's claim: %s", err.kind)
+
+    async def _run_chat_turn(
+        self, job: Job[TurnOutcome], rec: SessionRecord, turn_id: str, text: str
+    ) -> TurnOutcome:
+        """The claimed turn: read the state before, send the message once, record the outcome."""
+        sid = rec.session_id
+
+        async def relay(note: Any) -> None:
+            await job.report(Progress(message=note.message, progress=note.progress))
+
+        kwargs: dict[str, Any] = {}
+        if self.turn_limits is not None:
+            kwargs["limits"] = self.turn_limits
+        try:
+            before = await self._read_state(rec)
+            balance_before = await self._balance()
+            outcome = await run_turn(
+                open_stream=lambda: self.client.stream_chat(sid, text),
+                read_state=lambda: self.client.get_state(sid),
+                before=before,
+                on_progress=relay,
+                face=self.face,
+                **kwargs,
+            )
+        except SessionNotFoundError as err:
+            self.store.update_turn(turn_id, status="failed", updated_at=time.time())
+            if err.details.get("new_session_id"):  # raised by _read_state: already replaced
+                raise
+            raise await self._gone_error(rec) from None
+        except NemoError as err:
+            self.store.update_turn(
+                turn_id,
+                status="failed",
+                result_json=json.dumps({"errors": [str(err)]}),
+                updated_at=time.time(),
+            )
+            raise
+        except BaseException:
+            # cancelled (the process is stopping) or a bug: the outcome is unknown
+            self.store.update_turn(turn_id, status="interrupted", updated_at=time.time())
+            raise
+        result = self._outcome_json(outcome)
+        if balance_before is not None:
+            note = await self._credits_note(
+                sid,
+                "edit" if outcome.export_ready else "generation",
+                spent_from=balance_before,
+            )
+            result["credits"] = note.model_dump(mode="json") if note else None
+        self.store.update_turn(
+            turn_id,
+            status=outcome.status,
+            result_json=json.dumps(result),
+            updated_at=time.time(),
+        )
+        if outcome.state_after is not None:
+            self.store.update_session_state(sid, dict(outcome.state_after))
+        await self._changed(sid)
+        return outcome
 
     @staticmethod
     def _outcome_json(o: TurnOutcome) -> dict[str, Any]:
@@ -561,7 +625,23 @@ class Studio:
         job = self.runner.get(turn_id)
         if job is not None and not job.done.is_set():
             await self.runner.wait(job, self._budget(wait), on_progress, self._describe_turn)
+        elif job is None:
+            await self._wait_elsewhere(turn_id, self._budget(wait), on_progress)
         return self._turn_view(turn_id)
+
+    async def _wait_elsewhere(
+        self, turn_id: str, budget: float | None, on_progress: ProgressFn | None
+    ) -> None:
+        """Wait for a turn another process runs: watch its record until it ends or goes stale."""
+        deadline = None if budget is None else time.monotonic() + budget
+        beat = time.monotonic()
+        while (rec := self.store.get_turn(turn_id)) is not None and _live(rec):
+            if deadline is not None and time.monotonic() >= deadline:
+                return
+            await anyio.sleep(constants.OTHER_PROCESS_POLL)
+            if on_progress is not None and time.monotonic() - beat >= constants.PROGRESS_EVERY:
+                beat = time.monotonic()
+                await on_progress(Progress(message="another nemo-mcp process runs this turn"))
 
     def _turn_view(self, turn_id: str) -> TurnView:
         rec = self.store.get_turn(turn_id)
@@ -578,10 +658,12 @@ class Studio:
                 self._forget_message(turn_id)
                 raise err
         status = rec.status
-        if status == "running" and (job is None or job.done.is_set()):
+        if status == "running" and (job.done.is_set() if job is not None else not _live(rec)):
             status = "interrupted"  # the process that ran it went away
         data: dict[str, Any] = json.loads(rec.result_json) if rec.result_json else {}
         elapsed = job.elapsed if job is not None else float(data.get("elapsed") or 0.0)
+        if job is None and status == "running":  # run by another process
+            elapsed = time.time() - rec.created_at
         view = TurnView(
             turn_id=turn_id,
             session_id=rec.session_id,
@@ -619,20 +701,6 @@ class Studio:
             raise _turn_failed(view, data.get("reply") or "", data.get("steps") or [], hint)
         return view
 
-    def _recent_turn(self, session_id: str, message_hash: str) -> str | None:
-        """The turn that sent this exact message to this session within the window, if any.
-
-        Read from the store, so it holds across processes (each CLI command is one) and
-        restarts: a message is never charged twice by accident.
-        """
-        horizon = time.time() - constants.DUPLICATE_WINDOW
-        for turn in self.store.list_turns(session_id):
-            if turn.created_at < horizon:
-                break
-            if turn.message_hash == message_hash:
-                return turn.turn_id
-        return None
-
     def _forget_message(self, turn_id: str) -> None:
         """Let an identical message be sent again (its turn never ran)."""
         self.store.update_turn(turn_id, message_hash=None)
@@ -646,8 +714,25 @@ class Studio:
 
     # --------------------------------------------------------------------------------- state
     async def state(self, *, session_id: str | None = None) -> StateView:
-        rec = await self._session(session_id)
-        raw = await self._read_state(rec)
+        """Read-only: never creates or switches a session. A session the server no longer has
+        is an error saying how to start a new one (a known one is marked gone, as it is)."""
+        rec = await self._session(session_id, create=False)
+        try:
+            raw = await self.client.get_state(rec.session_id)
+        except SessionNotFoundError as err:
+            known = self.store.get_session(rec.session_id) is not None
+            if known:
+                self.store.mark_session_gone(rec.session_id)
+            raise SessionNotFoundError(
+                f"Session {rec.session_id} does not exist on NemoVideo"
+                + (" any more; its timeline is gone." if known else " (check the id).")
+                + " Nothing was created or switched.",
+                hint=f"Start a new session ({self._say(Step('new_session'))}), or upload media "
+                f"({self._say(Step('upload'))}), which starts one.",
+                status=err.status,
+                details={"session_id": rec.session_id},
+            ) from None
+        self.store.update_session_state(rec.session_id, raw)  # a no-op for an unknown session
         return self.state_view(rec.session_id, raw)
 
     def state_view(self, session_id: str, raw: Mapping[str, Any]) -> StateView:
@@ -718,7 +803,7 @@ class Studio:
         force: bool = False,
     ) -> RenderView:
         """Render the session's timeline, wait, download the MP4 and check it."""
-        rec = await self._session(session_id)
+        rec = await self._session(session_id, create=False, purpose="export")
         raw = await self._read_state(rec)
         tl = Timeline.from_state(raw)
         if not tl.can_export:
@@ -732,6 +817,9 @@ class Studio:
         if not force:
             for prior in self.store.list_renders(rec.session_id):
                 if prior.draft_digest == digest and prior.status not in ("failed", "cancelled"):
+                    if filename and prior.status != "downloaded":
+                        # not downloaded yet (or its download failed): it lands under the new name
+                        self.store.update_render(prior.render_id, filename=safe_filename(filename))
                     view = await self.render_status(
                         prior.render_id, wait=wait, on_progress=on_progress
                     )
@@ -961,6 +1049,22 @@ class Studio:
     async def _download(
         self, job: Job[Any], render_id: str, url: str, filename: str | None, overwrite: bool
     ) -> None:
+        try:
+            await self._download_once(job, render_id, url, filename, overwrite)
+        except Exception as err:
+            # whatever stopped it, the job fails with an actionable error (never "downloads by
+            # itself" forever); the render stays "completed", so a wait downloads it afresh
+            failure = err if isinstance(err, NemoError) else _download_failure(err)
+            self._update_render(
+                render_id, error=f"The render finished but the download failed: {failure.message}"
+            )
+            if failure is err:
+                raise
+            raise failure from err
+
+    async def _download_once(
+        self, job: Job[Any], render_id: str, url: str, filename: str | None, overwrite: bool
+    ) -> None:
         name = filename or safe_filename(f"nemovideo-{render_id}")
         dest = choose_output_path(self.settings.output_dir, name, overwrite=overwrite)
 
@@ -983,9 +1087,8 @@ class Studio:
         problem = _check_mp4(path)
         if problem:
             path.unlink(missing_ok=True)
-            self._update_render(render_id, error=problem)
             raise DownloadError(f"The downloaded file failed its check: {problem}.")
-        self._update_render(render_id, status="downloaded", output_path=str(path))
+        self._update_render(render_id, status="downloaded", output_path=str(path), error=None)
 
     def _update_render(self, render_id: str, **fields: Any) -> None:
         fields = {k: v for k, v in fields.items() if v is not None or k == "error"}
@@ -1109,7 +1212,7 @@ class Studio:
         if sid is not None:
             for turn in self.store.list_turns(sid):
                 job = self.runner.get(turn.turn_id)
-                running = turn.status == "running" and job is not None and not job.done.is_set()
+                running = not job.done.is_set() if job is not None else _live(turn)
                 jobs.append((turn.created_at, running, turn.turn_id))
             for render in self.store.list_renders(sid):
                 running = render.status not in _FINISHED_RENDER
@@ -1125,6 +1228,21 @@ class Studio:
     def _say(self, step: Step) -> str:
         """A step named in this face's words (for hints inside errors)."""
         return phrase(step, self.face)
+
+
+def _live(turn: TurnRecord) -> bool:
+    """A running turn whose owner (this process or another) still renews its claim."""
+    return turn.status == "running" and (turn.lease_until or 0) > time.time()
+
+
+def _download_failure(err: BaseException) -> DownloadError:
+    """An unexpected error while saving a download, as an actionable one."""
+    reason = err.strerror if isinstance(err, OSError) and err.strerror else type(err).__name__
+    return DownloadError(
+        f"The video could not be saved ({reason}).",
+        hint="Check the output folder (NEMO_MCP_OUTPUT_DIR: it must exist or be creatable, with "
+        "free space), then wait for the export again, or export with another filename.",
+    )
 
 
 def _media_items(records: Sequence[Any], limit: int = 50) -> list[MediaItem]:

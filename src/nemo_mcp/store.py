@@ -12,7 +12,13 @@ What is kept:
 - credentials per API URL (anonymous or ``login`` tokens);
 - sessions (with the last seen state, for diffs across restarts) and the current one per API URL;
 - renders (written as ``submitting`` *before* the submit request, so a restart can resume);
-- chat turns.
+- chat turns. Starting one is a single atomic step (``claim_turn``): the duplicate check, the
+  busy check and the record happen in one write transaction, and a partial unique index allows
+  one running turn per session, so two processes (or two parallel calls) can never both send a
+  message. A running turn carries a lease its owner renews; a dead owner's turn goes stale.
+
+Text that came from the backend (replies, errors, URLs, states) is scrubbed of registered
+secrets before it is stored, in case the backend echoes the token.
 
 A cross-process lock (``token_lock``) lets exactly one process request an anonymous token. It is a
 ``BEGIN IMMEDIATE`` transaction on a separate, empty lock database next to the state database:
@@ -30,9 +36,10 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, TypeVar, get_args
+from typing import Any, Final, Literal, TypeVar, get_args
 
 from nemo_mcp import constants
 from nemo_mcp.errors import LockTimeoutError, StoreError
@@ -45,19 +52,20 @@ from nemo_mcp.models import (
     TurnRecord,
     TurnStatus,
 )
-from nemo_mcp.redact import register_secret
+from nemo_mcp.redact import redact, register_secret
 
 log = logging.getLogger(__name__)
 _R = TypeVar("_R")
 
 DB_NAME: Final = "state.db"
 _DB_SUFFIXES: Final = (".db", ".sqlite", ".sqlite3")
-_SCHEMA_VERSION: Final = 2
+_SCHEMA_VERSION: Final = 3
 _POSIX = os.name != "nt"
 
 _RENDER_STATUSES: Final = frozenset(get_args(RenderRecordStatus))
 _TURN_STATUSES: Final = frozenset(get_args(TurnStatus))
-_RENDER_UNFINISHED: Final = ("submitting", "pending", "processing")
+# "completed" is unfinished too: the render is done but its file is not downloaded yet
+_RENDER_UNFINISHED: Final = ("submitting", "pending", "processing", "completed")
 _TURN_UNFINISHED: Final = ("running",)
 
 _SCHEMA: Final = """
@@ -125,6 +133,13 @@ _MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
         "ALTER TABLE turns ADD COLUMN message_hash TEXT",
         "CREATE INDEX IF NOT EXISTS turns_by_hash ON turns (session_id, message_hash)",
     ),
+    3: (
+        "ALTER TABLE turns ADD COLUMN lease_until REAL",
+        # turns left running by older versions have no owner that renews them
+        "UPDATE turns SET status = 'interrupted' WHERE status = 'running'",
+        "CREATE UNIQUE INDEX IF NOT EXISTS turns_one_running ON turns (session_id) "
+        "WHERE status = 'running'",
+    ),
 }
 
 _RENDER_FIELDS: Final = (
@@ -152,7 +167,25 @@ _TURN_FIELDS: Final = (
     "created_at",
     "updated_at",
     "message_hash",
+    "lease_until",
 )
+# Columns holding text that came from the backend: scrubbed of secrets before storing.
+_SCRUBBED: Final = frozenset({"result_json", "error", "url", "message_preview"})
+
+
+def _scrub(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: redact(v) if k in _SCRUBBED and isinstance(v, str) else v for k, v in values.items()}
+
+
+TurnClaimOutcome = Literal["started", "duplicate", "busy"]
+
+
+@dataclass(frozen=True)
+class TurnClaim:
+    """What ``Store.claim_turn`` did: started the turn, or found the one in the way."""
+
+    outcome: TurnClaimOutcome
+    turn_id: str
 
 
 def normalise_api_url(api_url: str) -> str:
@@ -321,6 +354,19 @@ class Store:
                 yield self._conn
             except sqlite3.Error as err:
                 raise StoreError(f"The state database failed: {err}.") from err
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE``: the database's write lock, so what is
+        read inside it cannot change before the writes commit, across processes too)."""
+        with self._db() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
 
     def _execute(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> sqlite3.Cursor:
         with self._db() as conn:
@@ -492,6 +538,44 @@ class Store:
                 (url, str(session_id)),
             )
 
+    def adopt_session(self, rec: SessionRecord) -> SessionRecord:
+        """Make ``rec`` the current session unless another live one is current: atomically.
+
+        Two calls (or processes) that each created a session when there was none agree on one:
+        the first to get here wins, the other gets the winner back (its own session is not
+        recorded; the empty project stays on the server).
+        """
+        url = normalise_api_url(rec.api_url)
+        with self._transaction() as conn:
+            row = conn.execute(
+                "SELECT s.* FROM current_session c JOIN sessions s ON s.session_id = c.session_id "
+                "WHERE c.api_url = ? AND s.gone = 0",
+                (url,),
+            ).fetchone()
+            if row is not None:
+                return self._session(row)
+            conn.execute(
+                "INSERT INTO sessions (session_id, task_id, api_url, language, title, user_id, "
+                "created_at, gone, last_state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (session_id) DO NOTHING",
+                (
+                    str(rec.session_id),
+                    rec.task_id,
+                    url,
+                    rec.language,
+                    rec.title,
+                    rec.user_id,
+                    rec.created_at,
+                    int(rec.gone),
+                    rec.last_state,
+                ),
+            )
+            conn.execute(
+                "INSERT OR REPLACE INTO current_session (api_url, session_id) VALUES (?, ?)",
+                (url, str(rec.session_id)),
+            )
+        return rec
+
     def current_session(self, api_url: str) -> SessionRecord | None:
         row = self._one(
             "SELECT s.* FROM current_session c JOIN sessions s ON s.session_id = c.session_id "
@@ -502,22 +586,22 @@ class Store:
 
     def mark_session_gone(self, session_id: str) -> None:
         """Flag a session the server no longer knows; it stops being anyone's current session."""
-        with self._db() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.execute(
-                    "UPDATE sessions SET gone = 1 WHERE session_id = ?", (str(session_id),)
-                )
-                conn.execute("DELETE FROM current_session WHERE session_id = ?", (str(session_id),))
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+        with self._transaction() as conn:
+            conn.execute("UPDATE sessions SET gone = 1 WHERE session_id = ?", (str(session_id),))
+            conn.execute("DELETE FROM current_session WHERE session_id = ?", (str(session_id),))
 
     def update_session_state(self, session_id: str, state: dict[str, Any]) -> None:
+        """Keep the session's last state (for diffs across restarts and offline reads).
+
+        Only what is needed is kept: a state larger than ``MAX_STORED_STATE_BYTES`` is cut down
+        to its timeline draft, and dropped (the previous one kept) if even that is too large.
+        """
+        text = _state_text(state)
+        if text is None:
+            log.info("a session state too large to keep was not stored")
+            return
         self._execute(
-            "UPDATE sessions SET last_state = ? WHERE session_id = ?",
-            (json.dumps(state, separators=(",", ":"), sort_keys=True), str(session_id)),
+            "UPDATE sessions SET last_state = ? WHERE session_id = ?", (text, str(session_id))
         )
 
     # --- renders --------------------------------------------------------------------------
@@ -529,7 +613,7 @@ class Store:
     def save_render(self, rec: RenderRecord) -> None:
         if rec.status not in _RENDER_STATUSES:
             raise ValueError(f"unknown render status {rec.status!r}")
-        values = {name: getattr(rec, name) for name in _RENDER_FIELDS}
+        values = _scrub({name: getattr(rec, name) for name in _RENDER_FIELDS})
         values["api_url"] = normalise_api_url(rec.api_url)
         columns = ", ".join(_RENDER_FIELDS)
         marks = ", ".join(f":{name}" for name in _RENDER_FIELDS)
@@ -563,11 +647,77 @@ class Store:
     def save_turn(self, rec: TurnRecord) -> None:
         if rec.status not in _TURN_STATUSES:
             raise ValueError(f"unknown turn status {rec.status!r}")
-        values = {name: getattr(rec, name) for name in _TURN_FIELDS}
-        values["message_preview"] = rec.message_preview[: constants.TURN_PREVIEW_CHARS]
+        values = _scrub({name: getattr(rec, name) for name in _TURN_FIELDS})
+        values["message_preview"] = values["message_preview"][: constants.TURN_PREVIEW_CHARS]
         columns = ", ".join(_TURN_FIELDS)
         marks = ", ".join(f":{name}" for name in _TURN_FIELDS)
-        self._execute(f"INSERT OR REPLACE INTO turns ({columns}) VALUES ({marks})", values)
+        updates = ", ".join(f"{name} = excluded.{name}" for name in _TURN_FIELDS[1:])
+        # an upsert on the id only: a second running turn in a session violates the partial
+        # unique index (an error) instead of silently replacing the first
+        self._execute(
+            f"INSERT INTO turns ({columns}) VALUES ({marks}) "
+            f"ON CONFLICT (turn_id) DO UPDATE SET {updates}",
+            values,
+        )
+
+    def claim_turn(
+        self,
+        rec: TurnRecord,
+        *,
+        duplicate_after: float | None,
+        lease_seconds: float,
+        now: float | None = None,
+    ) -> TurnClaim:
+        """Start the ``running`` turn ``rec`` unless its message was just sent or the session is
+        busy; the check and the record are one atomic step (see the module docstring).
+
+        ``duplicate_after``: a turn with the same ``message_hash`` created at or after this time
+        is a duplicate (None: no duplicate check, the caller forces a resend). A running turn
+        whose lease ran out is marked ``interrupted`` first (its process is gone).
+        """
+        now = time.time() if now is None else now
+        values = _scrub({name: getattr(rec, name) for name in _TURN_FIELDS})
+        values.update(
+            status="running",
+            lease_until=now + lease_seconds,
+            message_preview=values["message_preview"][: constants.TURN_PREVIEW_CHARS],
+        )
+        sid = str(rec.session_id)
+        columns = ", ".join(_TURN_FIELDS)
+        marks = ", ".join(f":{name}" for name in _TURN_FIELDS)
+        with self._transaction() as conn:
+            conn.execute(
+                "UPDATE turns SET status = 'interrupted', updated_at = ? WHERE session_id = ? "
+                "AND status = 'running' AND COALESCE(lease_until, 0) < ?",
+                (now, sid, now),
+            )
+            if duplicate_after is not None and rec.message_hash:
+                row = conn.execute(
+                    "SELECT turn_id FROM turns WHERE session_id = ? AND message_hash = ? "
+                    "AND created_at >= ? ORDER BY created_at DESC, rowid DESC LIMIT 1",
+                    (sid, rec.message_hash, duplicate_after),
+                ).fetchone()
+                if row is not None:
+                    return TurnClaim("duplicate", str(row["turn_id"]))
+            cur = conn.execute(
+                f"INSERT INTO turns ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING", values
+            )
+            if cur.rowcount == 1:
+                return TurnClaim("started", rec.turn_id)
+            row = conn.execute(
+                "SELECT turn_id FROM turns WHERE session_id = ? AND status = 'running'", (sid,)
+            ).fetchone()
+        if row is None:  # the id itself was taken: not something a caller can recover from
+            raise StoreError(f"A chat turn with id {rec.turn_id} already exists.")
+        return TurnClaim("busy", str(row["turn_id"]))
+
+    def renew_turn_lease(self, turn_id: str, lease_seconds: float) -> bool:
+        """Extend a running turn's lease; False when it is no longer running."""
+        cur = self._execute(
+            "UPDATE turns SET lease_until = ? WHERE turn_id = ? AND status = 'running'",
+            (time.time() + lease_seconds, turn_id),
+        )
+        return cur.rowcount > 0
 
     def update_turn(self, turn_id: str, **fields: Any) -> TurnRecord | None:
         if "status" in fields and fields["status"] not in _TURN_STATUSES:
@@ -620,9 +770,23 @@ class Store:
         if unknown or key in fields:
             bad = ", ".join(sorted(unknown | ({key} & set(fields))))
             raise TypeError(f"cannot update {table} field(s): {bad}")
-        fields = dict(fields)
+        fields = _scrub(dict(fields))
         fields.setdefault("updated_at", time.time())
         assignments = ", ".join(f"{name} = :{name}" for name in fields)
         params = {**fields, "_key": key_value}
         self._execute(f"UPDATE {table} SET {assignments} WHERE {key} = :_key", params)
         return reload(key_value)
+
+
+def _state_text(state: dict[str, Any]) -> str | None:
+    """A state as stored: compact JSON, secrets scrubbed, within ``MAX_STORED_STATE_BYTES``."""
+    cap = constants.MAX_STORED_STATE_BYTES
+    text = redact(json.dumps(state, separators=(",", ":"), sort_keys=True))
+    if len(text) <= cap:
+        return text
+    inner = state.get("state", state)
+    draft = inner.get("draft") if isinstance(inner, dict) else None
+    slim: dict[str, Any] = {k: state[k] for k in ("session_id", "task_id") if k in state}
+    slim["state"] = {"draft": draft}
+    text = redact(json.dumps(slim, separators=(",", ":"), sort_keys=True))
+    return text if len(text) <= cap else None

@@ -80,6 +80,11 @@ def test_seed_workflow_upload_chat_state_export(run: RunFn, env: Env) -> None:
     ],
 )
 def test_ask_routes_reads(run: RunFn, env: Env, text: str, intent: str) -> None:
+    if intent == "state":
+        # reading never starts a session: with none yet it says how to start one
+        empty = run("ask", text, "--json")
+        assert empty.code != 0 and "no session" in empty.json["error"]["message"], empty.out
+        assert run("sessions", "new", "--json").code == 0
     r = run("ask", text, "--json")
     assert r.code == 0, r.err
     assert r.json["intent"] == intent

@@ -353,7 +353,9 @@ async def test_resume_over_a_real_socket(settings: Settings, store: Store, tmp_p
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/render.mp4?sig=abc"
         dest = tmp_path / "real.mp4"
-        async with NemoClient(settings, store=store, sleep=Sleeps()) as c:
+        # a loopback download host is allowed only because the API is on loopback too
+        local = settings.with_(api_url="http://127.0.0.1:9")
+        async with NemoClient(local, store=store, sleep=Sleeps()) as c:
             result = await c.download(url, dest)
     finally:
         server.shutdown()

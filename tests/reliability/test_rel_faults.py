@@ -118,8 +118,13 @@ async def resilient_flow(tools: Tools, rig: Rig) -> dict[str, str]:
 
     if not await attempt("nemo_upload", {"items": [str(rig.song)]}):
         # "check the current state before repeating": only upload again if it is not there
-        state = await tools.ok("nemo_get_state")
-        names = [str(u.get("name")) for u in state.data["uploads"]]
+        # (no session at all is an error of its own: reading never starts one)
+        state = await tools.call("nemo_get_state")
+        if state.is_error:
+            assert assert_actionable(state, "invalid_input")
+            names = []
+        else:
+            names = [str(u.get("name")) for u in state.data["uploads"]]
         if rig.song.name not in names:
             await tools.ok("nemo_upload", {"items": [str(rig.song)]})
 
@@ -344,11 +349,15 @@ async def test_session_gone_starts_a_new_one_and_says_so(rig: Rig, how: str) -> 
             emu.delete_session(old)
         else:
             emu.set_faults("state:1002:times=1")
+        # reading is read-only: it says the session is gone and starts nothing
         res = await tools.fail("nemo_get_state")
         err = assert_actionable(res, "session_not_found")
-        assert "upload" in err["hint"].lower()
-        new = err["details"]["new_session_id"]
-        assert new != old and err["details"]["old_session_id"] == old
+        assert "upload" in err["hint"].lower() and err["details"]["session_id"] == old
+        assert count(emu, "session") == 1
+        # the next upload starts the new session, and says so when the old one is really gone
+        up = await tools.ok("nemo_upload", {"items": [str(rig.song)]})
+        new = up.data["session_id"]
+        assert new != old
         listed = await tools.ok("nemo_list_sessions")
         assert listed.data["current_session_id"] == new
         gone = {s["session_id"]: s["gone"] for s in listed.data["sessions"]}
@@ -594,7 +603,7 @@ def test_only_temporary_files_of_dead_downloads_are_swept(tmp_path: Path) -> Non
     """A ``.part`` file is removed only when no process holds it and it is not brand new."""
     import fcntl
 
-    from nemo_mcp.client import _sweep_stale_parts
+    from nemo_mcp.downloads import _sweep_stale_parts
 
     def part(name: str, age: float) -> Path:
         path = tmp_path / name

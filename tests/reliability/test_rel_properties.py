@@ -305,11 +305,14 @@ def test_resolved_paths_never_leave_the_root(
 @example("a/b\\c.mp4")
 @example("\u202eevil.mp4")
 @example("...")
+@example("\U0002070e" * 80)  # 80 four-byte letters: 320 bytes, more than any name may have
 def test_output_names_are_plain(name: str) -> None:
     out = safe_filename(name)
     assert out.endswith(".mp4")
     stem = out[: -len(".mp4")]
     assert stem and len(stem) <= 80
+    # room left for " (9999)" and the download's ".xxxxxxxx.part" within 255 bytes
+    assert len(out.encode()) + len(" (9999)") + len(".abcdefgh.part") <= 255
     assert not any(c in out for c in "/\\:\x00") and out.isprintable()
     assert stem.upper() not in {"CON", "PRN", "AUX", "NUL"}
     assert not stem.startswith(".")

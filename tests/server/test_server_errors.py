@@ -96,14 +96,20 @@ async def test_1002_session_gone_starts_a_new_one(
 ) -> None:
     sid = await _ready_timeline(mcp, folders)
     assert emu.delete_session(sid)
+    sessions_before = len(emu.requests(endpoint="session"))
+    # reading (a read-only tool) says so, and creates or switches nothing
     call = await mcp.fail("nemo_get_state")
     assert_actionable(call, "session_not_found", "timeline is gone", "new session")
-    details = call.error["details"]
-    assert details["old_session_id"] == sid and details["new_session_id"] != sid
-    new_sid = details["new_session_id"]
-    assert new_sid in call.text
+    assert call.error["details"]["session_id"] == sid
+    assert len(emu.requests(endpoint="session")) == sessions_before
+    listed = await mcp.ok("nemo_list_sessions")
+    assert listed.data["current_session_id"] is None
+    assert {s["session_id"]: s["gone"] for s in listed.data["sessions"]} == {sid: True}
 
-    # the next call works, in the new session
+    # the next call that works on a session starts a new one
+    up = await mcp.ok("nemo_upload", {"items": [str(folders.song)]})
+    new_sid = up.data["session_id"]
+    assert new_sid != sid
     state = await mcp.ok("nemo_get_state")
     assert state.data["session_id"] == new_sid and state.data["export_ready"] is False
     sessions = await mcp.ok("nemo_list_sessions")

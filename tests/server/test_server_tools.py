@@ -250,25 +250,41 @@ async def test_render_updates_reach_listeners(server: MCPServer, folders: Folder
                     break
 
 
-async def test_upload_reads_from_the_clients_roots(
+async def test_client_roots_narrow_the_allowed_folders_never_widen_them(
     server: MCPServer, folders: Folders, mode: str, tmp_path: Path
 ) -> None:
-    """A client that declares roots may upload from them, outside NEMO_MCP_ALLOWED_DIRS."""
-    project = tmp_path / "project"
+    """A client's roots limit uploads to where they overlap NEMO_MCP_ALLOWED_DIRS: a root inside
+    the allowed folder narrows it, a root outside it (or ``/``) opens nothing new."""
+    project = folders.media / "project"
     project.mkdir()
     song = Path(shutil.copyfile(folders.song, project / "theme.mp3"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    outside = Path(shutil.copyfile(folders.song, elsewhere / "outside.mp3"))
+    declared = [project.as_uri()]
 
     async def roots(context: ClientRequestContext) -> types.ListRootsResult:
-        return types.ListRootsResult(roots=[types.Root(uri=project.as_uri(), name="project")])
+        return types.ListRootsResult(
+            roots=[types.Root(uri=uri, name=f"root {n}") for n, uri in enumerate(declared)]
+        )
 
     async with Client(server, mode=mode, list_roots_callback=roots) as client:  # type: ignore[arg-type]
         mcp = Recorder(client)
         up = await mcp.ok("nemo_upload", {"items": [str(song)]})
         assert up.data["uploaded"][0]["name"] == "theme.mp3"
-        outside = tmp_path / "elsewhere.mp3"
-        shutil.copyfile(folders.song, outside)
+        # allowed by the setting, but outside the client's root: refused
+        narrowed = await mcp.fail("nemo_upload", {"items": [str(folders.song)]})
+        assert narrowed.error["kind"] == "unsafe_path"
+        # a root outside the allowed folders, and the whole disk: nothing outside is opened
+        declared[:] = [elsewhere.as_uri(), "file:///"]
         refused = await mcp.fail("nemo_upload", {"items": [str(outside)]})
-        assert refused.error["kind"] == "unsafe_path"
+        assert refused.error["kind"] == "unsafe_path", refused.text
+        assert str(folders.media) in refused.text
+        ok = await mcp.ok("nemo_upload", {"items": [str(folders.song)]})  # "/" holds the setting
+        assert ok.data["uploaded"][0]["name"] == "my-song.mp3"
+        declared[:] = [elsewhere.as_uri()]  # no overlap at all: said plainly
+        apart = await mcp.fail("nemo_upload", {"items": [str(outside)]})
+        assert "does not overlap" in apart.text, apart.text
 
 
 async def test_the_agents_words_cannot_pass_for_ours(mcp: Recorder, folders: Folders) -> None:
