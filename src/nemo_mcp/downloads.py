@@ -136,11 +136,11 @@ class Downloader:
         finally:
             tmp.unlink(missing_ok=True)
 
-    def _too_big(self, url: httpx.URL, size: int) -> DownloadError:
+    def _too_big(self, url: httpx.URL, size: int, *, sent: bool = False) -> DownloadError:
+        how = "sent more than" if sent else f"is {_gb(size)}, more than"
         return DownloadError(
-            f"The download from {url.host} is {_gb(size)}, more than the "
-            f"{_gb(constants.MAX_DOWNLOAD_BYTES)} nemo-mcp accepts for one video; nothing was "
-            "saved.",
+            f"The download from {url.host} {how} the {_gb(constants.MAX_DOWNLOAD_BYTES)} "
+            "nemo-mcp accepts for one video; nothing was saved.",
             hint="A rendered video is never that large: export again, and report it if the "
             "link keeps announcing that size.",
         )
@@ -155,9 +155,10 @@ class Downloader:
         limit = constants.DOWNLOAD_MAX_SECONDS
         with anyio.move_on_after(limit):
             return await self._fetch_into(start, out, on_progress, expected_size)
+        took = f"{limit / 60:.0f} minutes" if limit >= 120 else f"{limit:.0f} s"
         raise DownloadError(
-            f"The download from {start.host} did not finish within {limit / 60:.0f} minutes; "
-            "what had arrived was discarded.",
+            f"The download from {start.host} did not finish within {took}; what had arrived "
+            "was discarded.",
             hint="Wait for the export again later (nemo_wait / `nemo-mcp wait`): it downloads "
             "afresh.",
         )
@@ -233,7 +234,7 @@ class Downloader:
                         out.write(chunk)
                         written += len(chunk)
                         if written > cap:
-                            raise self._too_big(start, written)
+                            raise self._too_big(start, written, sent=True)
                         if total is not None and written > total:
                             raise DownloadError(
                                 f"The download from {host} sent more than the expected "

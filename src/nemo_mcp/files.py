@@ -289,6 +289,35 @@ def _confined(fd: int, path: Path, st: os.stat_result, roots: Sequence[Path]) ->
     return any(is_within(again, r) for r in real_roots) and _same_file(named, st)
 
 
+_DIR_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_DIRECTORY", 0)
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
+
+
+def _open_beneath(path: Path, roots: Sequence[Path]) -> int:
+    """Open ``path`` (resolved, inside a root) without following a symlink anywhere below the
+    root: each folder on the way, then the file, is opened relative to the one before with
+    no-follow. A folder swapped for a symlink after the path was resolved fails the open
+    (``ELOOP`` / ``ENOTDIR``) instead of leading outside. Where the platform cannot open
+    relative to a folder, the path is opened as a whole (the handle checks still apply)."""
+    root = next((r for r in (_resolved(r) for r in roots) if is_within(path, r)), None)
+    if root is None or os.open not in os.supports_dir_fd or path == root:
+        return os.open(path, _OPEN_FLAGS)
+    *folders, leaf = path.relative_to(root).parts
+    dir_fd = os.open(root, _DIR_FLAGS & ~getattr(os, "O_NOFOLLOW", 0))
+    try:
+        for folder in folders:
+            inner = os.open(folder, _DIR_FLAGS, dir_fd=dir_fd)
+            os.close(dir_fd)
+            dir_fd = inner
+        return os.open(leaf, _OPEN_FLAGS, dir_fd=dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
 def _read_head(fd: int) -> bytes:
     if hasattr(os, "pread"):
         return os.pread(fd, constants.SNIFF_BYTES, 0)
@@ -312,7 +341,7 @@ def open_media_file(
     if kind is None:
         raise _UnsupportedFileError(f"{name} is not a supported media type.")
     try:
-        fd = os.open(path, _OPEN_FLAGS)
+        fd = _open_beneath(path, roots)
     except OSError as err:
         raise _open_error(err, name) from err
     try:
@@ -349,9 +378,10 @@ def _open_error(err: OSError, name: str) -> Exception:
             hint="Check the path; relative paths are resolved against the working directory, "
             "then each allowed folder.",
         )
-    if err.errno == errno.ELOOP:
+    if err.errno in (errno.ELOOP, errno.ENOTDIR):
         return UnsafePathError(
-            f"{name} became a symlink while it was being checked; nothing was read."
+            f"{name} could not be opened as checked: it, or a folder on its way, became a "
+            "symlink (or is not a folder) meanwhile; nothing was read."
         )
     if err.errno in (errno.EISDIR, errno.ENXIO):
         return UnsafePathError(f"{name} is not a regular file.")

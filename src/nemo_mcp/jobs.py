@@ -19,6 +19,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from nemo_mcp import constants
+from nemo_mcp.redact import redact
 from nemo_mcp.views import Progress
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,9 @@ class Job(Generic[T]):
     _listeners: set[ProgressFn] = field(default_factory=set)
 
     async def report(self, note: Progress) -> None:
+        # progress carries backend text (the agent's words), which may echo a secret
+        if note.message and (clean := redact(note.message)) != note.message:
+            note = note.model_copy(update={"message": clean})
         self.last = note
         for fn in list(self._listeners):
             try:

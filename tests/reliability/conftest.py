@@ -8,19 +8,26 @@ summary) and writes to ``.benchmarks-out/reliability.json``:
 - renders the emulator accepted that never reached a terminal state in a state store: 0;
 - partial files (``*.part``, empty or broken MP4s) left in output folders: 0;
 - tokens (every one any emulator issued, plus the sentinel ``NEMO_TOKEN``) found in any tool
-  result, progress message, exception, log record or server stderr: 0.
+  result, progress message, exception, log record or server stderr: 0;
+- files outside the allowed folders that nemo-mcp opened for reading (an audit hook watches
+  every open in this process): 0;
+- identical chat messages raced at once (over stdio, HTTP, two processes), each counted in the
+  emulator's history like every other message (sent twice: 0);
+- bytes held: the peak resident memory of a process fed hostile answers (600 MB JSON, endless
+  and oversized downloads), next to the same process fed a normal answer.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from rel_helpers import OUT_DIR, CaptureHandler, Ledger, Media, Rig
+from rel_helpers import AUDITORS, OUT_DIR, CaptureHandler, Ledger, Media, Rig, audit_all
 
 from nemo_mcp import constants
 from nemo_mcp.emulator import synth
@@ -36,9 +43,12 @@ _HANDLER = CaptureHandler(_LEDGER)
 
 def pytest_configure(config: Any) -> None:
     """Capture log records from the moment this folder is collected: every test after that,
-    in any folder, is scanned too."""
+    in any folder, is scanned too. The audit hook (outside reads) is installed once, for good
+    (audit hooks cannot be removed)."""
     for name in _WATCHED:
         logging.getLogger(name).addHandler(_HANDLER)
+    AUDITORS.append(_LEDGER)
+    sys.addaudithook(audit_all)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -60,6 +70,7 @@ def ledger() -> Iterator[Ledger]:
     assert not led.duplicates, led.duplicates
     assert not led.renders_lost, led.renders_lost
     assert not led.partial_files, led.partial_files
+    assert not led.outside_reads, led.outside_reads
 
 
 @pytest.fixture(autouse=True)

@@ -16,16 +16,21 @@ import logging
 import os
 import re
 import shutil
+import socket
+import subprocess
 import sys
+import tempfile
+import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import mcp.types as types
 from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
 from mcp.server.mcpserver import MCPServer
 
 from nemo_mcp import contract, media
@@ -88,6 +93,16 @@ class Ledger:
     tool_calls: int = 0
     log_records: int = 0
     emulators: int = 0
+    # folders tests keep outside the allowed ones (secrets an attack tries to reach), and every
+    # file the product opened for reading in them (the audit hook below)
+    outside_dirs: set[str] = field(default_factory=set)
+    outside_reads: list[str] = field(default_factory=list)
+    opens_audited: int = 0
+    # peak resident memory (KiB) of processes fed hostile answers, and of the same process fed
+    # a normal one (the baseline), by scenario
+    peak_rss_kb: dict[str, int] = field(default_factory=dict)
+    chat_races: int = 0  # identical chat messages sent at once (each must reach the agent once)
+    measurements: dict[str, dict[str, Any]] = field(default_factory=dict)  # for the report
 
     def __repr__(self) -> str:
         return f"Ledger({len(self.texts)} texts, {len(self.tokens)} tokens)"
@@ -158,9 +173,19 @@ class Ledger:
         return found
 
     def counters(self) -> dict[str, Any]:
+        hostile = [v for k, v in self.peak_rss_kb.items() if k != "baseline"]
         return {
             "chat_messages_accepted": self.messages_accepted,
             "chat_messages_sent_twice": len(self.duplicates),
+            "identical_chats_raced": self.chat_races,
+            "bytes_held_peak_mb": round(max(hostile) / 1024, 1) if hostile else None,
+            "bytes_held_baseline_mb": (
+                round(self.peak_rss_kb["baseline"] / 1024, 1)
+                if "baseline" in self.peak_rss_kb
+                else None
+            ),
+            "files_outside_allowed_read": len(self.outside_reads),
+            "file_opens_audited": self.opens_audited,
             "renders_submitted": self.renders_seen,
             "render_jobs_lost": len(self.renders_lost),
             "output_files_checked": self.files_checked,
@@ -173,12 +198,72 @@ class Ledger:
             "emulators": self.emulators,
         }
 
-    def details(self) -> dict[str, list[str]]:
+    def details(self) -> dict[str, Any]:
         return {
             "duplicates": self.duplicates,
             "renders_lost": self.renders_lost,
             "partial_files": self.partial_files,
+            "outside_reads": self.outside_reads,
+            "peak_rss_kb": self.peak_rss_kb,
+            "measurements": self.measurements,
         }
+
+    # --- the audit hook -----------------------------------------------------------------------
+    def audit(self, event: str, args: tuple[Any, ...]) -> None:
+        """``sys.addaudithook`` target: count the product's reads of files in outside folders.
+
+        A read counts when the code opening the file is nemo-mcp's (not a test's, not the
+        emulator's) and the file really opened lies in a folder registered as outside. An open
+        that cannot follow a symlink (``O_NOFOLLOW`` on a symlink) reads nothing and does not
+        count.
+        """
+        if event != "open" or not self.outside_dirs:
+            return
+        try:
+            path, mode, flags = [*args, None, None, None][:3]
+            if isinstance(path, int) or path is None:
+                return
+            if isinstance(mode, str) and any(c in mode for c in "wax+"):
+                return
+            if mode is None and isinstance(flags, int) and flags & os.O_ACCMODE != os.O_RDONLY:
+                return
+            raw = os.fsdecode(path)
+            frame = sys._getframe(1)
+            if not os.path.isabs(raw):  # relative to a folder (``dir_fd``) or to the cwd
+                dir_fd = frame.f_locals.get("dir_fd") if frame is not None else None
+                if isinstance(dir_fd, int):
+                    raw = os.path.join(os.readlink(f"/proc/self/fd/{dir_fd}"), raw)
+            nofollow = isinstance(flags, int) and flags & getattr(os, "O_NOFOLLOW", 0)
+            if nofollow and os.path.islink(raw):
+                return
+            real = os.path.realpath(raw)
+            where = next(
+                (d for d in self.outside_dirs if real == d or real.startswith(d + os.sep)), None
+            )
+            ours = False
+            while frame is not None:
+                name = str(frame.f_globals.get("__name__", ""))
+                if name.startswith("nemo_mcp") and not name.startswith("nemo_mcp.emulator"):
+                    ours = True
+                    break
+                frame = frame.f_back  # type: ignore[assignment]
+            if not ours:
+                return
+            self.opens_audited += 1
+            if where is not None:
+                self.outside_reads.append(f"{Path(real).name} in {Path(where).name}")
+        except Exception:  # an audit hook must never break the code it watches
+            return
+
+
+# Ledgers the audit hook reports to (the session's, and a test's own while it checks the hook).
+AUDITORS: list[Ledger] = []
+
+
+def audit_all(event: str, args: tuple[Any, ...]) -> None:
+    if event == "open":
+        for ledger in list(AUDITORS):
+            ledger.audit(event, args)
 
 
 def mp4_problem(path: Path) -> str | None:
@@ -349,6 +434,13 @@ class Rig:
         self._emulators: list[EmulatorServer] = []
         self._closed = False
 
+    def outside(self, name: str = "outside") -> Path:
+        """A folder beside the allowed one whose files nemo-mcp must never read."""
+        folder = self.root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        self.ledger.outside_dirs.add(os.path.realpath(folder))
+        return folder
+
     # --- emulators and settings -------------------------------------------------------------
     def emulator(self, **config: Any) -> EmulatorServer:
         emu = EmulatorServer(**{**FAST, **config})
@@ -442,3 +534,73 @@ _TOKENISH = re.compile(r"nmv_usr_[A-Za-z0-9_\-]{8,}")
 def no_token_shapes(text: str) -> bool:
     """True when ``text`` holds nothing shaped like a bearer token."""
     return _TOKENISH.search(text) is None
+
+
+# ------------------------------------------------------------------------ served over the wire
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def http_served(
+    rig: Rig, env: Mapping[str, str], *args: str, port: int | None = None
+) -> Iterator[tuple[str, int]]:
+    """``nemo-mcp serve --http`` in a subprocess: yields (MCP URL, port); stderr is scanned."""
+    port = port or free_port()
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("NEMO_", "SKILL_"))}
+    log = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nemo_mcp", "serve", "--http", "--port", str(port), *args],
+        env={**base, "NEMO_MCP_LOG_LEVEL": "DEBUG", **env},
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                log.seek(0)
+                raise RuntimeError(f"the HTTP server exited early: {log.read()[-2000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}/mcp", port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.seek(0)
+        rig.ledger.keep(log.read())
+        log.close()
+
+
+@asynccontextmanager
+async def stdio_tools(rig: Rig, env: Mapping[str, str], **params: Any) -> AsyncIterator[Tools]:
+    """A real MCP client on a ``nemo-mcp serve`` stdio subprocess; its stderr is scanned."""
+    errlog = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
+    try:
+        server = rig.stdio(env)
+        if params:
+            server = server.model_copy(update=params)
+        async with Client(stdio_client(server, errlog=errlog)) as client:
+            yield Tools(client, rig.ledger)
+    finally:
+        errlog.seek(0)
+        rig.ledger.keep(errlog.read())
+        errlog.close()
+
+
+@asynccontextmanager
+async def http_tools(rig: Rig, url: str) -> AsyncIterator[Tools]:
+    async with Client(url) as client:
+        yield Tools(client, rig.ledger)
