@@ -347,7 +347,8 @@ def build_server(
         annotations=WRITES,
         description=(
             "Upload the user's songs, photos or clips to the current session: local paths "
-            "(inside the allowed folders or the client's roots) and/or http(s) URLs, several "
+            "(inside the allowed folders, narrowed by the client's roots if any) and/or http(s) "
+            "URLs, several "
             "at once. mp4 mov avi webm mkv jpg png gif webp mp3 wav m4a aac, at most "
             f"{manifest.max_upload_mb} MB each; checked before anything is sent. Free."
         ),

@@ -131,7 +131,7 @@ def frontmatter(m: SkillManifest) -> str:
         "      - name: NEMO_MCP_ALLOWED_DIRS",
         "        required: false",
         "        description: "
-        + _q("Extra folders uploads may read from (default: working folder, media folders)."),
+        + _q("Folders uploads may read from (default: working folder, media folders)."),
         "    install:",
         "      - id: uv",
         "        kind: uv",
@@ -265,7 +265,7 @@ def body(m: SkillManifest) -> str:
         "- Keep tokens, session ids and raw JSON out of the chat: show the summary, the "
         "timeline and the file path.",
         "- Uploads must be real media files in the working folder or the user's media folders "
-        "(`NEMO_MCP_ALLOWED_DIRS` adds more).",
+        "(`NEMO_MCP_ALLOWED_DIRS` sets other folders instead).",
         "",
         "## Tips",
         "",

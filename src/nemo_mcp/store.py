@@ -16,6 +16,8 @@ What is kept:
   busy check and the record happen in one write transaction, and a partial unique index allows
   one running turn per session, so two processes (or two parallel calls) can never both send a
   message. A running turn carries a lease its owner renews; a dead owner's turn goes stale.
+  (A PostgreSQL store would do the same with the same partial unique index and
+  ``INSERT ... ON CONFLICT DO NOTHING``: the index alone decides a race.)
 
 Text that came from the backend (replies, errors, URLs, states) is scrubbed of registered
 secrets before it is stored, in case the backend echoes the token.
