@@ -309,7 +309,7 @@ class Store:
             raise StoreError(f"Cannot open the state database {self.db_path}: {err}.") from err
         self._conn.row_factory = sqlite3.Row
         try:
-            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._wal()
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
         except sqlite3.Error as err:
@@ -325,6 +325,22 @@ class Store:
     def _secure_files(self) -> None:
         for suffix in ("", "-wal", "-shm"):
             _chmod(self.db_path.with_name(self.db_path.name + suffix), 0o600)
+
+    def _wal(self) -> None:
+        """Switch to WAL mode. Processes opening a new database at the same moment can get
+        "database is locked" here at once (SQLite does not wait on its busy handler for this
+        switch), so it is retried for up to the busy timeout."""
+        deadline = time.monotonic() + constants.STORE_BUSY_TIMEOUT
+        while True:
+            try:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) and "busy" not in str(err):
+                    raise
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     def _migrate(self) -> None:
         with self._lock:
