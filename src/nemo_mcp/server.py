@@ -40,6 +40,8 @@ from nemo_mcp import __version__, media
 from nemo_mcp.config import Settings
 from nemo_mcp.errors import InvalidInputError, NemoError
 from nemo_mcp.manifest import load_manifest
+from nemo_mcp.mcp_base import NemoMCPServer
+from nemo_mcp.mcp_errors import error_result
 from nemo_mcp.redact import redact
 from nemo_mcp.service import Studio
 from nemo_mcp.views import (
@@ -132,13 +134,7 @@ def _ok(view: M, extra: list[ContentBlock] | None = None) -> CallToolResult:
 
 
 def _fail(err: NemoError) -> CallToolResult:
-    body = {"error": err.to_dict()}
-    text = f"Error ({err.kind}): {err}"
-    return CallToolResult(
-        content=[TextContent(type="text", text=redact(text))],
-        structured_content=json.loads(redact(json.dumps(body))),
-        is_error=True,
-    )
+    return error_result(err)  # no structuredContent: see mcp_errors
 
 
 async def _call(
@@ -293,7 +289,7 @@ def build_server(
             studio.on_change(publish)
             yield studio
 
-    mcp = MCPServer(
+    mcp = NemoMCPServer(
         SERVER_NAME,
         title="NemoVideo",
         instructions=INSTRUCTIONS,
