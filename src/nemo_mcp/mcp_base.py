@@ -10,12 +10,15 @@ protocol error) and an ``InputRequiredResult`` (a resolver asking the client) pa
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections.abc import Awaitable, Callable
+from importlib import resources
 from typing import Any
 
+from mcp.server.caching import CacheableMethod, CacheHint
 from mcp.server.context import ServerRequestContext
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver import Context, Icon, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.shared.exceptions import MCPError
 from mcp.types import (
@@ -35,6 +38,29 @@ log = logging.getLogger(__name__)
 Completer = Callable[[ServerRequestContext[Any, Any], CompleteRequestParams], Awaitable[Completion]]
 
 _SDK_PREFIX = "Error executing tool "
+
+# The lists never change while a server runs; clients may reuse them for this long (2026-07-28
+# caching hints). Private: the tool descriptions carry this installation's settings.
+LIST_CACHE = CacheHint(ttl_ms=10 * 60 * 1000, scope="private")
+CACHE_HINTS: dict[CacheableMethod, CacheHint] = {
+    "tools/list": LIST_CACHE,
+    "prompts/list": LIST_CACHE,
+    "resources/list": LIST_CACHE,
+    "resources/templates/list": LIST_CACHE,
+    "server/discover": LIST_CACHE,
+}
+
+
+def server_icons() -> list[Icon]:
+    """The icon clients show for the server: a PNG (every client) and an SVG (any size), as data
+    URIs, so showing it never reaches the network."""
+    assets = resources.files("nemo_mcp") / "assets"
+    png = base64.b64encode((assets / "icon.png").read_bytes()).decode()
+    svg = base64.b64encode((assets / "icon.svg").read_bytes()).decode()
+    return [
+        Icon(src=f"data:image/png;base64,{png}", mime_type="image/png", sizes=["64x64"]),
+        Icon(src=f"data:image/svg+xml;base64,{svg}", mime_type="image/svg+xml", sizes=["any"]),
+    ]
 
 
 class NemoMCPServer(MCPServer[Any]):

@@ -9,23 +9,34 @@ same facts, machine-readable, sit in ``_meta`` under :data:`ERROR_META_KEY`, whi
 through without validating.
 
 Arguments that fail the tool's input schema are put in the same form here, once for every tool
-(``invalid_arguments``), instead of the raw pydantic report.
+(``invalid_arguments``), instead of the raw pydantic report; a resource read that fails says the
+same (``resource_errors``).
 """
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, ParamSpec, TypeVar
 
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.types import CallToolResult, TextContent
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from nemo_mcp.errors import InvalidInputError, NemoError
+from nemo_mcp.errors import (
+    InvalidInputError,
+    NemoError,
+    RenderNotFoundError,
+    SessionNotFoundError,
+)
 from nemo_mcp.redact import redact
 
 ERROR_META_KEY = "com.nemovideo/error"
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 # The next step for an argument that is wrong, by argument name (shared by every tool that has
 # it). Arguments not listed here fall back to their schema description.
@@ -95,6 +106,23 @@ def invalid_arguments(exc: ValidationError, input_schema: Mapping[str, Any] | No
         hint=" ".join(hints) or "Check the arguments against the tool's input schema.",
         details={"arguments": fields},
     )
+
+
+def resource_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """For a resource handler: a session or render that does not exist is "not found"
+    (JSON-RPC -32602, as the 2026-07-28 revision asks), any other ``NemoError`` a resource error
+    carrying the same text as a tool's error result (instead of a crash with a generic text)."""
+
+    @functools.wraps(fn)
+    async def read(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await fn(*args, **kwargs)
+        except (SessionNotFoundError, RenderNotFoundError, InvalidInputError) as err:
+            raise ResourceNotFoundError(error_text(err)) from err
+        except NemoError as err:
+            raise ResourceError(error_text(err)) from err
+
+    return read
 
 
 def unknown_tool(name: str, known: Sequence[str]) -> NemoError:

@@ -22,11 +22,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import unquote, urlparse
 
+from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import Context, ListRoots, MCPServer, Resolve
 from mcp.server.subscriptions import InMemorySubscriptionBus, ResourceUpdated
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import (
     CallToolResult,
+    CompleteRequestParams,
+    Completion,
     ContentBlock,
     ImageContent,
     ListRootsResult,
@@ -37,11 +40,13 @@ from mcp.types import (
 from pydantic import BaseModel, Field
 
 from nemo_mcp import __version__, media
+from nemo_mcp.completion import client_roots, complete
 from nemo_mcp.config import Settings
 from nemo_mcp.errors import InvalidInputError, NemoError
 from nemo_mcp.manifest import load_manifest
-from nemo_mcp.mcp_base import NemoMCPServer
-from nemo_mcp.mcp_errors import error_result
+from nemo_mcp.mcp_base import CACHE_HINTS, NemoMCPServer, server_icons
+from nemo_mcp.mcp_errors import error_result, resource_errors
+from nemo_mcp.prompts import add_prompts
 from nemo_mcp.redact import redact
 from nemo_mcp.service import Studio
 from nemo_mcp.views import (
@@ -295,6 +300,9 @@ def build_server(
         instructions=INSTRUCTIONS,
         version=__version__,
         website_url="https://nemovideo.com",
+        description=manifest.description,
+        icons=server_icons(),
+        cache_hints=CACHE_HINTS,
         lifespan=lifespan,
         subscriptions=bus,
         log_level=_log_level(settings.log_level),
@@ -509,6 +517,7 @@ def build_server(
         description="Readable summary of a session's timeline.",
         mime_type="text/plain",
     )
+    @resource_errors
     async def timeline_resource(session_id: str, ctx: Context) -> str:
         studio = _studio(ctx)
         try:
@@ -528,6 +537,7 @@ def build_server(
         description="The raw timeline draft (t=tracks, tt=type, sg=segments, d=ms, m=meta).",
         mime_type="application/json",
     )
+    @resource_errors
     async def draft_resource(session_id: str, ctx: Context) -> str:
         studio = _studio(ctx)
         try:
@@ -546,25 +556,25 @@ def build_server(
         description="A render's status, progress, download URL and local file.",
         mime_type="application/json",
     )
+    @resource_errors
     async def render_resource(render_id: str, ctx: Context) -> str:
         view = await _studio(ctx).render_status(render_id, wait=0)
         return redact(view.model_dump_json(indent=1))
 
-    # -- prompts -------------------------------------------------------------------------
-    for i, example in enumerate(manifest.examples[:6]):
-        _add_example_prompt(mcp, i, example, manifest.title)
+    # -- prompts and completion ----------------------------------------------------------
+    add_prompts(mcp, manifest.prompts)
+
+    @mcp.completer
+    async def complete_argument(
+        ctx: ServerRequestContext[Any, Any], params: CompleteRequestParams
+    ) -> Completion:
+        folders = [*settings.allowed_dirs, *(_roots_to_paths(await client_roots(ctx)) or [])]
+        arg = params.argument
+        return await complete(
+            ctx.lifespan_context, manifest.prompts, params.ref, arg.name, arg.value, folders
+        )
 
     return mcp
-
-
-def _add_example_prompt(mcp: MCPServer, index: int, example: str, title: str) -> None:
-    @mcp.prompt(name=f"example_{index + 1}", title=example[:60], description=f"{title}: {example}")
-    def prompt(file: str = "") -> str:
-        upload = f"First upload {file} with nemo_upload, then " if file else ""
-        return (
-            f'{upload}use nemo_chat to ask NemoVideo: "{example}". When the timeline is ready '
-            "(nemo_get_state), export it with nemo_export and show me the file."
-        )
 
 
 def serve(
