@@ -86,11 +86,16 @@ class Folders:
         }
 
 
+def clean_env(env: Mapping[str, str]) -> dict[str, str]:
+    """This environment without NemoVideo settings from outside, plus ``env``."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("NEMO_", "SKILL_"))}
+    return {**base, **env}
+
+
 def stdio_params(env: Mapping[str, str]) -> StdioServerParameters:
     """``nemo-mcp serve`` over stdio in a subprocess, with a clean NemoVideo environment."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("NEMO_", "SKILL_"))}
     return StdioServerParameters(
-        command=sys.executable, args=["-m", "nemo_mcp", "serve"], env={**base, **env}
+        command=sys.executable, args=["-m", "nemo_mcp", "serve"], env=clean_env(env)
     )
 
 

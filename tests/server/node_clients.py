@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from nemo_server_helpers import clean_env as server_env
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 MODULES = NODE_DIR / "node_modules"
@@ -73,17 +74,18 @@ def node(minimum: tuple[int, int] = (18, 0)) -> str:
     return found
 
 
-def package_bin(name: str) -> Path:
-    path = MODULES / ".bin" / name
-    if not path.exists():
-        unavailable(f"{name} is not installed: run `python3 dev.py test` (npm ci in tests/node)")
-    return path
+def package_bin(package: str, name: str) -> Path:
+    """The JavaScript file behind an npm package's command (run as ``node <file>``, which works
+    on every platform, unlike the shims in node_modules/.bin)."""
+    manifest = MODULES / package / "package.json"
+    if not manifest.is_file():
+        unavailable(f"{package} is not installed: run `python3 dev.py test` (npm ci in tests/node)")
+    bins = json.loads(manifest.read_text(encoding="utf-8")).get("bin") or {}
+    return MODULES / package / (bins[name] if isinstance(bins, dict) else bins)
 
 
-def server_env(env: Mapping[str, str]) -> dict[str, str]:
-    """A clean environment for ``nemo-mcp serve`` (no NemoVideo settings from outside)."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("NEMO_", "SKILL_"))}
-    return {**base, **env}
+INSPECTOR = ("@modelcontextprotocol/inspector", "mcp-inspector")
+CONFORMANCE = ("@modelcontextprotocol/conformance", "conformance")
 
 
 SERVE = [sys.executable, "-m", "nemo_mcp", "serve"]
@@ -116,7 +118,7 @@ class TsClient:
         roots: list[Path] | None = None,
         timeout: float = 120.0,
     ) -> None:
-        package_bin("mcp-inspector")  # any of the packages: they come from one npm ci
+        package_bin(*INSPECTOR)  # any of the packages would do: they come from one npm ci
         target = ["http", url] if url else ["stdio", *SERVE]
         full_env = server_env(env)
         if roots:
@@ -227,7 +229,7 @@ def inspector(
 
     Returns the exit code, the JSON it printed (``{"result": ...}``) and its stderr.
     """
-    binary = package_bin("mcp-inspector")
+    binary = package_bin(*INSPECTOR)
     env_args = [arg for key, value in env.items() for arg in ("-e", f"{key}={value}")]
     cmd = [
         node(NEED_NODE_22),

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from nemo_server_helpers import FAST, Folders
-from node_clients import NEED_NODE_22, SERVE, node, package_bin, server_env
+from node_clients import CONFORMANCE, NEED_NODE_22, SERVE, node, package_bin, server_env
 
 from nemo_mcp.emulator import EmulatorServer, synth
 
@@ -74,7 +74,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``nemo-mcp serve --http`` on a free loopback port, against its own emulator."""
-    package_bin("conformance")
+    package_bin(*CONFORMANCE)
     root = tmp_path_factory.mktemp("conformance")
     media = root / "media"
     media.mkdir()
@@ -108,7 +108,7 @@ def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def run_scenario(url: str, scenario: str, out: Path) -> list[dict[str, Any]]:
     """Run one scenario; its checks as the suite wrote them (checks.json)."""
-    binary = package_bin("conformance")
+    binary = package_bin(*CONFORMANCE)
     proc = subprocess.run(
         [
             node(NEED_NODE_22),
