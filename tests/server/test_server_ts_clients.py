@@ -85,6 +85,21 @@ def test_whole_workflow_under_the_ts_sdk_1x(emu: EmulatorServer, folders: Folder
         render = ts.ok("read_resource", uri=f"nemo://renders/{render_id}")
         assert '"downloaded"' in render["contents"][0]["text"]
 
+        # the menu and completion, as a host shows them
+        prompts = ts.ok("list_prompts")["prompts"]
+        assert [p["name"] for p in prompts][:2] == ["music_video", "promo_video"]
+        got = ts.ok("get_prompt", name="music_video", arguments={"song": str(folders.song)})
+        assert str(folders.song) in got["messages"][0]["content"]["text"]
+        ref = {"type": "ref/resource", "uri": "nemo://sessions/{session_id}/timeline"}
+        done = ts.ok("complete", ref=ref, argument={"name": "session_id", "value": ""})
+        assert done["completion"]["values"] == [sid]
+        song = ts.ok(
+            "complete",
+            ref={"type": "ref/prompt", "name": "music_video"},
+            argument={"name": "song", "value": "my"},
+        )
+        assert song["completion"]["values"] == [str(folders.song)]
+
         edit = ts.call("nemo_chat", {"message": TITLE_EDIT})
         assert edit.get("isError") is not True, text_of(edit)
         new = ts.call("nemo_new_session", {"title": "Second"})
