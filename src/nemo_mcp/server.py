@@ -2,8 +2,8 @@
 
 Tools are thin: validate, call the studio, format. Every result has a short text for the model,
 structured content matching an output schema, and ``next_steps``. Errors come back as error
-results (``isError``) whose text says what happened and what to do next; a token never appears
-in any of them (``redact`` scrubs registered secrets).
+results (``isError``, no structured content: ``mcp_errors``) whose text says what happened and
+what to do next; a token never appears in any of them (``redact`` scrubs registered secrets).
 
 Long jobs (chat turns up to 15 minutes, renders) belong to the studio. A tool call reports MCP
 progress while it waits (at least every 10 s), returns the result if it comes within the wait
