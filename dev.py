@@ -62,7 +62,16 @@ def setup_node() -> None:
         print(message, file=sys.stderr, flush=True)
         return
     # --ignore-scripts: nothing here needs an install script, so none runs
-    _run(npm, "ci", "--prefix", NODE_DIR, "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error")
+    _run(
+        npm,
+        "ci",
+        "--prefix",
+        NODE_DIR,
+        "--no-audit",
+        "--no-fund",
+        "--ignore-scripts",
+        "--loglevel=error",
+    )
     NODE_STAMP.write_text(wanted)
 
 
