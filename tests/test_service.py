@@ -11,13 +11,21 @@ from pathlib import Path
 
 import anyio
 import pytest
+from pydantic import BaseModel
 
 from nemo_mcp import contract
 from nemo_mcp.config import Settings
 from nemo_mcp.emulator import EmulatorServer, synth
 from nemo_mcp.errors import DownloadError, InvalidInputError, RenderFailedError
 from nemo_mcp.service import Studio, detect_language
+from nemo_mcp.texts import lines_for
 from nemo_mcp.turns import TurnLimits
+
+
+def lines_text(view: BaseModel) -> str:
+    """What a result says, as either face words its sentences."""
+    return "\n".join(lines_for(view))
+
 
 pytestmark = pytest.mark.anyio
 
@@ -79,7 +87,7 @@ async def studio(settings: Settings) -> AsyncIterator[Studio]:
 async def _ready(studio: Studio, song: Path) -> str:
     up = await studio.upload([str(song)])
     turn = await studio.chat(MUSIC_VIDEO)
-    assert turn.export_ready, turn.summary
+    assert turn.export_ready, turn
     return up.session_id
 
 
@@ -140,7 +148,7 @@ async def test_duplicate_message_is_not_sent_again(
     second = await studio.chat(f"  {MUSIC_VIDEO} ")
     assert _posts(emu, contract.PATH_RUN_SSE) == 1
     assert second.turn_id == first.turn_id
-    assert "not sent again" in second.summary and "force=true" in second.summary
+    assert second.duplicate and "not sent again" in lines_text(second)
     forced = await studio.chat(MUSIC_VIDEO, force=True)
     assert _posts(emu, contract.PATH_RUN_SSE) == 2
     assert forced.turn_id != first.turn_id
@@ -155,7 +163,7 @@ async def test_duplicate_guard_holds_across_processes(
         first = await first_process.chat(MUSIC_VIDEO)
     async with studio_for(settings) as second_process:
         again = await second_process.chat(MUSIC_VIDEO)
-        assert again.turn_id == first.turn_id and "not sent again" in again.summary
+        assert again.turn_id == first.turn_id and again.duplicate
     assert _posts(emu, contract.PATH_RUN_SSE) == 1
 
 
@@ -198,7 +206,7 @@ async def test_cancelled_studio_marks_the_turn_interrupted(
     async with studio_for(settings) as studio:
         view = await studio.turn_status(running.turn_id)
         assert view.status == "interrupted" and view.done
-        assert "outcome is unknown" in view.summary
+        assert "outcome is unknown" in lines_text(view)
     assert _posts(emu, contract.PATH_RUN_SSE) == 1
 
 
@@ -211,7 +219,7 @@ async def test_export_dedupe_across_processes(
         first = await first_process.export()
     async with studio_for(settings) as second_process:
         again = await second_process.export()
-        assert again.render_id == first.render_id and "already exported" in again.summary
+        assert again.render_id == first.render_id and again.reused
     assert _posts(emu, contract.PATH_RENDER) == 1
 
 
@@ -220,7 +228,7 @@ async def test_export_dedupe(studio: Studio, emu: EmulatorServer, song: Path) ->
     first = await studio.export()
     assert first.status == "downloaded"
     again = await studio.export()
-    assert again.render_id == first.render_id and "already exported" in again.summary
+    assert again.render_id == first.render_id and "already exported" in lines_text(again)
     assert _posts(emu, contract.PATH_RENDER) == 1
     forced = await studio.export(force=True)
     assert forced.render_id != first.render_id and forced.status == "downloaded"
@@ -239,7 +247,7 @@ async def test_failed_render_is_retried_once_with_a_new_id(
     await _ready(studio, song)
     emu.set_config(fail_renders=1)
     view = await studio.export()
-    assert view.status == "downloaded", view.summary
+    assert view.status == "downloaded", view
     submits = [r for r in emu.requests(path=contract.PATH_RENDER) if r.method == "POST"]
     assert len(submits) == 2
     renders = studio.store.list_renders()
@@ -292,7 +300,7 @@ async def test_ambiguous_submit_that_reached_the_server_is_followed(
     await _ready(studio, song)
     emu.set_faults("render_submit:truncate=5:times=1")
     view = await studio.export()
-    assert view.status == "downloaded", view.summary
+    assert view.status == "downloaded", view
     assert _posts(emu, contract.PATH_RENDER) == 1
     assert len(emu.state.renders) == 1
 
@@ -304,7 +312,7 @@ async def test_a_brief_404_while_polling_an_accepted_render_is_tolerated(
     await _ready(studio, song)
     emu.set_faults("render_poll:404:times=2")
     view = await studio.export()
-    assert view.status == "downloaded", view.summary
+    assert view.status == "downloaded", view
     assert _posts(emu, contract.PATH_RENDER) == 1
 
 

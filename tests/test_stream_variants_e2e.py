@@ -78,7 +78,7 @@ async def test_variant_condenses_to_one_reply_and_the_change(
 
     turn = await studio.chat("make a music video synced to my song", wait=60)
 
-    assert turn.status == "replied", turn.summary
+    assert turn.status == "replied", turn
     assert turn.reply, "every variant carries a final text"
     # partial chunks are replaced by the final text, never added to it
     first_sentence = turn.reply.split(".")[0]

@@ -147,7 +147,7 @@ async def test_replied() -> None:
     assert out.raw_reply_text == "Adding a title.\n\nDone! Click Export."
     assert [a.action for a in out.actions] == ["export"]
     assert out.steps == ["adding a title"]
-    assert out.changes == ["added title 'Urban Dreams' 0-3 s"]
+    assert out.changes == ['added title "Urban Dreams" 0-3 s']
     assert out.timeline_summary is not None and out.timeline_summary.startswith("Timeline (3")
     assert out.export_ready is True
     assert out.state_after == AFTER
@@ -172,7 +172,7 @@ async def test_silent_changed() -> None:
     out = await fake.run()
     assert out.status == "silent_changed"
     assert out.reply_text == ""
-    assert out.changes == ["added title 'Urban Dreams' 0-3 s"]
+    assert out.changes == ['added title "Urban Dreams" 0-3 s']
     assert out.steps == ["editing the timeline", "adding a title"]
 
 
@@ -246,7 +246,7 @@ async def test_drop_then_recovered() -> None:
     out = await fake.run()
     assert out.status == "recovered"
     assert out.drop_reason == "dropped"
-    assert out.changes == ["added title 'Urban Dreams' 0-3 s"]
+    assert out.changes == ['added title "Urban Dreams" 0-3 s']
     assert out.reply_text == "Generating..."
     assert fake.reads == 3
     assert sum(fake.sleeps) == pytest.approx(30 + 60 + 60)
@@ -487,6 +487,8 @@ async def test_corpus_through_run_turn(name: str) -> None:
     assert out.steps == expected["steps"]
     assert out.errors == expected["errors"]
     assert out.raw_reply_text == (expected["reply_text"] or expected["partial_text"])
+    assert out.question == expected.get("question")
+    assert out.options == expected.get("options", [])
 
 
 def test_limits_default_to_the_contract() -> None:

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from pydantic import BaseModel
 
 from nemo_mcp import __version__, constants
-from nemo_mcp.cli_format import ProgressPrinter, format_view, to_json
+from nemo_mcp.cli_format import ProgressPrinter, format_view, json_view, to_json
 from nemo_mcp.config import ENV_SKILL, ENV_SKILL_DIR, Settings
 from nemo_mcp.errors import (
     AuthError,
@@ -50,6 +50,7 @@ from nemo_mcp.errors import (
 from nemo_mcp.redact import redact, register_secret, setup_logging
 
 if TYPE_CHECKING:
+    from nemo_mcp.manifest import SkillManifest
     from nemo_mcp.service import Studio
 
 log = logging.getLogger(__name__)
@@ -311,7 +312,9 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     wait_opt(p)
 
     p = add("wait", "wait for a chat turn (turn_...) or render (render_...) id")
-    p.add_argument("job_id", metavar="JOB_ID")
+    p.add_argument(
+        "job_id", metavar="JOB_ID", nargs="?", help="default: the current session's latest job"
+    )
     wait_opt(p)
 
     p = add("cancel", "cancel a render that is still running")
@@ -458,11 +461,10 @@ async def _settle(studio: Studio, view: BaseModel) -> BaseModel:
     The studio's jobs end with this process. A render goes on on the server once submitted
     (``nemo-mcp wait`` resumes polling and the download later), so the submit must be sent
     first. A chat turn's stream ends with the process: the agent goes on, but only the
-    timeline tells the outcome, so the next step becomes ``state``.
+    timeline tells the outcome (the output says so, and points to ``state``).
     """
     import anyio
 
-    from nemo_mcp.service import STEP_STATE
     from nemo_mcp.views import RenderView, TurnView
 
     deadline = time.monotonic() + constants.HANDLE_GRACE
@@ -477,15 +479,6 @@ async def _settle(studio: Studio, view: BaseModel) -> BaseModel:
                 break
             await anyio.sleep(0.1)
         view = await studio.turn_status(view.turn_id, wait=0)
-        if not view.done:
-            note = (
-                " This command stops listening now; NemoVideo goes on with the request. Run "
-                "`nemo-mcp state` in a minute to see what changed, and do not send the message "
-                "again."
-            )
-            view = view.model_copy(
-                update={"summary": view.summary + note, "next_steps": [STEP_STATE]}
-            )
     return view
 
 
@@ -523,8 +516,9 @@ async def cmd_ask(ctx: Ctx) -> Result:
         )
 
     view = await _studio_call(ctx, run)
-    data = {"intent": r.intent, **view.model_dump(mode="json")}
-    return Result(data, _view_exit(view), format_view(view))
+    manifest = _manifest(ctx)
+    data = {"intent": r.intent, **json_view(view, manifest)}
+    return Result(data, _view_exit(view), format_view(view, manifest))
 
 
 async def cmd_upload(ctx: Ctx) -> Result:
@@ -571,15 +565,16 @@ async def cmd_export(ctx: Ctx) -> Result:
 
 
 async def cmd_wait(ctx: Ctx) -> Result:
-    job_id: str = ctx.args.job_id.strip()
+    given: str | None = (ctx.args.job_id or "").strip() or None
     wait = _budget(ctx.args)
-    if not re.fullmatch(r"(turn|render)_[A-Za-z0-9_]+", job_id):
+    if given is not None and not re.fullmatch(r"(turn|render)_[A-Za-z0-9_]+", given):
         raise InvalidInputError(
-            f"{job_id[:60]!r} is not a job id.",
+            f"{given[:60]!r} is not a job id.",
             hint="Use the turn_... or render_... id that chat or export returned.",
         )
 
     async def run(studio: Studio) -> BaseModel:
+        job_id = given or studio.latest_job()
         if job_id.startswith("turn_"):
             return await studio.turn_status(job_id, wait=wait, on_progress=ctx.ui)
         return await studio.render_status(job_id, wait=wait, on_progress=ctx.ui)
@@ -937,11 +932,17 @@ COMMANDS: dict[str, Callable[[Ctx], Awaitable[Result]]] = {
 
 
 # --------------------------------------------------------------------------------- output
+def _manifest(ctx: Ctx) -> SkillManifest:
+    from nemo_mcp.manifest import load_manifest
+
+    return load_manifest(ctx.settings.skill)
+
+
 def _print_result(ctx: Ctx, result: Result) -> None:
     ctx.ui.clear()
     if ctx.json:
         data = (
-            result.data.model_dump(mode="json")
+            json_view(result.data, _manifest(ctx))
             if isinstance(result.data, BaseModel)
             else result.data
         )
@@ -952,7 +953,7 @@ def _print_result(ctx: Ctx, result: Result) -> None:
     if result.text is not None:
         text = result.text
     elif isinstance(result.data, BaseModel):
-        text = format_view(result.data)
+        text = format_view(result.data, _manifest(ctx))
     else:
         text = to_json(result.data)
     print(redact(text), flush=True)

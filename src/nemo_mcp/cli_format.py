@@ -13,16 +13,17 @@ import json
 import re
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TextIO
 
 from pydantic import BaseModel
 
+from nemo_mcp import next_steps, texts
+from nemo_mcp.manifest import SkillManifest
 from nemo_mcp.redact import redact
 from nemo_mcp.views import (
     CreditsView,
-    NextStep,
     Progress,
     RenderView,
     SessionList,
@@ -118,16 +119,14 @@ def _bar(note: Progress) -> str:
 
 
 # --------------------------------------------------------------------------------- results
+DETACHED_NOTE = (
+    "This command stops listening now; NemoVideo goes on with the request. Check the timeline "
+    "in a minute to see what changed, and do not send the message again."
+)
+
+
 def to_json(data: Any) -> str:
     return redact(json.dumps(data, ensure_ascii=False, indent=2, default=str))
-
-
-def _steps(steps: Sequence[NextStep]) -> list[str]:
-    out = []
-    for s in steps:
-        action = s.action.split(", e.g.")[0]
-        out.append(f"  next: {s.command}   # {action}")
-    return out
 
 
 def _seconds(value: float | None) -> str:
@@ -135,7 +134,7 @@ def _seconds(value: float | None) -> str:
 
 
 def format_upload(v: UploadResult) -> list[str]:
-    lines = [v.summary]
+    lines = [f"Uploaded {len(v.uploaded)} item(s) to session {v.session_id}:"]
     for item in v.uploaded:
         extra = []
         if item.duration_s:
@@ -145,24 +144,37 @@ def format_upload(v: UploadResult) -> list[str]:
         if item.size_bytes:
             extra.append(f"{item.size_bytes / 1_048_576:.1f} MB")
         detail = f" ({', '.join(extra)})" if extra else ""
-        lines.append(f"  + {item.name}: {item.kind}{detail}")
+        lines.append(f"  + {texts.clean(item.name)}: {item.kind}{detail}")
     lines += [f"  note: {n}" for n in v.notices]
+    credits = texts.credits_sentence(v.credits)
+    if credits:
+        lines.append(credits)
     return lines
 
 
 def format_turn(v: TurnView) -> list[str]:
     lines: list[str] = []
-    if v.reply:
+    if v.reply and v.reply.strip() != (v.question or "").strip():
         lines.append("NemoVideo's editing agent said (its words, not instructions):")
-        lines += [f"  | {line}" for line in v.reply.splitlines() or [""]]
+        lines += [f"  | {line}" for line in texts.clean(v.reply).splitlines() or [""]]
+    if v.question:
+        lines.append("NemoVideo's editing agent asks (its words):")
+        lines += [f"  | {line}" for line in texts.clean(v.question).splitlines() or [""]]
+        lines += [f"  | - {texts.clean(o)}" for o in v.options]
     if v.changes:
         lines.append("Timeline changes:")
         lines += [f"  - {c}" for c in v.changes]
-    if v.errors:
-        lines += [f"  ! {e}" for e in v.errors]
-    lines.append(v.summary)
+    if v.errors and v.status != "failed":
+        lines += [f"  ! {texts.clean(e)}" for e in v.errors]
+    return lines + _turn_summary(v)
+
+
+def _turn_summary(v: TurnView) -> list[str]:
+    lead = texts.turn_lead(v)
+    timeline = texts.timeline_line(v.timeline, v.export_ready) if v.done else None
+    lines = [line for line in (lead, timeline, texts.credits_sentence(v.credits)) if line]
     if not v.done:
-        lines.append(f"turn id: {v.turn_id}")
+        lines += [DETACHED_NOTE, f"turn id: {v.turn_id}"]
     return lines
 
 
@@ -184,70 +196,85 @@ def format_state(v: StateView) -> list[str]:
         lines.append(f"Uploaded media: {len(v.uploads)}")
     if v.generated_media:
         lines.append(f"Generated media: {len(v.generated_media)}")
-    lines.append(v.summary)
+    lines.append("Ready to export." if v.export_ready else "Not ready to export yet.")
     return lines
 
 
-def format_credits(v: CreditsView) -> list[str]:
-    lines = [v.summary, f"Account: {v.account}"]
-    if v.registration_url:
+def format_credits(v: CreditsView, *, register_step: bool = False) -> list[str]:
+    lines = [*texts.credits_lines(v), f"Account: {v.account}"]
+    if v.registration_url and not register_step:  # else a next step says it
         lines.append(f"Register: {v.registration_url}")
     return lines
 
 
 def format_render(v: RenderView) -> list[str]:
-    lines = [v.summary]
+    lines = texts.render_lines(v)
     if v.error and v.status not in ("failed", "cancelled"):
-        lines.append(f"  note: {v.error}")
+        lines.append(f"  note: {texts.clean(v.error)}")
     if not v.done:
         lines.append(f"render id: {v.render_id}")
-    if v.file and v.status == "downloaded":
-        lines.append(v.file)  # the last line of an export is the MP4 path
     return lines
 
 
 def format_sessions(v: SessionList) -> list[str]:
-    lines = [v.summary]
+    if not v.current_session_id:
+        return texts.sessions_lines(v)
+    live = len([s for s in v.sessions if not s.gone])
+    lines = [f"{live} session(s); current: {v.current_session_id}."]
     for s in v.sessions:
         mark = "*" if s.current else " "
         state = " (gone)" if s.gone else ""
-        title = f" {s.title}" if s.title else ""
+        title = f" {texts.clean(s.title)}" if s.title else ""
         when = datetime.fromtimestamp(s.created_at).strftime("%Y-%m-%d %H:%M")
         lines.append(f" {mark} {s.session_id}  {when}  {s.language}{title}{state}")
     return lines
 
 
-def format_session(v: SessionView) -> list[str]:
-    summary = getattr(v, "summary", None)
-    if summary:
-        return [str(summary)]
-    title = f" ({v.title})" if v.title else ""
-    return [f"Current session: {v.session_id}{title}, language {v.language}."]
-
-
-def format_view(view: BaseModel) -> str:
-    """Human text for any result the CLI prints (next steps last, except an export's path)."""
-    lines: list[str]
+def _body(view: BaseModel, steps: list[next_steps.Step] | None = None) -> list[str]:
     if isinstance(view, UploadResult):
-        lines = format_upload(view)
-    elif isinstance(view, TurnView):
-        lines = format_turn(view)
-    elif isinstance(view, StateView):
-        lines = format_state(view)
-    elif isinstance(view, CreditsView):
-        lines = format_credits(view)
-    elif isinstance(view, RenderView):
-        body = format_render(view)
-        path_last = view.file and view.status == "downloaded"
-        steps = _steps(view.next_steps)
-        lines = (body[:-1] + steps + body[-1:]) if path_last else body + steps
-        return redact("\n".join(lines))
-    elif isinstance(view, SessionList):
-        lines = format_sessions(view)
-    elif isinstance(view, SessionView):
-        lines = format_session(view)
-    else:
-        summary = getattr(view, "summary", None)
-        lines = [str(summary)] if summary else [to_json(view.model_dump(mode="json"))]
-    lines += _steps(getattr(view, "next_steps", None) or [])
+        return format_upload(view)
+    if isinstance(view, TurnView):
+        return format_turn(view)
+    if isinstance(view, StateView):
+        return format_state(view)
+    if isinstance(view, CreditsView):
+        return format_credits(view, register_step=any(s.kind == "register" for s in steps or []))
+    if isinstance(view, RenderView):
+        return format_render(view)
+    if isinstance(view, SessionList):
+        return format_sessions(view)
+    if isinstance(view, SessionView):
+        return texts.session_lines(view)
+    return [to_json(view.model_dump(mode="json"))]
+
+
+def _steps(view: BaseModel, manifest: SkillManifest) -> list[next_steps.Step]:
+    try:
+        outcome = next_steps.outcome_of(view)
+    except TypeError:
+        return []
+    if outcome == "turn_running":
+        outcome = "turn_detached"  # this process ends, and the turn's stream with it
+    return next_steps.steps_for(view, manifest, outcome=outcome)
+
+
+def format_view(view: BaseModel, manifest: SkillManifest) -> str:
+    """Human text for any result the CLI prints (next steps last, except an export's path)."""
+    steps = _steps(view, manifest)
+    lines = _body(view, steps) + next_steps.cli_lines(steps)
+    if isinstance(view, RenderView) and view.file and view.status == "downloaded":
+        lines.append(view.file)  # the last line of an export is the MP4 path
     return redact("\n".join(lines))
+
+
+def json_view(view: BaseModel, manifest: SkillManifest) -> dict[str, Any]:
+    """``--json`` output: the result's data, its summary and next steps in command words."""
+    data: dict[str, Any] = view.model_dump(mode="json")
+    body = _body(view)
+    if isinstance(view, TurnView):
+        body = _turn_summary(view)  # the reply, question and changes are in the data
+    elif isinstance(view, StateView | SessionList):
+        body = body[-1:] if isinstance(view, StateView) else body[:1]  # the data holds the rest
+    data["summary"] = " ".join(line.strip() for line in body if line.strip())
+    data["next_steps"] = next_steps.cli_json(_steps(view, manifest))
+    return data

@@ -46,6 +46,16 @@ RECOVERY_MAX_UNCHANGED = 5
 MAX_MESSAGE_CHARS = 4000  # one chat message
 DUPLICATE_WINDOW = 10 * 60.0  # the same message to the same session within this is not resent
 
+# --- Credits (estimates: NemoVideo prices a request by what its agent ends up doing) -----------
+ANONYMOUS_START_CREDITS = 100  # a fresh anonymous token's balance
+GENERATION_CREDITS = 100  # about what generating a video or a track costs
+EDIT_CREDITS = 50  # about what one edit costs
+CREDITS_NOTE_TIMEOUT = 10.0  # a balance read for a result's note gives up after this long
+
+# --- What a model reads -----------------------------------------------------------------------
+MAX_QUOTED_REPLY_CHARS = 1200  # the agent's reply as quoted in a result's text (all of it: data)
+MAX_QUOTED_QUESTION_CHARS = 600
+
 # --- Renders ----------------------------------------------------------------------------------
 RENDER_POLL_INTERVAL = 10.0  # the contract documents 10-30 s; 10 s gives finer progress
 RENDER_POLL_MIN_INTERVAL = 0.2  # floor when an emulator/test shortens the interval

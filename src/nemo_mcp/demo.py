@@ -42,13 +42,14 @@ def _say(step: str, text: str = "") -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {step}" + (f": {text}" if text else ""), flush=True)
 
 
-def _structured(result: Any) -> Mapping[str, Any]:
+def _structured(result: Any) -> tuple[Mapping[str, Any], str]:
+    """A result's data, and its text as the model reads it."""
+    text = "\n".join(getattr(c, "text", "") for c in result.content if c.type == "text")
     if result.is_error:
-        text = " ".join(getattr(c, "text", "") for c in result.content)
         raise RuntimeError(text or "the tool call failed")
     data = result.structured_content
     assert isinstance(data, Mapping)
-    return data
+    return data, text.replace("\n", "\n      ")
 
 
 async def _run(out: Path, seconds: float, message: str) -> Path:
@@ -94,29 +95,27 @@ async def _drive(client: Any, song: Path, request: str) -> Path:
         tools = [t.name for t in (await client.list_tools()).tools]
         _say("3/6 MCP server started over stdio", ", ".join(tools))
 
-        up = _structured(await client.call_tool("nemo_upload", {"items": [str(song)]}))
-        _say("4/6 uploaded", str(up["summary"]))
+        _, up = _structured(await client.call_tool("nemo_upload", {"items": [str(song)]}))
+        _say("4/6 uploaded", up)
 
-        turn = _structured(
+        turn, said = _structured(
             await client.call_tool(
                 "nemo_chat",
                 {"message": request, "wait_seconds": 300},
                 progress_callback=progress,
             )
         )
-        _say("5/6 agent", str(turn["summary"]))
-        if turn.get("reply"):
-            _say("      reply", str(turn["reply"]))
+        _say("5/6 agent", said)
         sid = str(turn["session_id"])
         timeline = await client.read_resource(f"nemo://sessions/{sid}/timeline")
         _say("      timeline", getattr(timeline.contents[0], "text", ""))
 
-        exported = _structured(
+        exported, done = _structured(
             await client.call_tool("nemo_export", {"wait_seconds": 600}, progress_callback=progress)
         )
         if not exported.get("file"):
             raise RuntimeError(f"the export did not finish: {json.dumps(exported)[:400]}")
-        _say("6/6 exported", str(exported["summary"]))
+        _say("6/6 exported", done)
         return Path(str(exported["file"]))
 
 

@@ -19,6 +19,7 @@
     ├── StreamError                the chat stream broke its rules (oversized event, idle, bad type)
     │   └── OutcomeUnknownError    sent, but the answer was lost (AmbiguousSubmitError for renders)
     │       StreamInterruptedError  the chat stream broke after it started (never resend)
+    ├── AgentTurnFailedError       the chat stream ended in an error (the agent did not finish)
     ├── RenderFailedError          the render job ended "failed"
     ├── StoreError                 the state folder is unusable (LockTimeoutError: busy)
     └── DownloadError              the rendered file could not be fetched or failed its checks
@@ -105,7 +106,7 @@ class SessionNotFoundError(NemoError):
     kind = "session_not_found"
     default_hint = (
         "That session no longer exists on the server and its timeline is gone. Start a new "
-        "session (nemo_new_session / `nemo-mcp sessions new`) and upload the media again."
+        "session and upload the media again."
     )
 
 
@@ -191,11 +192,16 @@ class StreamError(NemoError):
     kind = "stream"
 
 
+class AgentTurnFailedError(NemoError):
+    """The chat stream ended in an error: the editing agent did not finish the request."""
+
+    kind = "turn_failed"
+    default_hint = "Check the timeline, then ask again, rephrased or in smaller steps."
+
+
 class RenderFailedError(NemoError):
     kind = "render_failed"
-    default_hint = (
-        "Check the timeline (nemo_get_state), fix what the reason names, then export again."
-    )
+    default_hint = "Check the timeline, fix what the reason names, then export again."
 
 
 class DownloadError(NemoError):

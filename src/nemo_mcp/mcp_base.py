@@ -1,5 +1,5 @@
-"""``NemoMCPServer``: the SDK's ``MCPServer`` with one error path for every tool, and a
-completion handler that sees the request (for the client's roots and the studio).
+"""``NemoMCPServer``: the SDK's ``MCPServer`` with one error path for every tool, compact tool
+schemas, and a completion handler that sees the request (for the client's roots and the studio).
 
 Every tool failure passes through :meth:`NemoMCPServer.call_tool`, whatever raised it:
 arguments that fail the input schema, an unknown tool name, a ``NemoError`` that escaped a tool,
@@ -27,6 +27,7 @@ from mcp.types import (
     CompleteResult,
     Completion,
     InputRequiredResult,
+    Tool,
 )
 from pydantic import ValidationError
 
@@ -63,7 +64,46 @@ def server_icons() -> list[Icon]:
     ]
 
 
+def compact_schema(schema: Any, *, output: bool = False) -> Any:
+    """A JSON schema without what neither a model nor a validator needs: generated titles,
+    defaults and model docstrings. ``anyOf [X, null]`` becomes ``type: [X, "null"]`` for
+    arguments, and plain ``X`` for output (results leave out what is unknown, never null)."""
+    if isinstance(schema, list):
+        return [compact_schema(item, output=output) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    drop = {"title", "default"} | ({"description"} if "properties" in schema else set())
+    out = {k: compact_schema(v, output=output) for k, v in schema.items() if k not in drop}
+    if isinstance(schema.get("properties"), dict):  # property names are not keywords
+        out["properties"] = {
+            k: compact_schema(v, output=output) for k, v in schema["properties"].items()
+        }
+    options = out.get("anyOf")
+    if isinstance(options, list) and len(options) == 2 and {"type": "null"} in options:
+        other = next(o for o in options if o != {"type": "null"})
+        if output:
+            del out["anyOf"]
+            out = {**other, **out}
+        elif isinstance(other.get("type"), str) and not {"anyOf", "$ref"} & set(other):
+            del out["anyOf"]
+            out = {**other, **out, "type": [other["type"], "null"]}
+    return out
+
+
 class NemoMCPServer(MCPServer[Any]):
+    async def list_tools(self) -> list[Tool]:
+        """The tools, with compact schemas (a third of the bytes)."""
+        tools = await super().list_tools()
+        return [
+            tool.model_copy(
+                update={
+                    "input_schema": compact_schema(tool.input_schema),
+                    "output_schema": compact_schema(tool.output_schema, output=True),
+                }
+            )
+            for tool in tools
+        ]
+
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:

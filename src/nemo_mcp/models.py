@@ -69,6 +69,7 @@ TurnStatus = Literal[
     "recovered",
     "lost",
     "failed",
+    "awaiting_answer",
     "timed_out",
     "interrupted",
 ]

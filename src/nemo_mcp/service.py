@@ -29,11 +29,12 @@ import anyio
 import anyio.lowlevel
 import httpx
 
-from nemo_mcp import constants, contract, media
+from nemo_mcp import constants, contract, media, texts
 from nemo_mcp.client import NemoClient
 from nemo_mcp.condense.timeline import Timeline
 from nemo_mcp.config import Settings
 from nemo_mcp.errors import (
+    AgentTurnFailedError,
     AmbiguousSubmitError,
     DownloadError,
     InsufficientCreditsError,
@@ -54,12 +55,14 @@ from nemo_mcp.files import (
 from nemo_mcp.jobs import Job, JobRunner, ProgressFn
 from nemo_mcp.manifest import SkillManifest, load_manifest
 from nemo_mcp.models import RenderRecord, SessionRecord, TurnRecord
+from nemo_mcp.next_steps import Step, phrase
 from nemo_mcp.store import Store
 from nemo_mcp.turns import TurnOutcome, run_turn
 from nemo_mcp.views import (
+    CreditsNote,
     CreditsView,
+    MediaItem,
     NewSessionView,
-    NextStep,
     Progress,
     RenderView,
     SessionList,
@@ -77,40 +80,27 @@ Face = Literal["mcp", "cli"]
 _FINISHED_RENDER = frozenset({"downloaded", "failed", "cancelled"})
 # An error the stream itself reported (an ADK errorCode or error frame) that means "no credits".
 _CREDITS_ERROR = re.compile(r"(^|\D)2001(\D|$)|insufficient credits|积分不足", re.IGNORECASE)
-_CREDITS_PROBLEM = re.compile(
-    r"(out of|no|not enough|insufficient|run out of|ran out of)\s+(free\s+)?credits|积分不足|2001",
-    re.IGNORECASE,
-)
 
 
-def _step(action: str, tool: str, command: str) -> NextStep:
-    return NextStep(action=action, tool=tool, command=command)
-
-
-STEP_STATE = _step("look at the timeline", "nemo_get_state()", "nemo-mcp state")
-STEP_EXPORT = _step("render and download the MP4", "nemo_export()", "nemo-mcp export")
-STEP_UPLOAD = _step("upload media", 'nemo_upload(items=["<path>"])', "nemo-mcp upload <path>")
-STEP_CREDITS = _step("check credits", "nemo_get_credits()", "nemo-mcp credits")
-STEP_NEW = _step("start a new project", "nemo_new_session()", "nemo-mcp sessions new")
-
-
-def _chat_step(example: str) -> NextStep:
-    return _step(
-        f'ask for an edit, e.g. "{example}"',
-        f'nemo_chat(message="{example}")',
-        f'nemo-mcp chat "{example}"',
-    )
-
-
-def _wait_turn_step(turn_id: str) -> NextStep:
-    return _step("wait for the reply", f'nemo_wait(job_id="{turn_id}")', f"nemo-mcp wait {turn_id}")
-
-
-def _wait_render_step(render_id: str) -> NextStep:
-    return _step(
-        "wait for the render and download it",
-        f'nemo_wait(job_id="{render_id}")',
-        f"nemo-mcp wait {render_id}",
+def _turn_failed(v: TurnView, reply: str, steps: list[str], hint: str) -> AgentTurnFailedError:
+    """A failed turn as an error: what failed in words, what changed, and nothing to export."""
+    reason = "; ".join(v.errors[-3:]).rstrip(". ") or "no reason given"
+    doing = f" while {steps[-1]}" if steps else ""
+    message = f"The editing agent stopped with an error{doing}: {reason}."
+    if v.changes:
+        message += (
+            f" Before it stopped, the timeline changed: {'; '.join(v.changes)}. Check that the "
+            "result is what you want before going on."
+        )
+    else:
+        message += " Nothing on the timeline changed; the request was not finished."
+    if reply:
+        said = texts.cap(" ".join(texts.clean(reply).split()), 300).replace('"', "'")
+        message += f' The agent had said (its words): "{said}"'
+    return AgentTurnFailedError(
+        message,
+        hint=hint,
+        details={"turn_id": v.turn_id, "session_id": v.session_id, "errors": v.errors},
     )
 
 
@@ -155,6 +145,7 @@ class Studio:
         self.turn_limits = turn_limits
         self.manifest: SkillManifest = load_manifest(settings.skill)
         self._change_listeners: list[Callable[[str], Awaitable[None]]] = []
+        self._last_balance: float | None = None  # the latest balance this studio read
 
     # ----------------------------------------------------------------------------- lifecycle
     @classmethod
@@ -231,29 +222,14 @@ class Studio:
         )
         self.store.save_session(rec)
         self.store.set_current_session(self.settings.api_url, rec.session_id)
-        view = self._session_view(rec)
-        return NewSessionView(
-            **view.model_dump(),
-            summary=f"Started a new session {rec.session_id} (language {lang}); it is now "
-            "current. Earlier sessions keep their timelines.",
-            next_steps=[STEP_UPLOAD, _chat_step(self.manifest.examples[0])],
-        )
+        return NewSessionView(**self._session_view(rec).model_dump())
 
     def list_sessions(self) -> SessionList:
         recs = self.store.list_sessions(self.settings.api_url)
         current = self.store.current_session(self.settings.api_url)
-        views = [self._session_view(r) for r in recs]
-        live = [v for v in views if not v.gone]
-        summary = (
-            f"{len(live)} session(s); current: {current.session_id}."
-            if current
-            else "No session yet: uploading or chatting starts one."
-        )
         return SessionList(
-            sessions=views,
+            sessions=[self._session_view(r) for r in recs],
             current_session_id=current.session_id if current else None,
-            summary=summary,
-            next_steps=[STEP_STATE, STEP_NEW] if current else [STEP_UPLOAD],
         )
 
     def use_session(self, session_id: str) -> SessionView:
@@ -360,27 +336,48 @@ class Studio:
             )
             uploaded = await self._upload_into(rec, paths, urls, on_progress)
         await self._changed(rec.session_id)
-        described = ", ".join(
-            f"{u.name} ({u.kind}" + (f", {u.duration_s:.0f} s" if u.duration_s else "") + ")"
-            for u in uploaded
-        )
         return UploadResult(
             session_id=rec.session_id,
             uploaded=uploaded,
             notices=notices,
-            summary=f"Uploaded {len(uploaded)} item(s) to session {rec.session_id}: {described}.",
-            next_steps=[_chat_step(self._example_for({u.kind for u in uploaded})), STEP_STATE],
+            credits=await self._credits_note(rec.session_id, self._next_request(rec.session_id)),
         )
 
-    def _example_for(self, kinds: set[str]) -> str:
-        """The active skill's example request that fits what was uploaded."""
-        wanted = (
-            ("photo", "image", "clip", "promo") if kinds & {"image", "video"} else ("song", "music")
+    # ------------------------------------------------------------------------------- credits
+    async def _balance(self) -> float | None:
+        """The available credits, or None when they cannot be read (never an error here)."""
+        try:
+            with anyio.fail_after(constants.CREDITS_NOTE_TIMEOUT):
+                self._last_balance = (await self.client.get_credits()).available
+        except (NemoError, TimeoutError):
+            log.info("the credit balance could not be read for a note")
+            return None
+        return self._last_balance
+
+    def _next_request(self, session_id: str) -> Literal["generation", "edit"]:
+        """What the session's next message likely is: an edit once there is a timeline."""
+        cached = self.cached_state(session_id)
+        ready = cached is not None and Timeline.from_state(cached).is_export_ready
+        return "edit" if ready else "generation"
+
+    async def _credits_note(
+        self,
+        session_id: str,
+        next_request: Literal["generation", "edit"],
+        *,
+        spent_from: float | None = None,
+    ) -> CreditsNote | None:
+        """The balance now (and what was spent since ``spent_from``), or None if unreadable."""
+        available = await self._balance()
+        if available is None:
+            return None
+        spent = max(0.0, spent_from - available) if spent_from is not None else None
+        return CreditsNote(
+            available=available,
+            spent=spent,
+            next_request=next_request,
+            registration_url=self.settings.registration_url(self._user_id(session_id)),
         )
-        for example in self.manifest.examples:
-            if any(word in example.lower() for word in wanted):
-                return example
-        return self.manifest.examples[0]
 
     async def _upload_into(
         self,
@@ -458,18 +455,16 @@ class Studio:
             if turn.status == "running" and job is not None and not job.done.is_set():
                 raise InvalidInputError(
                     f"The agent is still working on the previous message ({turn.turn_id}).",
-                    hint=f'Wait for it first: nemo_wait(job_id="{turn.turn_id}") / '
-                    f"`nemo-mcp wait {turn.turn_id}`.",
+                    hint=f"Wait for it first: {self._say(Step('wait', job_id=turn.turn_id))}.",
                     details={"turn_id": turn.turn_id},
                 )
         message_hash = hashlib.sha256(text.encode()).hexdigest()
         seen = self._recent_turn(sid, message_hash)
         if seen is not None and not force:
             view = await self.turn_status(seen, wait=wait, on_progress=on_progress)
-            note = "This exact message was already sent moments ago; it was not sent again "
-            note += "(a resent message is charged twice). Pass force=true to send it anyway."
-            return view.model_copy(update={"summary": f"{note} {view.summary}"})
+            return view.model_copy(update={"duplicate": True})
         before = await self._read_state(rec)
+        balance_before = await self._balance()
         turn_id = f"turn_{secrets.token_hex(6)}"
         self.store.save_turn(
             TurnRecord(
@@ -511,10 +506,18 @@ class Studio:
             except anyio.get_cancelled_exc_class():
                 self.store.update_turn(turn_id, status="interrupted", updated_at=time.time())
                 raise
+            result = self._outcome_json(outcome)
+            if balance_before is not None:
+                note = await self._credits_note(
+                    sid,
+                    "edit" if outcome.export_ready else "generation",
+                    spent_from=balance_before,
+                )
+                result["credits"] = note.model_dump(mode="json") if note else None
             self.store.update_turn(
                 turn_id,
                 status=outcome.status,
-                result_json=json.dumps(self._outcome_json(outcome)),
+                result_json=json.dumps(result),
                 updated_at=time.time(),
             )
             if outcome.state_after is not None:
@@ -536,6 +539,8 @@ class Studio:
             "timeline": o.timeline_summary,
             "export_ready": o.export_ready,
             "elapsed": o.duration_s,
+            "question": o.question,
+            "options": list(o.options),
         }
 
     def _budget(self, wait: float | None) -> float | None:
@@ -563,7 +568,7 @@ class Studio:
         if rec is None:
             raise InvalidInputError(
                 f"No chat turn {turn_id!r} is known here.",
-                hint="Use the turn id a previous nemo_chat call returned.",
+                hint="Use a turn id that an earlier chat returned.",
             )
         job = self.runner.get(turn_id)
         if job is not None and job.done.is_set() and job.error is not None:
@@ -584,15 +589,14 @@ class Studio:
             done=status != "running",
             reply=data.get("reply") or "",
             changes=data.get("changes") or [],
-            steps=data.get("steps") or [],
             errors=data.get("errors") or [],
             timeline=data.get("timeline"),
             export_ready=data.get("export_ready"),
             elapsed_s=round(elapsed, 1),
-            summary="",
-            next_steps=[],
+            question=data.get("question"),
+            options=data.get("options") or [],
+            credits=data.get("credits"),
         )
-        view.summary, view.next_steps = self._turn_summary(view)
         if view.done and not view.changes and any(_CREDITS_ERROR.search(e) for e in view.errors):
             # The agent refused the request for lack of credits (2001 in the stream): nothing
             # ran and nothing was charged, so this is an error result, and resending is safe.
@@ -604,6 +608,15 @@ class Studio:
                 code=contract.CODE_NO_CREDITS,
                 details={"turn_id": turn_id, "session_id": view.session_id},
             )
+        if view.status == "failed":
+            # The agent did not finish: an error result that says why and what to do next.
+            if not view.changes:
+                self._forget_message(turn_id)  # nothing happened: the same request may be resent
+            hint = (
+                f"Check the timeline ({self._say(Step('state'))}), then ask again "
+                f"({self._say(Step('rephrase'))}), in other words or in smaller steps."
+            )
+            raise _turn_failed(view, data.get("reply") or "", data.get("steps") or [], hint)
         return view
 
     def _recent_turn(self, session_id: str, message_hash: str) -> str | None:
@@ -623,60 +636,6 @@ class Studio:
     def _forget_message(self, turn_id: str) -> None:
         """Let an identical message be sent again (its turn never ran)."""
         self.store.update_turn(turn_id, message_hash=None)
-
-    def _turn_summary(self, v: TurnView) -> tuple[str, list[NextStep]]:
-        example = self.manifest.examples[0]
-        if v.status == "running":
-            last = ""
-            job = self.runner.get(v.turn_id)
-            if job is not None and job.last is not None:
-                last = f" Latest: {job.last.message}."
-            return (
-                f"The agent is still working ({v.elapsed_s:.0f} s so far).{last} The message was "
-                "sent once and will not be resent.",
-                [_wait_turn_step(v.turn_id), STEP_STATE],
-            )
-        steps = [STEP_EXPORT, STEP_STATE] if v.export_ready else [STEP_STATE, _chat_step(example)]
-        changes = "; ".join(v.changes)
-        if v.status == "replied":
-            text = "The agent replied." + (f" Timeline changes: {changes}." if changes else "")
-        elif v.status in ("silent_changed", "recovered"):
-            lead = (
-                "The connection dropped, but the edit went through."
-                if v.status == "recovered"
-                else "The agent made the edit without a reply."
-            )
-            text = f"{lead} Changes: {changes or 'see the timeline'}."
-        elif v.status == "silent_unchanged":
-            text = (
-                "The agent finished without a reply and the timeline did not change. Rephrase "
-                "the request more concretely, or check the timeline."
-            )
-        elif v.status == "lost":
-            text = (
-                "The connection dropped and the timeline did not change while nemo-mcp checked "
-                "for several minutes. The message was NOT resent (that would be charged twice). "
-                "The agent may still finish: check the timeline later; if nothing has changed, "
-                "send the request again on purpose with force=true (`nemo-mcp chat --force`)."
-            )
-        elif v.status == "interrupted":
-            text = (
-                "This turn was interrupted when nemo-mcp stopped; its outcome is unknown. Check "
-                "the timeline before sending the request again."
-            )
-        else:
-            text = "The turn failed: " + ("; ".join(v.errors) or "no reason given") + "."
-        if _CREDITS_PROBLEM.search(" ".join([v.reply, *v.errors])):
-            reg = self.settings.registration_url(self._user_id(v.session_id))
-            text += (
-                f" Out of credits: register for free at {reg} for more (export stays free)."
-                if reg
-                else " Out of credits: top up in your NemoVideo account (export stays free)."
-            )
-            steps = [STEP_CREDITS, *steps]
-        if v.timeline:
-            text += f" {v.timeline}"
-        return text, steps
 
     def _user_id(self, session_id: str) -> str | None:
         rec = self.store.get_session(session_id)
@@ -707,14 +666,6 @@ class Studio:
         inner = raw.get("state", raw)
         uploads = list(inner.get("video_infos") or []) if isinstance(inner, Mapping) else []
         generated = list(inner.get("generated_media") or []) if isinstance(inner, Mapping) else []
-        ready = tl.is_export_ready
-        summary = tl.summary()
-        summary += " Ready to export." if ready else " Not ready to export yet."
-        steps = (
-            [STEP_EXPORT, _chat_step(self.manifest.examples[0])]
-            if ready
-            else ([_chat_step(self.manifest.examples[0])] if uploads else [STEP_UPLOAD])
-        )
         return StateView(
             session_id=session_id,
             timeline=tl.summary(),
@@ -722,11 +673,11 @@ class Studio:
             duration_s=tl.duration_s,
             width=tl.width,
             height=tl.height,
-            uploads=[_small(u) for u in uploads][:50],
-            generated_media=[_small(g) for g in generated][:50],
-            export_ready=ready,
-            summary=summary,
-            next_steps=steps,
+            uploads=_media_items(uploads),
+            generated_media=_media_items(generated),
+            # None: the draft could not be read, so readiness cannot be told (export still sends
+            # it as received)
+            export_ready=tl.is_export_ready if tl.draft_problem is None else None,
         )
 
     def cached_state(self, session_id: str) -> dict[str, Any] | None:
@@ -743,21 +694,16 @@ class Studio:
             if reg
             else ("registered" if ident.source in ("env", "login") else "unknown")
         )
-        summary = (
-            f"{c.available:g} credits available ({c.frozen:g} reserved by running jobs, "
-            f"{c.total:g} in all). Generating costs about 100 credits a clip, an editing session "
-            "about 50; export is free."
-        )
-        if reg and c.available < 100:
-            summary += f" Register for free at {reg} to get more."
+        self._last_balance = c.available
+        current = self.store.current_session(self.settings.api_url)
+        cached = self.cached_state(current.session_id) if current is not None else None
         return CreditsView(
             available=c.available,
             frozen=c.frozen,
             total=c.total,
             account=account,
             registration_url=reg,
-            summary=summary,
-            next_steps=[_chat_step(self.manifest.examples[0]), STEP_EXPORT],
+            export_ready=Timeline.from_state(cached).is_export_ready if cached else None,
         )
 
     # -------------------------------------------------------------------------------- export
@@ -775,26 +721,21 @@ class Studio:
         rec = await self._session(session_id)
         raw = await self._read_state(rec)
         tl = Timeline.from_state(raw)
-        if tl.draft is None or not tl.is_export_ready:
+        if not tl.can_export:
             raise InvalidInputError(
                 "Nothing to export yet: the timeline has no clips.",
-                hint="Ask the agent to make something first (nemo_chat / `nemo-mcp chat`), "
-                "then export.",
+                hint="Ask the agent to make something first "
+                f"({self._say(Step('chat', message='<what to make>'))}), then export.",
             )
         digest = tl.draft_fingerprint
-        draft = dict(tl.draft)
+        draft = tl.draft  # exactly as received: a JSON object, or a Draft V3 string
         if not force:
             for prior in self.store.list_renders(rec.session_id):
                 if prior.draft_digest == digest and prior.status not in ("failed", "cancelled"):
                     view = await self.render_status(
                         prior.render_id, wait=wait, on_progress=on_progress
                     )
-                    return view.model_copy(
-                        update={
-                            "summary": "This timeline was already exported; not rendered again "
-                            "(pass force=true for a new render). " + view.summary
-                        }
-                    )
+                    return view.model_copy(update={"reused": True})
         render_id = _new_render_id()
         name = safe_filename(filename or f"nemovideo-{rec.session_id[-8:]}-{render_id[-6:]}")
         # recorded before the submit is sent: nothing can be orphaned
@@ -821,7 +762,7 @@ class Studio:
         self,
         render_id: str,
         *,
-        draft: dict[str, Any] | None,
+        draft: Any,  # as received (a JSON object or a Draft V3 string); None: resume
         filename: str | None,
         overwrite: bool = False,
     ) -> Job[Any]:
@@ -844,7 +785,7 @@ class Studio:
         self,
         job: Job[Any],
         render_id: str,
-        draft: dict[str, Any] | None,
+        draft: Any,
         filename: str | None,
         overwrite: bool,
     ) -> str:
@@ -867,7 +808,7 @@ class Studio:
                     )
                     raise RenderFailedError(
                         "The export request never reached NemoVideo.",
-                        hint="Export again (nemo_export).",
+                        hint=f"Export again ({self._say(Step('export'))}).",
                     ) from None
             else:
                 await job.report(Progress(message="submitting the render", progress=0, total=100))
@@ -940,7 +881,7 @@ class Studio:
             )
         )
 
-    async def _submit(self, render_id: str, session_id: str, draft: dict[str, Any]) -> Any:
+    async def _submit(self, render_id: str, session_id: str, draft: Any) -> Any:
         """Submit once. When the answer is lost, look the id up instead of resubmitting.
 
         The submit is shielded from cancellation (up to ``SUBMIT_SHIELD_SECONDS``): a cancel
@@ -956,7 +897,7 @@ class Studio:
         await anyio.lowlevel.checkpoint()  # a cancel that came meanwhile takes effect here
         return answer
 
-    async def _submit_once(self, render_id: str, session_id: str, draft: dict[str, Any]) -> Any:
+    async def _submit_once(self, render_id: str, session_id: str, draft: Any) -> Any:
         try:
             return await self.client.submit_render(render_id, session_id, draft)
         except AmbiguousSubmitError:
@@ -974,7 +915,7 @@ class Studio:
             self._update_render(render_id, status="failed", error="the submit was lost")
             raise RenderFailedError(
                 "The export request was lost on the way to NemoVideo; nothing is rendering.",
-                hint="Export again (nemo_export).",
+                hint=f"Export again ({self._say(Step('export'))}).",
             ) from None
 
     async def _poll_render(self, job: Job[Any], render_id: str) -> Any:
@@ -1009,7 +950,8 @@ class Studio:
                 raise RenderFailedError(
                     f"Render {render_id} did not finish in {constants.RENDER_MAX_SECONDS / 60:.0f}"
                     " minutes.",
-                    hint=f'It may still finish: nemo_wait(job_id="{render_id}") later.',
+                    hint="It may still finish: later, "
+                    f"{self._say(Step('wait', job_id=render_id))}.",
                 )
             # quick first polls, then the steady interval
             delay = min(self.poll_interval, 0.5 * 2**n)
@@ -1068,7 +1010,7 @@ class Studio:
         if rec is None:
             raise InvalidInputError(
                 f"No render {render_id!r} is known here.",
-                hint="Use the render id nemo_export returned; nemo_list_sessions shows sessions.",
+                hint="Use a render id that an earlier export returned.",
             )
         job = self.runner.get(render_id)
         if rec.status not in _FINISHED_RENDER and (job is None or job.done.is_set()):
@@ -1146,36 +1088,83 @@ class Studio:
             height=probe.height if probe else None,
             error=rec.error,
             elapsed_s=round(max(0.0, elapsed), 1),
-            summary="",
         )
-        if status == "downloaded":
-            dims = f", {view.width}x{view.height}" if view.width else ""
-            dur = f", {view.duration_s:.1f} s" if view.duration_s else ""
-            mb = f"{(size or 0) / 1_048_576:.1f} MB"
-            view.summary = f"Exported and downloaded: {rec.output_path} ({mb}{dims}{dur})."
-            view.next_steps = [_chat_step(self.manifest.examples[0]), STEP_STATE]
-        elif status in ("failed", "cancelled"):
-            view.summary = f"Render {render_id} {status}: {rec.error or 'no reason given'}."
-            view.next_steps = [STEP_STATE, STEP_EXPORT]
-        else:
-            pct = f" {rec.progress:.0f}%" if rec.progress else ""
-            view.summary = (
-                f"Render {render_id} is {status}{pct}; it goes on in the background and "
-                "downloads by itself."
+        if status == "downloaded" and self._last_balance is not None:
+            # exporting is free; what is left matters for the changes that may follow
+            view.credits = CreditsNote(
+                available=self._last_balance,
+                next_request="edit",
+                registration_url=self.settings.registration_url(self._user_id(rec.session_id)),
             )
-            view.next_steps = [_wait_render_step(render_id)]
         return view
 
+    # ------------------------------------------------------------------------------ job ids
+    def latest_job(self, session_id: str | None = None) -> str:
+        """The session's latest job still running, else its latest job (a turn or a render)."""
+        sid = session_id
+        if sid is None:
+            current = self.store.current_session(self.settings.api_url)
+            sid = current.session_id if current is not None else None
+        jobs: list[tuple[float, bool, str]] = []  # (started, running, id)
+        if sid is not None:
+            for turn in self.store.list_turns(sid):
+                job = self.runner.get(turn.turn_id)
+                running = turn.status == "running" and job is not None and not job.done.is_set()
+                jobs.append((turn.created_at, running, turn.turn_id))
+            for render in self.store.list_renders(sid):
+                running = render.status not in _FINISHED_RENDER
+                jobs.append((render.created_at, running, render.render_id))
+        if not jobs:
+            raise InvalidInputError(
+                "There is no chat or export to wait for in this session.",
+                hint=f"Start one: {self._say(Step('chat', message='<what to make>'))}.",
+            )
+        live = [j for j in jobs if j[1]]
+        return max(live or jobs)[2]
 
-def _small(item: Any) -> dict[str, Any]:
-    """Keep untrusted media records small and flat for tool output."""
-    if not isinstance(item, Mapping):
-        return {"value": str(item)[:200]}
-    out: dict[str, Any] = {}
-    for k, v in list(item.items())[:12]:
-        if isinstance(v, str | int | float | bool) or v is None:
-            out[str(k)[:40]] = v[:300] if isinstance(v, str) else v
+    def _say(self, step: Step) -> str:
+        """A step named in this face's words (for hints inside errors)."""
+        return phrase(step, self.face)
+
+
+def _media_items(records: Sequence[Any], limit: int = 50) -> list[MediaItem]:
+    """Uploaded or generated media as small typed items (their record shape is undocumented)."""
+    out = []
+    for raw in records[:limit]:
+        if not isinstance(raw, Mapping):
+            continue
+        name = _first(raw, "filename", "file_name", "name", "title", "media_id", "id")
+        kind = _first(raw, "file_type", "type", "media_type", "kind")
+        url = _first(raw, "cdn_url", "url")
+        out.append(
+            MediaItem(
+                name=(str(name) if name is not None else "media")[:200],
+                kind=str(kind or "media")[:20],
+                duration_s=_number(_first(raw, "duration", "duration_s")),
+                width=_int(raw.get("width")),
+                height=_int(raw.get("height")),
+                url=str(url)[:2000] if isinstance(url, str) and url.startswith("http") else None,
+            )
+        )
     return out
+
+
+def _first(raw: Mapping[str, Any], *keys: str) -> Any:
+    for key in keys:
+        value = raw.get(key)
+        if value not in (None, ""):
+            return value
+    return None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return round(float(value), 2)
+
+
+def _int(value: Any) -> int | None:
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _check_mp4(path: Path) -> str | None:

@@ -199,6 +199,10 @@ def body(m: SkillManifest) -> str:
         "changed on the timeline when it says nothing. `export` renders (free), downloads the "
         "MP4 into the output folder and prints its path last (`file` in the JSON).",
         "",
+        "The agent may ask something instead (status `awaiting_answer`, with `question` and "
+        "`options` in the JSON): ask the user exactly that, then send their answer with "
+        '`chat "..."` in the same session. Nothing is finished until then.',
+        "",
         "## Free text: let nemo-mcp route it",
         "",
         f'`{nm} ask "<the user\'s words>"` runs the matching command:',
@@ -253,7 +257,8 @@ def body(m: SkillManifest) -> str:
         "registered users top up), `export_blocked` (a plan limit, not credits), "
         "`unsupported_file`, `file_too_large`, `unsafe_path` (fix the file), "
         "`session_not_found` (a new session was started: upload again), `rate_limited` (wait, "
-        "then retry once), `connection` (run `doctor`).",
+        "then retry once), `connection` (run `doctor`), `turn_failed` (the editing agent "
+        "stopped with an error: check `state`, then ask again, rephrased or in smaller steps).",
         "",
         "## Rules",
         "",

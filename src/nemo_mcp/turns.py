@@ -7,7 +7,10 @@ twice), condenses it, reads the session state afterwards and decides:
 ``replied``         the stream closed cleanly and the agent said something
 ``silent_changed``  closed cleanly without text, and the timeline changed (about 30 % of edits)
 ``silent_unchanged`` closed cleanly without text, and nothing visible changed
-``failed``          an error frame (or an unresolved model error) and no real reply
+``failed``          the stream ended in an error: an error frame, or a model error (``errorCode``)
+                    that nothing after it resolved (see ``condense.condenser``)
+``awaiting_answer`` the agent asked the user a question (``ask_question``) and stopped for the
+                    answer: the question and its options are on the outcome, nothing is finished
 ``recovered``       the stream dropped, stalled or ran out of time, and the timeline then changed
 ``lost``            the same, but the timeline stayed unchanged through every check
 ==================  =============================================================================
@@ -36,17 +39,18 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import anyio
 import httpx
 
 from nemo_mcp.condense.condenser import ProgressNote, TurnCondenser, TurnSummary
+from nemo_mcp.condense.diff import diff_states
 from nemo_mcp.condense.events import parse_frame
 from nemo_mcp.condense.gui import Face, SuggestedAction, translate
 from nemo_mcp.condense.sse import IdleTimeout, iter_frames
-from nemo_mcp.condense.timeline import Timeline, diff_states
+from nemo_mcp.condense.timeline import Timeline
 from nemo_mcp.constants import (
     MAX_SSE_EVENT_BYTES,
     MAX_SSE_LINE_BYTES,
@@ -65,7 +69,15 @@ __all__ = ["TurnLimits", "TurnOutcome", "TurnStatus", "run_turn"]
 
 log = logging.getLogger(__name__)
 
-TurnStatus = Literal["replied", "silent_changed", "silent_unchanged", "failed", "recovered", "lost"]
+TurnStatus = Literal[
+    "replied",
+    "silent_changed",
+    "silent_unchanged",
+    "failed",
+    "awaiting_answer",
+    "recovered",
+    "lost",
+]
 DropReason = Literal["dropped", "idle", "timeout"]
 
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -103,6 +115,8 @@ class TurnOutcome:
     drop_reason: DropReason | None = None
     raw_reply_text: str = ""  # the reply before GUI phrasing was rewritten
     message_resent: bool = False  # always False: recorded so callers can say so
+    question: str | None = None  # awaiting_answer: the agent's question (cleaned), else None
+    options: list[str] = field(default_factory=list)  # its options, verbatim (cleaned)
 
 
 @dataclass(slots=True)
@@ -181,7 +195,8 @@ async def run_turn(
         raise open_error
 
     summary = condenser.result()
-    if end.drop is not None:
+    if end.drop is not None and summary.question is None:
+        # (a stream that breaks after the agent asked something has nothing more to wait for)
         return await _recover(
             end, summary, read_state, before, emit, clock, sleep, start, limits, face
         )
@@ -284,6 +299,8 @@ def _outcome(
         note=note,
         drop_reason=drop,
         raw_reply_text=raw,
+        question=summary.question if status == "awaiting_answer" else None,
+        options=list(summary.options) if status == "awaiting_answer" else [],
     )
 
 
@@ -318,6 +335,19 @@ async def _settle(
             face=face,
             note=f"The editing agent stopped with an error ({reason}). Check the timeline with "
             f"{state_tool} before asking again.",
+        )
+    if summary.question is not None:
+        chat_tool = _tool(face, "nemo_chat", 'nemo-mcp chat "..."')
+        return _outcome(
+            "awaiting_answer",
+            summary,
+            changes=changes,
+            state=state,
+            clock=clock,
+            start=start,
+            face=face,
+            note="The agent asked a question and waits for the answer: relay it to the user, "
+            f"then send the answer with {chat_tool} in the same session.",
         )
     if summary.had_reply:
         return _outcome(
@@ -355,19 +385,7 @@ async def _settle(
 
 
 def _with_reply(summary: TurnSummary, text: str) -> TurnSummary:
-    return TurnSummary(
-        reply_text=text,
-        had_reply=True,
-        steps=summary.steps,
-        errors=summary.errors,
-        partial_text=summary.partial_text,
-        touched_state=summary.touched_state,
-        events_seen=summary.events_seen,
-        touched_keys=summary.touched_keys,
-        failed=summary.failed,
-        heartbeats=summary.heartbeats,
-        tool_calls=summary.tool_calls,
-    )
+    return replace(summary, reply_text=text, had_reply=True)
 
 
 async def _recover(

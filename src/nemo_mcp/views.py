@@ -1,23 +1,43 @@
 """What the service returns: typed results shared by the MCP server and the CLI.
 
-Each result carries a short ``summary`` (one or two sentences, safe to show) and ``next_steps``
-naming both the MCP tool and the CLI command, so the two faces never disagree.
+Views hold facts only, for programs (MCP ``structuredContent``, ``--json``). What a person or a
+model reads is written from them by each face in its own words: the sentences in ``texts.py``,
+the next steps in ``next_steps.py``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from nemo_mcp import constants
 from nemo_mcp.models import RenderRecordStatus as RenderStatusName
 from nemo_mcp.models import TurnStatus
 
 
-class NextStep(BaseModel):
-    action: str = Field(description="what to do, in words")
-    tool: str = Field(description="the MCP tool call that does it")
-    command: str = Field(description="the nemo-mcp command that does it")
+class CreditsNote(BaseModel):
+    """The balance around a request, when it was read."""
+
+    available: float
+    spent: float | None = None  # by this request
+    next_request: Literal["generation", "edit"] | None = None  # likely next: for estimates
+    registration_url: str | None = None
+
+    @property
+    def needed(self) -> int | None:
+        """About what the likely next request costs (an estimate)."""
+        return estimated_cost(self.next_request) if self.next_request else None
+
+    @property
+    def short(self) -> bool:
+        """The balance cannot cover the likely next request (by the estimate)."""
+        needed = self.needed
+        return needed is not None and self.available < needed
+
+
+def estimated_cost(request: Literal["generation", "edit"]) -> int:
+    return constants.GENERATION_CREDITS if request == "generation" else constants.EDIT_CREDITS
 
 
 class SessionView(BaseModel):
@@ -31,41 +51,38 @@ class SessionView(BaseModel):
 
 
 class NewSessionView(SessionView):
-    """A session just started (a tool result: it says so and what to do next)."""
-
-    summary: str
-    next_steps: list[NextStep] = []
+    """A session just started."""
 
 
 class SessionList(BaseModel):
     sessions: list[SessionView]
     current_session_id: str | None = None
-    summary: str
-    next_steps: list[NextStep] = []
 
 
-class UploadedItem(BaseModel):
+class MediaItem(BaseModel):
     name: str
-    kind: str = Field(description="video, image or audio")
-    source: Literal["file", "url"]
-    size_bytes: int | None = None
+    kind: str  # video, image or audio
     duration_s: float | None = None
     width: int | None = None
     height: int | None = None
-    url: str | None = Field(default=None, description="where NemoVideo stored it")
+    url: str | None = None
+
+
+class UploadedItem(MediaItem):
+    source: Literal["file", "url"]
+    size_bytes: int | None = None
 
 
 class UploadResult(BaseModel):
     session_id: str
     uploaded: list[UploadedItem]
     notices: list[str] = []
-    summary: str
-    next_steps: list[NextStep] = []
+    credits: CreditsNote | None = None
 
 
 class TrackView(BaseModel):
     index: int
-    kind: str = Field(description="video, audio, text or another track type")
+    kind: str
     label: str
     start_s: float
     end_s: float
@@ -74,16 +91,14 @@ class TrackView(BaseModel):
 
 class StateView(BaseModel):
     session_id: str
-    timeline: str = Field(description="readable summary of the timeline")
+    timeline: str  # a readable summary
     tracks: list[TrackView]
     duration_s: float | None = None
     width: int | None = None
     height: int | None = None
-    uploads: list[dict[str, Any]] = []
-    generated_media: list[dict[str, Any]] = []
-    export_ready: bool
-    summary: str
-    next_steps: list[NextStep] = []
+    uploads: list[MediaItem] = []
+    generated_media: list[MediaItem] = []
+    export_ready: bool | None = None  # None: the draft could not be read, readiness unknown
 
 
 class CreditsView(BaseModel):
@@ -92,8 +107,7 @@ class CreditsView(BaseModel):
     total: float
     account: Literal["anonymous", "registered", "unknown"] = "unknown"
     registration_url: str | None = None
-    summary: str
-    next_steps: list[NextStep] = []
+    export_ready: bool | None = None  # the current session's timeline
 
 
 class TurnView(BaseModel):
@@ -101,15 +115,16 @@ class TurnView(BaseModel):
     session_id: str
     status: TurnStatus
     done: bool
-    reply: str = Field(default="", description="the editing agent's reply (untrusted text)")
-    changes: list[str] = Field(default=[], description="what changed on the timeline, in words")
-    steps: list[str] = Field(default=[], description="what the agent did")
+    reply: str = Field(default="", description="the editing agent's words (untrusted)")
+    question: str | None = None  # the agent asks the user (status awaiting_answer)
+    options: list[str] = []
+    changes: list[str] = []  # what changed on the timeline, in words
     errors: list[str] = []
     timeline: str | None = None
     export_ready: bool | None = None
     elapsed_s: float = 0.0
-    summary: str
-    next_steps: list[NextStep] = []
+    duplicate: bool = False  # this message was sent moments ago and not sent again
+    credits: CreditsNote | None = None
 
 
 class RenderView(BaseModel):
@@ -118,16 +133,16 @@ class RenderView(BaseModel):
     status: RenderStatusName
     done: bool
     progress: float | None = None
-    url: str | None = Field(default=None, description="NemoVideo's download URL")
-    file: str | None = Field(default=None, description="local path of the downloaded MP4")
+    url: str | None = None  # NemoVideo's download link
+    file: str | None = None  # the downloaded MP4
     size_bytes: int | None = None
     duration_s: float | None = None
     width: int | None = None
     height: int | None = None
     error: str | None = None
     elapsed_s: float = 0.0
-    summary: str
-    next_steps: list[NextStep] = []
+    reused: bool = False  # this timeline was exported before: not rendered again
+    credits: CreditsNote | None = None
 
 
 class Progress(BaseModel):

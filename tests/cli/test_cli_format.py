@@ -8,11 +8,11 @@ import json
 import pytest
 
 from nemo_mcp import cli, errors
-from nemo_mcp.cli_format import ProgressPrinter, format_view
+from nemo_mcp.cli_format import ProgressPrinter, format_view, json_view
+from nemo_mcp.manifest import load_manifest
 from nemo_mcp.redact import register_secret
 from nemo_mcp.views import (
     CreditsView,
-    NextStep,
     Progress,
     RenderView,
     StateView,
@@ -20,9 +20,7 @@ from nemo_mcp.views import (
     TurnView,
 )
 
-STEP = NextStep(
-    action="render and download the MP4", tool="nemo_export()", command="nemo-mcp export"
-)
+MANIFEST = load_manifest("nemo-mcp")
 
 
 class Clock:
@@ -87,21 +85,24 @@ def test_export_prints_the_path_last() -> None:
         status="downloaded",
         done=True,
         file="/videos/out.mp4",
-        summary="Exported and downloaded: /videos/out.mp4 (1.0 MB).",
-        next_steps=[STEP],
+        size_bytes=1_048_576,
     )
-    lines = format_view(view).splitlines()
+    lines = format_view(view, MANIFEST).splitlines()
     assert lines[-1] == "/videos/out.mp4"
-    assert any("next: nemo-mcp export" in line for line in lines)
+    assert lines[0] == "Exported and downloaded: /videos/out.mp4 (1.0 MB)."
+    assert any(line.startswith('  next: nemo-mcp chat "<the change>"') for line in lines)
+    assert "nemo_" not in "\n".join(lines)  # the command line names only its own commands
 
 
-def test_running_views_show_their_job_id() -> None:
-    render = RenderView(
-        render_id="render_9", session_id="s", status="processing", done=False, summary="busy"
-    )
-    assert "render id: render_9" in format_view(render)
-    turn = TurnView(turn_id="turn_7", session_id="s", status="running", done=False, summary="w")
-    assert "turn id: turn_7" in format_view(turn)
+def test_running_views_show_their_job_id_and_the_command_to_follow() -> None:
+    render = RenderView(render_id="render_9", session_id="s", status="processing", done=False)
+    text = format_view(render, MANIFEST)
+    assert "render id: render_9" in text and "next: nemo-mcp wait render_9" in text
+    turn = TurnView(turn_id="turn_7", session_id="s", status="running", done=False)
+    text = format_view(turn, MANIFEST)
+    # this process ends, and the turn's stream with it: the timeline tells the outcome
+    assert "turn id: turn_7" in text and "do not send the message again" in text
+    assert "next: nemo-mcp state" in text and "wait" not in text.split("turn id")[1]
 
 
 def test_agent_reply_is_labelled_as_its_words() -> None:
@@ -110,14 +111,31 @@ def test_agent_reply_is_labelled_as_its_words() -> None:
         session_id="s",
         status="replied",
         done=True,
-        reply="Done! Click Export to download.",
+        reply="Done!\x1b[31m Click Export to download.\u202e",
         changes=["added a video track"],
-        summary="The agent replied.",
+        export_ready=True,
     )
-    text = format_view(turn)
+    text = format_view(turn, MANIFEST)
     assert "its words, not instructions" in text
-    assert "  | Done! Click Export to download." in text
+    assert "  | Done! Click Export to download." in text  # no escape or bidi characters
+    assert "\x1b" not in text and "\u202e" not in text
     assert "  - added a video track" in text
+    assert "next: nemo-mcp export" in text
+
+
+def test_json_output_carries_summary_and_commands_only() -> None:
+    turn = TurnView(
+        turn_id="turn_1",
+        session_id="s",
+        status="silent_unchanged",
+        done=True,
+        timeline="Timeline is empty.",
+        export_ready=False,
+    )
+    data = json_view(turn, MANIFEST)
+    assert "did not change" in data["summary"]
+    [step] = data["next_steps"]
+    assert step["command"].startswith("nemo-mcp chat") and "not the same message" in step["action"]
 
 
 def test_state_and_credits_blocks() -> None:
@@ -131,19 +149,24 @@ def test_state_and_credits_blocks() -> None:
         width=1080,
         height=1920,
         export_ready=True,
-        summary="Ready to export.",
     )
-    text = format_view(state)
+    text = format_view(state, MANIFEST)
     assert "1. audio  song.mp3 (0.0-12.0 s, volume 35%)" in text and "1080x1920" in text
+    assert "next: nemo-mcp export" in text
     credits = CreditsView(
         available=80,
         frozen=0,
         total=100,
         account="anonymous",
         registration_url="https://nemovideo.com/register?bind=anon_1",
-        summary="80 credits.",
     )
-    assert "Register: https://nemovideo.com/register?bind=anon_1" in format_view(credits)
+    text = format_view(credits, MANIFEST)
+    # 80 credits cannot cover making a video (about 100): no chat step, registering instead
+    assert "nemo-mcp chat" not in text
+    assert "next: register free at https://nemovideo.com/register?bind=anon_1" in text
+    assert text.count("register?bind=anon_1") == 1  # said once
+    rich = format_view(credits.model_copy(update={"available": 5000}), MANIFEST)
+    assert "Register: https://nemovideo.com/register?bind=anon_1" in rich
 
 
 @pytest.mark.parametrize(

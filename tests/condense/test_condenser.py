@@ -271,3 +271,21 @@ def test_any_event_sequence_gives_a_clean_capped_reply(events: list[AgentEvent])
     assert r.had_reply == bool(r.reply_text) or r.reply_text == ""
     for step in r.steps:
         assert step and "\n" not in step
+
+
+def test_an_error_after_the_agent_started_working_fails_the_turn() -> None:
+    """Text said before the last tool call does not make a turn that ends in an error a success."""
+    started = run(
+        text("Sure! Generating now."), call("generate_video"), AgentEvent("error", text="boom")
+    )
+    assert started.result().failed
+    model = run(
+        text("On it."), call("edit_multitrack"), AgentEvent("model_error", text="bad", code="E")
+    )
+    assert model.result().failed
+    closing = run(
+        call("edit_multitrack"),
+        text("Done."),
+        AgentEvent("model_error", text="cut", code="MAX_TOKENS"),
+    )
+    assert not closing.result().failed and closing.result().errors == ["MAX_TOKENS: cut"]

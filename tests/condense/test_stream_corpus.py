@@ -60,6 +60,10 @@ def test_corpus_is_complete() -> None:
         "temporary_issue",
         "chinese_reply",
         "dropped",
+        "agent_question",
+        "agent_question_snake",
+        "error_after_text",
+        "typed_error",
     }
     assert wanted <= set(NAMES)
     for name in NAMES:
@@ -84,6 +88,8 @@ def test_stream_condenses_to_expected(name: str, chunk_size: int) -> None:
     assert summary.touched_state is bool(expected["touched_keys"])
     actions = [a.action for a in translate(summary.reply_text, "mcp").actions]
     assert actions == expected["actions"]
+    assert summary.question == expected.get("question")
+    assert summary.options == expected.get("options", [])
 
 
 def test_dropped_stream_leaves_its_cut_frame_unparsed() -> None:

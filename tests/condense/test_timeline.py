@@ -9,10 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nemo_mcp.condense.timeline import Timeline, diff_states
+from nemo_mcp.condense.diff import diff_states
+from nemo_mcp.condense.timeline import Timeline
 
 SEED_SUMMARY = (
-    "Timeline (3 tracks): 1. Video: city timelapse (0-10s) 2. BGM: Lo-fi (0-10s, 35%) "
+    'Timeline (3 tracks): 1. Video: "city timelapse" (0-10s) 2. BGM: "Lo-fi" (0-10s, 35%) '
     '3. Title: "Urban Dreams" (0-3s)'
 )
 
@@ -65,7 +66,7 @@ def test_summary_matches_the_seed_style(given_state: Any) -> None:
         {},
         payload(None),
         payload({}),
-        payload("not json"),
+        payload(""),
         payload([]),
         "garbage",
         42,
@@ -101,22 +102,25 @@ def test_export_readiness(d: Any, ready: bool) -> None:
 @pytest.mark.parametrize(
     ("tracks", "expected"),
     [
-        ([video("a", "b", "c", "d")], "Timeline (1 track): 1. Video: 4 clips: a, b, c, … (0-40s)"),
+        (
+            [video("a", "b", "c", "d")],
+            'Timeline (1 track): 1. Video: 4 clips: "a", "b", "c", … (0-40s)',
+        ),
         (
             [{"tt": 0, "sg": [{"d": 2500}, {"d": 2500}]}],
             "Timeline (1 track): 1. Video: 2 clips (0-5s)",
         ),
         (
             [{"tt": 0, "sg": [{"d": 4000, "src": "https://cdn.x/a/My%20Clip.mp4?sig=1"}]}],
-            "Timeline (1 track): 1. Video: My Clip (0-4s)",
+            'Timeline (1 track): 1. Video: "My Clip" (0-4s)',
         ),
         (
             [bgm("Narration voice", 1.0)],
-            "Timeline (1 track): 1. Voice: Narration voice (0-10s, 100%)",
+            'Timeline (1 track): 1. Voice: "Narration voice" (0-10s, 100%)',
         ),
-        ([bgm("Jazz", "80%")], "Timeline (1 track): 1. BGM: Jazz (0-10s, 80%)"),
-        ([bgm("Jazz", 60)], "Timeline (1 track): 1. BGM: Jazz (0-10s, 60%)"),
-        ([bgm("Jazz", None)], "Timeline (1 track): 1. BGM: Jazz (0-10s)"),
+        ([bgm("Jazz", "80%")], 'Timeline (1 track): 1. BGM: "Jazz" (0-10s, 80%)'),
+        ([bgm("Jazz", 60)], 'Timeline (1 track): 1. BGM: "Jazz" (0-10s, 60%)'),
+        ([bgm("Jazz", None)], 'Timeline (1 track): 1. BGM: "Jazz" (0-10s)'),
         (
             [
                 {
@@ -163,12 +167,12 @@ def test_metadata_resolution_aspect_duration_counts() -> None:
     assert tl.track_counts() == {"video": 1, "audio": 1}
     assert (
         tl.overview()
-        == "'Trip' · 30 s · 1080x1920 (9:16) · 2 uploads · 2 generated · ready to export"
+        == '"Trip" · 30 s · 1080x1920 (9:16) · 2 uploads · 2 generated · ready to export'
     )
     views = tl.track_views()
     assert [(v.kind, v.label, v.end_s, v.volume_pct) for v in views] == [
-        ("video", "a", 10.0, None),
-        ("audio", "Lo-fi", 10.0, 35.0),
+        ("video", '"a"', 10.0, None),
+        ("audio", '"Lo-fi"', 10.0, 35.0),
     ]
     assert tl.to_dict()["export_ready"] is True
 
@@ -218,12 +222,12 @@ def test_segments_without_start_are_laid_end_to_end() -> None:
         (
             payload(draft(video("city timelapse"), bgm())),
             payload(SEED_DRAFT),
-            ["added title 'Urban Dreams' 0-3 s"],
+            ['added title "Urban Dreams" 0-3 s'],
         ),
         (
             payload(SEED_DRAFT),
             payload(draft(video("city timelapse"), bgm())),
-            ["removed title 'Urban Dreams'"],
+            ['removed title "Urban Dreams"'],
         ),
         (
             payload(draft(video("a"), bgm(volume=0.6))),
@@ -275,9 +279,9 @@ def test_segments_without_start_are_laid_end_to_end() -> None:
         (
             payload(None),
             payload(draft(video("city timelapse"), bgm())),
-            ["added video track 'city timelapse' 0-10 s", "added BGM 'Lo-fi' 0-10 s (35%)"],
+            ['added video track "city timelapse" 0-10 s', 'added BGM "Lo-fi" 0-10 s (35%)'],
         ),
-        (payload(draft(video("a"), bgm())), payload(draft(video("a"))), ["removed BGM 'Lo-fi'"]),
+        (payload(draft(video("a"), bgm())), payload(draft(video("a"))), ['removed BGM "Lo-fi"']),
         (
             payload(draft(video("a"))),
             payload(draft(video("a", "b"))),
@@ -286,12 +290,12 @@ def test_segments_without_start_are_laid_end_to_end() -> None:
         (
             payload(draft(video("a"), bgm("Lo-fi"))),
             payload(draft(video("a"), bgm("Jazz"))),
-            ["BGM 'Lo-fi' -> 'Jazz'"],
+            ['BGM "Lo-fi" -> "Jazz"'],
         ),
         (
             payload(draft(video("a"), title("X", 0))),
             payload(draft(video("a"), title("X", 2000))),
-            ["title 'X' moved 0-3 s -> 2-5 s"],
+            ['title "X" moved 0-3 s -> 2-5 s'],
         ),
         (payload(draft(video("a"))), payload(None), ["timeline cleared"]),
         (
@@ -302,7 +306,7 @@ def test_segments_without_start_are_laid_end_to_end() -> None:
         (
             payload(draft(video("a"), m={"title": "A"})),
             payload(draft(video("a"), m={"title": "B"})),
-            ["project title 'A' -> 'B'"],
+            ['project title "A" -> "B"'],
         ),
     ],
 )
@@ -374,3 +378,100 @@ def test_arbitrary_state_never_raises(a: Any, b: Any) -> None:
     lines = diff_states(a, b)
     assert isinstance(lines, list)
     assert diff_states(a, a) == []
+
+
+# --- labels wherever a backend puts them ---------------------------------------------------------
+@pytest.mark.parametrize(
+    "segment",
+    [
+        {"d": 3000, "text": "Urban Dreams"},
+        {"d": 3000, "m": {"text": "Urban Dreams"}},
+        {"d": 3000, "meta": {"content": "Urban Dreams"}},
+        {"d": 3000, "metadata": {"caption": "Urban Dreams"}},
+        {"d": 3000, "props": {"text": "Urban Dreams", "font": "Inter"}},
+        {"d": 3000, "text": {"content": "Urban Dreams", "size": 96}},
+        {"d": 3000, "m": json.dumps({"text": "Urban Dreams"})},
+        {"d": 3000, "type": "text", "name": "text", "m": {"text": "Urban Dreams"}},
+    ],
+)
+def test_title_text_is_read_at_the_top_or_one_level_down(segment: dict[str, Any]) -> None:
+    tl = Timeline.from_state(payload(draft({"tt": 7, "sg": [segment]})))
+    assert tl.summary() == 'Timeline (1 track): 1. Title: "Urban Dreams" (0-3s)'
+    assert diff_states(payload(None), payload(draft({"tt": 7, "sg": [segment]}))) == [
+        'added title "Urban Dreams" 0-3 s'
+    ]
+
+
+@pytest.mark.parametrize(
+    ("segment", "label"),
+    [
+        ({"d": 1000, "m": {"name": "Beach at dusk"}}, '"Beach at dusk"'),
+        ({"d": 1000, "metadata": {"title": "Beach"}, "src": "https://x/IMG_1.mp4"}, '"Beach"'),
+        ({"d": 1000, "m": {"src": "https://cdn.x/m/sunset%20pier.mp4"}}, '"sunset pier"'),
+        ({"d": 1000, "media": {"url": "https://cdn.x/m/drone.mov"}}, '"drone"'),
+        ({"d": 1000, "name": "video", "src": "https://cdn.x/m/video.mp4"}, "1 clip"),
+        ({"d": 1000, "name": "untitled", "m": {"name": "Opening"}}, '"Opening"'),
+        ({"d": 1000, "m": {"name": 42}}, "1 clip"),  # numbers one level down are not names
+    ],
+)
+def test_clip_names_one_level_down_and_never_a_placeholder(
+    segment: dict[str, Any], label: str
+) -> None:
+    tl = Timeline.from_state(payload(draft({"tt": 0, "sg": [segment]})))
+    assert tl.summary() == f"Timeline (1 track): 1. Video: {label} (0-1s)"
+
+
+def test_volume_and_track_name_in_metadata() -> None:
+    track = {"tt": 1, "m": {"name": "Narration"}, "sg": [{"d": 5000, "m": {"volume": 0.4}}]}
+    tl = Timeline.from_state(payload(draft(track)))
+    assert tl.summary() == "Timeline (1 track): 1. Voice: 1 segment (0-5s, 40%)"
+
+
+def test_a_title_without_text_is_said_honestly() -> None:
+    untitled = draft({"tt": 7, "sg": [{"d": 2000, "type": "text", "name": "text"}]})
+    tl = Timeline.from_state(payload(untitled))
+    assert tl.summary() == "Timeline (1 track): 1. Title: (no text) (0-2s)"
+    assert diff_states(payload(None), payload(untitled)) == ["added title (no text) 0-2 s"]
+    assert "'text'" not in tl.summary() and '"text"' not in tl.summary()
+
+
+def test_track_types_as_words() -> None:
+    tracks = [
+        {"type": "bgm", "sg": [{"d": 1000, "name": "Jazz"}]},
+        {"type": "voice", "sg": [{"d": 1000, "name": "Intro"}]},
+        {"type": "graphics", "sg": [{"d": 1000, "name": "Logo"}]},
+    ]
+    tl = Timeline.from_state(payload(draft(*tracks)))
+    assert tl.summary() == (
+        'Timeline (3 tracks): 1. BGM: "Jazz" (0-1s) 2. Voice: "Intro" (0-1s) '
+        '3. Graphics: "Logo" (0-1s)'
+    )
+
+
+# --- drafts of an unknown shape ------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("not json", "neither a JSON draft nor a Draft V3 document"),
+        ({"timeline": {"layers": []}, "m": {}}, "no track list in a form nemo-mcp knows"),
+        (42, "it is a int"),
+    ],
+)
+def test_unknown_draft_shapes_are_reported_not_guessed(raw: Any, reason: str) -> None:
+    tl = Timeline.from_state(payload(raw))
+    assert tl.draft_problem is not None and reason in tl.draft_problem
+    assert tl.summary().startswith("The draft could not be read: ")
+    assert "exactly as received" in tl.summary()
+    assert not tl.is_export_ready and tl.can_export and tl.draft == raw
+    assert tl.overview().endswith("draft unreadable")
+    before = payload(draft(video("a")))
+    assert diff_states(before, payload(raw)) == [
+        f"the draft changed, but the new draft could not be read ({tl.draft_problem})"
+    ]
+    assert diff_states(payload(raw), before) == ["the draft changed and can be read again"]
+
+
+def test_a_json_string_draft_is_kept_as_received() -> None:
+    text = json.dumps(SEED_DRAFT)
+    tl = Timeline.from_state(payload(text))
+    assert tl.draft == text and tl.is_export_ready and tl.draft_format == "json"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
@@ -195,9 +196,19 @@ def assert_increasing(progress: Progress) -> None:
     assert all(b > a for a, b in itertools.pairwise(values)), values
 
 
+NEXT_CALL = re.compile(r'\b(nemo_[a-z_]+)\((?:[^()"]|"(?:[^"\\]|\\.)*")*\)')
+
+
+def next_line(text: str) -> str:
+    """The one ``Next:`` line of a result's text (a model reads nothing else about it)."""
+    lines = [line for line in text.splitlines() if line.startswith("Next: ")]
+    assert len(lines) <= 1, text
+    return lines[0] if lines else ""
+
+
 def next_tools(call: Call) -> list[str]:
-    steps = call.data.get("next_steps") or []
-    return [str(s["tool"]) for s in steps]
+    """The tool calls the result's ``Next:`` line names, in order."""
+    return [m.group(0) for m in NEXT_CALL.finditer(next_line(call.text))]
 
 
 def check_mp4(path: Path, *, min_seconds: float = 1.0) -> dict[str, Any]:

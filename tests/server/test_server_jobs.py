@@ -48,16 +48,16 @@ async def test_chat_returns_a_handle_and_nemo_wait_gets_the_reply(
     chat = await mcp.ok("nemo_chat", {"message": MUSIC_VIDEO, "wait_seconds": 0})
     turn_id = chat.data["turn_id"]
     assert chat.data["done"] is False and chat.data["status"] == "running", chat.text
-    assert next_tools(chat)[0] == f'nemo_wait(job_id="{turn_id}")'
-    assert "nemo_wait" in chat.text and "not be resent" in chat.text
+    assert next_tools(chat) == ["nemo_wait()"]  # no id to copy: it waits for the latest job
+    assert "not be resent" in chat.text
 
     # a second message while the first is running is refused, not queued or sent
     busy = await mcp.fail("nemo_chat", {"message": "make it louder"})
     assert busy.error["kind"] == "invalid_input" and turn_id in busy.text
-    still = await mcp.ok("nemo_wait", {"job_id": turn_id, "wait_seconds": 0})
-    assert still.data["done"] is False
-    assert next_tools(still) == [f'nemo_wait(job_id="{turn_id}")', "nemo_get_state()"]
-    assert f'Next: wait for the reply: nemo_wait(job_id="{turn_id}")' in still.text
+    assert "`nemo_wait()`" in busy.text and "nemo-mcp" not in busy.text
+    still = await mcp.ok("nemo_wait", {"wait_seconds": 0})
+    assert still.data["job_id"] == turn_id and still.data["done"] is False
+    assert next_tools(still) == ["nemo_wait()"]
 
     # the job goes on without anyone waiting: the emulator finishes the turn by itself
     await eventually(lambda: bool(emu.session(chat.data["session_id"])["draft"]), timeout=20)
@@ -78,14 +78,15 @@ async def test_export_returns_a_handle_and_downloads_by_itself(
     render_id = export.data["render_id"]
     assert export.data["done"] is False
     assert export.data["status"] in ("submitting", "pending", "processing")
-    assert next_tools(export) == [f'nemo_wait(job_id="{render_id}")']
-    assert "background" in export.text
+    assert next_tools(export) == ["nemo_wait()"]
+    assert "goes on by itself" in export.text
     # no file yet, but a link to the render's status resource
     links = [c for c in export.result.content if isinstance(c, types.ResourceLink)]
     assert [str(link.uri) for link in links] == [f"nemo://renders/{render_id}"]
 
-    pending = await mcp.ok("nemo_wait", {"job_id": render_id, "wait_seconds": 0})
-    assert pending.data["done"] is False and f'nemo_wait(job_id="{render_id}")' in pending.text
+    pending = await mcp.ok("nemo_wait", {"wait_seconds": 0})
+    assert pending.data["job_id"] == render_id and pending.data["done"] is False
+    assert next_tools(pending) == ["nemo_wait()"]
 
     # nobody waits, yet the render is polled and the MP4 downloaded
     await eventually(lambda: len(_mp4s(folders.out)) == 1, timeout=30)
@@ -184,7 +185,7 @@ async def test_cancel_render_tool(mcp: Recorder, emu: EmulatorServer, folders: F
     assert requests_to(emu, "render_cancel", "POST") == 1
 
     waited = await mcp.ok("nemo_wait", {"job_id": render_id})
-    assert waited.data["render"]["status"] == "cancelled" and waited.data["render"]["file"] is None
+    assert waited.data["render"]["status"] == "cancelled" and "file" not in waited.data["render"]
     assert _mp4s(folders.out) == []
 
     unknown = await mcp.fail("nemo_cancel_render", {"render_id": "render_123_abcdef"})
@@ -256,3 +257,20 @@ async def test_cancel_during_a_slow_submit_leaves_no_orphan(
     assert render_submits(emu) == 1
     await eventually(lambda: emu.render(render_id) is not None)
     await eventually(lambda: emu.render(render_id).status == "cancelled")  # type: ignore[union-attr]
+
+
+async def test_wait_without_a_job_id_takes_the_latest_and_says_when_there_is_none(
+    mcp: Recorder, emu: EmulatorServer, folders: Folders
+) -> None:
+    nothing = await mcp.fail("nemo_wait", {})
+    assert nothing.error["kind"] == "invalid_input"
+    assert "nothing" in nothing.text.lower() or "no chat or export" in nothing.text
+    assert "`nemo_chat(" in nothing.text and "nemo-mcp" not in nothing.text
+    await _ready_timeline(mcp, folders)
+    turn = await mcp.ok("nemo_wait", {})  # nothing running: the latest job, the chat turn
+    assert turn.data["kind"] == "turn" and turn.data["done"] is True
+    emu.set_config(render_pending_seconds=1.0)
+    export = await mcp.ok("nemo_export", {"wait_seconds": 0})
+    render = await mcp.ok("nemo_wait", {"wait_seconds": 30})  # the render, still running
+    assert render.data["job_id"] == export.data["render_id"] and render.data["done"] is True
+    assert "Exported and downloaded" in render.text

@@ -13,11 +13,12 @@ from nemo_mcp.condense.condenser import (
     TurnSummary,
     human_tool_name,
 )
+from nemo_mcp.condense.diff import diff_states
 from nemo_mcp.condense.events import AgentEvent, EventKind, parse_data, parse_frame
 from nemo_mcp.condense.gui import ACTIONS, SuggestedAction, Translated, translate
 from nemo_mcp.condense.router import Route, extract_paths, route
 from nemo_mcp.condense.sse import IdleTimeout, SSEDecoder, SSEFrame, SSELimitError, iter_frames
-from nemo_mcp.condense.timeline import Segment, Timeline, Track, TrackInfo, diff_states
+from nemo_mcp.condense.timeline import Segment, Timeline, Track, TrackInfo
 
 __all__ = [
     "ACTIONS",

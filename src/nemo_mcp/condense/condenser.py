@@ -8,6 +8,12 @@ clock and hands back :class:`ProgressNote` objects to relay. Rules (api-contract
   event), never appended to it;
 - a trailing "I encountered a temporary issue..." is dropped when a real reply came before it;
 - tool calls become human steps ("generating video"), consecutive repeats folded;
+- a question to the user (``ask_question``, see :mod:`nemo_mcp.condense.question`) that no
+  later step moves past is the turn's open question: the agent waits for the answer;
+- the turn failed when it ends in an error: a fatal error frame, or a model error
+  (``errorCode``) that no later event resolved. Text said *before the agent's last tool call*
+  does not make it a success ("Sure, generating now..." then an error is a failure); an error
+  after the agent's closing words (no tool call since) is trailing: kept, but not a failure;
 - text is cleaned of control characters and capped at ``MAX_REPLY_CHARS``;
 - a progress note is due at least every ``progress_every`` seconds while the turn runs, and a
   "⏳ Still working..." note every ``still_working_every`` seconds.
@@ -20,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from nemo_mcp.condense.events import AgentEvent
+from nemo_mcp.condense.question import AgentQuestion, is_answer, read_question
 from nemo_mcp.condense.text import clean_text, one_line, truncate
 from nemo_mcp.constants import (
     MAX_REPLY_CHARS,
@@ -40,7 +47,7 @@ __all__ = [
     "human_tool_name",
 ]
 
-NoteKind = Literal["step", "text", "working", "still_working", "error", "recovery"]
+NoteKind = Literal["step", "text", "working", "still_working", "error", "recovery", "question"]
 STILL_WORKING: Final = "⏳ Still working..."
 TRUNCATED_MARKER: Final = "\n\n[reply truncated]"
 
@@ -76,6 +83,8 @@ class TurnSummary:
     failed: bool = False
     heartbeats: int = 0
     tool_calls: int = 0
+    question: str | None = None  # the agent's open question (cleaned), None when there is none
+    options: list[str] = field(default_factory=list)
 
 
 # -- tool names -----------------------------------------------------------------------------------
@@ -110,6 +119,8 @@ _EXACT_TOOLS: Final = {
     "render_video": "rendering",
     "export_video": "rendering",
     "transfer_to_agent": "handing over to another agent",
+    "ask_question": "asking you a question",
+    "ask_user": "asking you a question",
 }
 _TOOL_PATTERNS: Final = (
     (re.compile(r"seedance|generate_?video|video_?gen|kling|runway"), "generating video"),
@@ -118,6 +129,7 @@ _TOOL_PATTERNS: Final = (
     (re.compile(r"add_?(?:title|text)"), "adding a title"),
     (re.compile(r"subtitle|caption"), "adding subtitles"),
     (re.compile(r"voice_?over|text_?to_?speech"), "generating a voice-over"),
+    (re.compile(r"(?:^|_)(?:ask|clarify)(?:_|$)|question"), "asking you a question"),
 )
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.\- ]+")
@@ -176,11 +188,13 @@ class TurnCondenser:
         self._errors: list[str] = []
         self._fatal = False
         self._model_error_open = False
+        self._after_reply = False  # the agent has spoken and called no tool since
         self._touched: set[str] = set()
         self._seen_calls: dict[str, None] = {}
         self._events = 0
         self._heartbeats = 0
         self._tool_calls = 0
+        self._question: AgentQuestion | None = None
         self._last_note_at = start
         self._last_event_note_at: float | None = None
         self._last_still_at = start
@@ -196,8 +210,14 @@ class TurnCondenser:
 
     @property
     def failed(self) -> bool:
-        """A fatal error frame, or a model error with no later success, and no reply at all."""
-        return (self._fatal or self._model_error_open) and not self._finals
+        """The turn ended in an error: a fatal error frame, or a model error that no later event
+        resolved. Text before the error does not make it a success."""
+        return self._fatal or self._model_error_open
+
+    @property
+    def question(self) -> AgentQuestion | None:
+        """The agent's open question: asked, and not moved past or answered in the stream."""
+        return self._question
 
     @property
     def fatal_error(self) -> bool:
@@ -218,16 +238,20 @@ class TurnCondenser:
             self._on_tool_call(event, now, notes)
         elif kind == "tool_result":
             self._model_error_open = False
+            question = self._question
+            answered = question is not None and event.call_id == question.call_id
+            if answered and is_answer(event.payload):
+                self._question = None
             if event.failed:
                 self._add_step(f"{human_tool_name(event.tool)} failed", now, notes)
         elif kind == "state_delta":
             if len(self._touched) < _MAX_TOUCHED_KEYS:
                 self._touched.update(event.keys)
         elif kind == "error":
-            self._fatal = True
+            self._fatal = self._fatal or not self._after_reply
             self._add_error(event, now, notes)
         elif kind == "model_error":
-            self._model_error_open = True
+            self._model_error_open = not self._after_reply
             self._add_error(event, now, notes)
         notes.extend(self.tick(now))
         return notes
@@ -268,6 +292,8 @@ class TurnCondenser:
             failed=self.failed,
             heartbeats=self._heartbeats,
             tool_calls=self._tool_calls,
+            question=self._question.text if self._question is not None else None,
+            options=list(self._question.options) if self._question is not None else [],
         )
 
     # -- internals ------------------------------------------------------------------------------
@@ -280,7 +306,7 @@ class TurnCondenser:
 
         A step note that is skipped is not lost: the periodic note names the current step.
         """
-        if kind != "error" and not self._due(now):
+        if kind not in ("error", "question") and not self._due(now):
             return
         notes.append(ProgressNote(message, None, kind))
         self._last_note_at = now
@@ -304,6 +330,7 @@ class TurnCondenser:
             self._append_final(pending)
         self._pending_issues.clear()
         self._append_final(cleaned)
+        self._after_reply = True
         self._note(notes, now, "Agent: " + truncate(one_line(cleaned), _PREVIEW_CHARS), "text")
 
     def _append_final(self, text: str) -> None:
@@ -342,6 +369,16 @@ class TurnCondenser:
             if len(self._seen_calls) > _SEEN_CALL_IDS:
                 del self._seen_calls[next(iter(self._seen_calls))]
         self._tool_calls += 1
+        self._after_reply = False
+        question = read_question(event.tool, event.payload, long_running=event.long_running)
+        if question is not None:
+            self._question = AgentQuestion(question.text, question.options, event.call_id)
+            self._model_error_open = False
+            preview = truncate(question.text, _PREVIEW_CHARS) or "a question"
+            self._add_step("asking you a question", now, notes)
+            self._note(notes, now, f'The agent asks: "{preview}"', "question")
+            return
+        self._question = None  # the agent went on: whatever it asked is behind it
         self._add_step(human_tool_name(event.tool), now, notes)
 
     def _add_step(self, step: str, now: float, notes: list[ProgressNote]) -> None:

@@ -1,12 +1,22 @@
-"""A tolerant model of a session's draft (timeline), its summary and a diff in words.
+"""A tolerant model of a session's draft (timeline) and its summary in words.
 
-The draft (api-contract 5.6) uses short keys: ``t`` tracks, ``tt`` track type (0 video, 1 audio,
-7 text), ``sg`` segments, ``d`` duration in ms, ``m`` metadata (title, width, height). Nothing
-else about segments is documented, so every other field is guessed through aliases and kept in
-``extra``. Nothing here raises on odd input: a value of the wrong type is simply ignored.
+Two draft shapes are read into the same model:
+
+- the JSON draft (api-contract 5.6): short keys ``t`` tracks, ``tt`` track type (0 video,
+  1 audio, 7 text), ``sg`` segments, ``d`` duration in ms, ``m`` metadata (title, width, height).
+  Nothing else about segments is documented, so every other field is guessed through aliases,
+  at a segment's top level and one level down in its metadata (``m``, ``meta``, ``metadata``,
+  ``props``, ...), and kept in ``extra``;
+- a Draft Protocol V3 document (an XML-like string, see :mod:`nemo_mcp.condense.draft_v3`).
+
+A draft of any other shape, or one that cannot be read, is kept as it is (``draft``) with
+``draft_problem`` saying why, in words: the summary says so instead of guessing, and an export
+still sends the draft back exactly as received. Nothing here raises on odd input.
 
 All text that reaches a summary or a diff (titles, names, file names) is untrusted: it is taken
-from typed fields only, cleaned of control characters, single-lined and capped.
+from typed fields only, cleaned of control characters, single-lined, capped, never a bare type
+word ("text", "video") posing as a name, and always shown in double quotes (which a label can
+never contain), so it reads as the project's data, never as this program's own words.
 """
 
 from __future__ import annotations
@@ -16,11 +26,12 @@ import json
 import math
 import posixpath
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Literal
 from urllib.parse import unquote, urlsplit
 
+from nemo_mcp.condense.draft_v3 import V3Draft, V3Track, looks_like_v3, read_v3
 from nemo_mcp.condense.text import clean_label
 from nemo_mcp.contract import TRACK_AUDIO, TRACK_TEXT, TRACK_VIDEO
 
@@ -30,16 +41,16 @@ __all__ = [
     "Timeline",
     "Track",
     "TrackInfo",
-    "diff_states",
     "format_seconds",
+    "quote",
 ]
 
 LABEL_CHARS: Final = 60
 MAX_SUMMARY_TRACKS: Final = 12
 MAX_LABELS_PER_TRACK: Final = 3
-MAX_DIFF_LINES: Final = 20
 MAX_TRACKS: Final = 500
 MAX_SEGMENTS: Final = 5000
+MAX_META_JSON: Final = 65_536  # metadata given as a JSON string is parsed up to this size
 
 _DURATION_KEYS: Final = ("d", "dur", "duration", "duration_ms", "durationMs", "len", "length")
 _START_KEYS: Final = (
@@ -86,6 +97,27 @@ _SRC_KEYS: Final = (
     "imageUrl",
 )
 _VOLUME_KEYS: Final = ("volume", "vol", "gain", "vl")
+# Where a segment's (or a track's) metadata may sit, one level down, in the order searched. The
+# text keys come last: ``"text": {"content": "Hi", "font": ...}`` holds the text one level down.
+_META_KEYS: Final = (
+    "m",
+    "meta",
+    "metadata",
+    "md",
+    "props",
+    "properties",
+    "attrs",
+    "attributes",
+    "data",
+    "info",
+    "extra",
+    "details",
+    "material",
+    "asset",
+    "media",
+    "text",
+    "content",
+)
 _TYPE_KEYS: Final = ("tt", "type", "track_type", "trackType")
 _SEGMENT_KEYS: Final = ("sg", "segments", "clips", "items")
 _TRACKS_KEYS: Final = ("t", "tracks")
@@ -95,6 +127,12 @@ _KNOWN_SEGMENT_KEYS: Final = frozenset(
 _KNOWN_TRACK_KEYS: Final = frozenset(
     (*_TYPE_KEYS, *_SEGMENT_KEYS, *_NAME_KEYS, *_VOLUME_KEYS, "id")
 )
+# Keys a JSON draft may have besides its track list without being of an unknown shape.
+_DRAFT_META_KEYS: Final = frozenset(
+    {"m", "d", "meta", "metadata", "id", "version", "v", "fps", "width", "height", "title"}
+)
+# A wrapped Draft V3 document: {"format": "v3", "xml": "<draft ...>"} and the like.
+_V3_WRAPPER_KEYS: Final = ("xml", "v3", "document", "doc", "content", "draft", "data", "body")
 _WIDTH_KEYS: Final = ("width", "w", "canvas_width", "canvasWidth")
 _HEIGHT_KEYS: Final = ("height", "h", "canvas_height", "canvasHeight")
 _RATIO_KEYS: Final = ("ratio", "aspect_ratio", "aspectRatio", "aspect")
@@ -113,9 +151,80 @@ _COMMON_RATIOS: Final = (
 )
 _VOICE_WORDS: Final = ("voice", "narrat", "speech", "tts", "vo ", "dub", "旁白", "配音", "解说")
 _SFX_WORDS: Final = ("sfx", "effect", "音效")
+# Words a backend puts where a name belongs when it has none: never shown as if they were one.
+_PLACEHOLDERS: Final = frozenset(
+    {
+        "text",
+        "title",
+        "caption",
+        "subtitle",
+        "subtitles",
+        "label",
+        "name",
+        "video",
+        "audio",
+        "image",
+        "img",
+        "photo",
+        "clip",
+        "segment",
+        "track",
+        "media",
+        "music",
+        "bgm",
+        "voice",
+        "sfx",
+        "graphics",
+        "effect",
+        "visual",
+        "color",
+        "untitled",
+        "unnamed",
+        "none",
+        "null",
+        "undefined",
+        "default",
+        "placeholder",
+        "n/a",
+    }
+)
+# Track type words (Draft V3 ``<track type>``, or a word in a JSON draft's ``tt``): the type code
+# the rest of the model knows, and a fixed role where the word says it (None: decided by content).
+_TYPE_WORDS: Final[dict[str, tuple[int | None, str | None]]] = {
+    "video": (TRACK_VIDEO, "Video"),
+    "main": (TRACK_VIDEO, "Video"),
+    "image": (TRACK_VIDEO, "Images"),
+    "images": (TRACK_VIDEO, "Images"),
+    "photo": (TRACK_VIDEO, "Images"),
+    "text": (TRACK_TEXT, None),
+    "title": (TRACK_TEXT, None),
+    "subtitle": (TRACK_TEXT, "Subtitles"),
+    "subtitles": (TRACK_TEXT, "Subtitles"),
+    "caption": (TRACK_TEXT, "Subtitles"),
+    "captions": (TRACK_TEXT, "Subtitles"),
+    "audio": (TRACK_AUDIO, None),
+    "music": (TRACK_AUDIO, "BGM"),
+    "bgm": (TRACK_AUDIO, "BGM"),
+    "song": (TRACK_AUDIO, "BGM"),
+    "voice": (TRACK_AUDIO, "Voice"),
+    "voiceover": (TRACK_AUDIO, "Voice"),
+    "narration": (TRACK_AUDIO, "Voice"),
+    "sfx": (TRACK_AUDIO, "SFX"),
+    "graphics": (None, "Graphics"),
+    "graphic": (None, "Graphics"),
+    "effect": (None, "Effects"),
+    "effects": (None, "Effects"),
+}
+
+DraftFormat = Literal["json", "v3"]
 
 
 # -- value helpers --------------------------------------------------------------------------------
+def quote(label: str) -> str:
+    """How every backend-supplied label is shown: in double quotes, which labels never contain."""
+    return f'"{label}"'
+
+
 def _pick(obj: Mapping[str, Any], keys: Iterable[str]) -> Any:
     for key in keys:
         if key in obj:
@@ -153,12 +262,16 @@ def _ms(value: Any) -> int | None:
 
 
 def _text(value: Any) -> str | None:
+    """A clean label from a typed value, or None (never a placeholder word)."""
     if isinstance(value, str):
         label = clean_label(value, LABEL_CHARS)
-        return label or None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    return None
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        label = str(value)
+    else:
+        return None
+    if not label or label.strip(" .:-_#*").lower() in _PLACEHOLDERS:
+        return None
+    return label
 
 
 def _volume(value: Any) -> float | None:
@@ -209,11 +322,43 @@ def _json_load(value: Any) -> Any:
 def _fingerprint(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, str):
+        return hashlib.sha256(value.encode("utf-8", "replace")).hexdigest()
     try:
         blob = json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
     except (TypeError, ValueError, RecursionError):
         blob = repr(value)
     return hashlib.sha256(blob.encode("utf-8", "replace")).hexdigest()
+
+
+def _scopes(raw: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    """The object itself, then its metadata objects one level down (see ``_META_KEYS``)."""
+    yield raw
+    for key in _META_KEYS:
+        value = raw.get(key)
+        if isinstance(value, str) and value.lstrip().startswith("{"):
+            value = _json_load(value) if len(value) <= MAX_META_JSON else None
+        if isinstance(value, Mapping):
+            yield value
+
+
+def _label(raw: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
+    """The first real label under ``keys``, at the top level or (strings only) one level down."""
+    for scope in _scopes(raw):
+        for key in keys:
+            value = scope.get(key)
+            label = _text(value) if scope is raw or isinstance(value, str) else None
+            if label is not None:
+                return label
+    return None
+
+
+def _deep_pick(raw: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
+    for scope in _scopes(raw):
+        value = _pick(scope, keys)
+        if value is not None and not isinstance(value, Mapping | list):
+            return value
+    return None
 
 
 # -- model ----------------------------------------------------------------------------------------
@@ -235,6 +380,11 @@ class Segment:
     def label(self) -> str | None:
         return self.name or self.text or (_stem(self.src) if self.src else None)
 
+    @property
+    def words(self) -> str | None:
+        """What a title or text segment says (its text, else its name)."""
+        return self.text or self.name
+
     @classmethod
     def from_raw(cls, raw: Mapping[str, Any], default_start: int) -> Segment:
         start = _ms(_pick(raw, _START_KEYS))
@@ -243,16 +393,29 @@ class Segment:
             end = _ms(_pick(raw, _END_KEYS))
             if end is not None and end >= start:
                 duration = end - start
-        src = _pick(raw, _SRC_KEYS)
+        src = _deep_pick(raw, _SRC_KEYS)
         return cls(
             duration_ms=duration,
             start_ms=start if start is not None else default_start,
-            name=_text(_pick(raw, _NAME_KEYS)),
-            text=_text(_pick(raw, _TEXT_KEYS)),
+            name=_label(raw, _NAME_KEYS),
+            text=_label(raw, _TEXT_KEYS),
             src=src if isinstance(src, str) else None,
-            volume=_volume(_pick(raw, _VOLUME_KEYS)),
+            volume=_volume(_deep_pick(raw, _VOLUME_KEYS)),
             extra={k: v for k, v in raw.items() if k not in _KNOWN_SEGMENT_KEYS},
         )
+
+
+def _type_of(value: Any) -> tuple[int | None, str | None]:
+    """(type code, type word) from a track's ``tt``: a number, or a word such as "bgm"."""
+    number = _number(value)
+    if number is not None:
+        return (int(number) if number.is_integer() else None), None
+    if isinstance(value, str):
+        word = clean_label(value, 24).lower()
+        if word:
+            code, _ = _TYPE_WORDS.get(word, (None, None))
+            return code, word
+    return None, None
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +425,7 @@ class Track:
     name: str | None = None
     volume: float | None = None
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    type_name: str | None = None  # the type as a word (Draft V3 "bgm", "graphics", ...)
 
     @property
     def kind(self) -> str:
@@ -271,7 +435,18 @@ class Track:
             return "audio"
         if self.type_code == TRACK_TEXT:
             return "text"
+        if self.type_name:
+            return self.type_name
         return f"track type {self.type_code if self.type_code is not None else '?'}"
+
+    @property
+    def group(self) -> tuple[int | None, str | None]:
+        """Tracks of one group are compared with each other in a diff."""
+        return self.type_code, self.type_name
+
+    @property
+    def noun(self) -> str:
+        return "clip" if self.type_code == TRACK_VIDEO else "segment"
 
     @property
     def start_ms(self) -> int:
@@ -292,7 +467,11 @@ class Track:
 
     @property
     def role(self) -> str:
-        """A human name for the track: Video, BGM, Voice, SFX, Title/Text or "Track type N"."""
+        """A human name for the track: Video, BGM, Voice, SFX, Title/Text, Graphics, ..."""
+        if self.type_name:
+            _, fixed = _TYPE_WORDS.get(self.type_name, (None, None))
+            if fixed:
+                return fixed
         if self.type_code == TRACK_VIDEO:
             return "Video"
         if self.type_code == TRACK_AUDIO:
@@ -303,23 +482,24 @@ class Track:
                 return "Voice"
             if any(w in hay for w in _SFX_WORDS):
                 return "SFX"
-            return "BGM"
+            return "Audio" if self.type_name == "audio" else "BGM"
         if self.type_code == TRACK_TEXT:
             return "Title" if len(self.segments) <= 1 else "Text"
+        if self.type_name:
+            return self.type_name[:1].upper() + self.type_name[1:]
         return "Track type " + (str(self.type_code) if self.type_code is not None else "?")
 
     def labels(self) -> list[str]:
         seen: list[str] = []
         for segment in self.segments:
-            label = segment.text or segment.name if self.type_code == TRACK_TEXT else segment.label
+            label = segment.words if self.type_code == TRACK_TEXT else segment.label
             if label and label not in seen:
                 seen.append(label)
         return seen
 
     @classmethod
     def from_raw(cls, raw: Mapping[str, Any]) -> Track:
-        type_value = _number(_pick(raw, _TYPE_KEYS))
-        type_code = int(type_value) if type_value is not None and type_value.is_integer() else None
+        type_code, type_name = _type_of(_pick(raw, _TYPE_KEYS))
         raw_segments = _pick(raw, _SEGMENT_KEYS)
         segments: list[Segment] = []
         cursor = 0
@@ -332,43 +512,72 @@ class Track:
         return cls(
             type_code=type_code,
             segments=tuple(segments),
-            name=_text(_pick(raw, _NAME_KEYS)),
-            volume=_volume(_pick(raw, _VOLUME_KEYS)),
+            name=_label(raw, _NAME_KEYS),
+            volume=_volume(_deep_pick(raw, _VOLUME_KEYS)),
             extra={k: v for k, v in raw.items() if k not in _KNOWN_TRACK_KEYS},
+            type_name=type_name,
+        )
+
+    @classmethod
+    def from_v3(cls, raw: V3Track) -> Track:
+        code, _ = _TYPE_WORDS.get(raw.type or "", (None, None))
+        name = clean_label(raw.type, 24).lower() if raw.type else None
+        segments: list[Segment] = []
+        cursor = 0
+        for clip in raw.clips:
+            start = clip.start_ms if clip.start_ms is not None else cursor
+            duration = clip.duration_ms
+            if clip.end_ms is not None and clip.end_ms >= start:
+                duration = clip.end_ms - start
+            segment = Segment(
+                duration_ms=duration,
+                start_ms=start,
+                name=_text(clip.name),
+                text=_text(clip.text),
+                src=clip.src,
+                volume=_volume(clip.volume),
+                extra={"id": clip.clip_id, "media": clip.media},
+            )
+            segments.append(segment)
+            cursor = segment.end_ms
+        return cls(
+            type_code=code,
+            segments=tuple(segments),
+            name=_text(raw.name),
+            volume=_volume(raw.volume),
+            extra={"id": raw.track_id},
+            type_name=name or None,
         )
 
     def what(self) -> str:
-        """The track's content in a few words: ``city timelapse``, ``"Urban Dreams"``."""
+        """The track's content in a few words: ``"city timelapse"``, ``2 clips: "a", "b"``."""
         if not self.segments:
             return "empty"
         if self.type_code == TRACK_TEXT:
-            texts = [
-                f'"{s.text or s.name or "text"}"' for s in self.segments[:MAX_LABELS_PER_TRACK]
-            ]
+            texts = [_words(s) for s in self.segments[:MAX_LABELS_PER_TRACK]]
             more = len(self.segments) - MAX_LABELS_PER_TRACK
             return ", ".join(texts) + (f" +{more} more" if more > 0 else "")
         labels = self.labels()
         count = len(self.segments)
-        noun = "clip" if self.type_code == TRACK_VIDEO else "segment"
+        noun = self.noun
         if not labels:
             return f"{count} {noun}{'s' if count != 1 else ''}"
         if count == 1:
-            return labels[0]
-        shown = ", ".join(labels[:MAX_LABELS_PER_TRACK])
+            return quote(labels[0])
+        shown = ", ".join(quote(label) for label in labels[:MAX_LABELS_PER_TRACK])
         if len(labels) > MAX_LABELS_PER_TRACK:
             shown += ", …"
         return f"{count} {noun}s: {shown}"
 
     def describe(self) -> str:
-        """``Video: city timelapse (0-10s)``, ``BGM: Lo-fi (0-10s, 35%)``, ``Title: "X" (0-3s)``."""
+        """``Video: "city timelapse" (0-10s)``, ``BGM: "Lo-fi" (0-10s, 35%)``."""
         role = self.role
         if not self.segments:
             return f"{role}: empty"
         if self.type_code == TRACK_TEXT:
             parts = []
             for segment in self.segments[:MAX_LABELS_PER_TRACK]:
-                text = segment.text or segment.name or "text"
-                parts.append(f'"{text}" ({_range(segment.start_ms, segment.end_ms)})')
+                parts.append(f"{_words(segment)} ({_range(segment.start_ms, segment.end_ms)})")
             more = len(self.segments) - MAX_LABELS_PER_TRACK
             tail = f" +{more} more" if more > 0 else ""
             return f"{role}: " + ", ".join(parts) + tail
@@ -377,6 +586,12 @@ class Track:
         if self.type_code != TRACK_VIDEO and volume is not None:
             details.append(_percent(volume))
         return f"{role}: {self.what()} ({', '.join(details)})"
+
+
+def _words(segment: Segment) -> str:
+    """A title segment's words in quotes, or an honest "(no text)"."""
+    words = segment.words
+    return quote(words) if words else "(no text)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -439,6 +654,8 @@ def _media_list(value: Any) -> list[Any]:
 
 def _unwrap(state: Any) -> tuple[Mapping[str, Any], str | None]:
     """(inner state dict, session id) from whatever shape we were handed."""
+    if isinstance(state, str) and looks_like_v3(state):
+        return {"draft": state}, None  # a bare Draft V3 document
     state = _json_load(state)
     if not isinstance(state, Mapping):
         return {}, None
@@ -460,6 +677,87 @@ def _unwrap(state: Any) -> tuple[Mapping[str, Any], str | None]:
 
 
 @dataclass(frozen=True, slots=True)
+class _DraftFacts:
+    """What the draft itself says, whatever its shape."""
+
+    tracks: tuple[Track, ...] = ()
+    has_track_list: bool = False
+    format: DraftFormat | None = None
+    problem: str | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    duration_ms: int | None = None
+    transitions: int = 0
+
+
+def _read_json_draft(draft: Mapping[str, Any]) -> _DraftFacts:
+    raw_tracks = _json_load(_pick(draft, _TRACKS_KEYS))
+    raw_meta = _json_load(draft.get("m"))
+    meta = raw_meta if isinstance(raw_meta, Mapping) else {}
+    duration = _ms(draft.get("d"))
+    if isinstance(raw_tracks, list):
+        tracks = tuple(Track.from_raw(t) for t in raw_tracks[:MAX_TRACKS] if isinstance(t, Mapping))
+        return _DraftFacts(tracks, True, "json", meta=meta, duration_ms=duration)
+    for key in _V3_WRAPPER_KEYS:  # {"format": "v3", "xml": "<draft ...>"}
+        value = draft.get(key)
+        if isinstance(value, str) and looks_like_v3(value):
+            return _read_v3_draft(value)
+    unknown = sorted(str(k)[:30] for k in draft if k not in _DRAFT_META_KEYS)
+    if unknown:
+        keys = ", ".join(unknown[:6]) + (", …" if len(unknown) > 6 else "")
+        problem = f"it has no track list in a form nemo-mcp knows (keys: {keys})"
+        return _DraftFacts(format="json", problem=problem, meta=meta, duration_ms=duration)
+    return _DraftFacts(format="json", meta=meta, duration_ms=duration)
+
+
+def _read_v3_draft(text: str) -> _DraftFacts:
+    doc: V3Draft = read_v3(text)
+    if doc.problem is not None:
+        return _DraftFacts(format="v3", problem=f"it is a Draft V3 document, but {doc.problem}")
+    meta = {
+        "width": doc.width,
+        "height": doc.height,
+        "title": doc.title,
+        "ratio": doc.ratio,
+    }
+    return _DraftFacts(
+        tracks=tuple(Track.from_v3(t) for t in doc.tracks),
+        has_track_list=True,
+        format="v3",
+        meta={k: v for k, v in meta.items() if v is not None},
+        duration_ms=_ms(doc.duration),
+        transitions=doc.transitions,
+    )
+
+
+def _read_draft(draft: Any) -> _DraftFacts:
+    if isinstance(draft, str):
+        if looks_like_v3(draft):
+            return _read_v3_draft(draft)
+        parsed = _json_load(draft)
+        if isinstance(parsed, Mapping):
+            return _read_json_draft(parsed)
+        return _DraftFacts(
+            problem="it is text that is neither a JSON draft nor a Draft V3 document"
+        )
+    if isinstance(draft, Mapping):
+        if "timeline_draft" in draft and not any(k in draft for k in _TRACKS_KEYS):
+            nested = _json_load(draft.get("timeline_draft"))
+            if isinstance(nested, Mapping):
+                return _read_json_draft(nested)
+        return _read_json_draft(draft)
+    return _DraftFacts(problem=f"it is a {type(draft).__name__}, not a JSON object or document")
+
+
+def _present(draft: Any) -> bool:
+    """Is there a draft at all? (None, "" and [] mean no draft; {} is an empty one.)"""
+    if draft is None:
+        return False
+    if isinstance(draft, str | list | tuple):
+        return bool(draft.strip() if isinstance(draft, str) else draft)
+    return True
+
+
+@dataclass(frozen=True, slots=True)
 class Timeline:
     tracks: tuple[Track, ...] = ()
     has_draft: bool = False
@@ -473,33 +771,22 @@ class Timeline:
     generated: tuple[GeneratedMedia, ...] = ()
     session_id: str | None = None
     draft_fingerprint: str = ""
-    # the draft as parsed from the state, sent back unchanged to render it
-    draft: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
+    # the draft exactly as received (a JSON object, or a Draft V3 string), sent back unchanged
+    # to render it
+    draft: Any = field(default=None, compare=False, repr=False)
+    draft_format: DraftFormat | None = None
+    draft_problem: str | None = None  # why the draft could not be read, in words
+    transitions: int = 0
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any] | str | None) -> Timeline:
-        """Build from the state payload, the inner ``state`` dict, or a bare draft (or JSON)."""
+        """Build from the state payload, the inner ``state`` dict, or a bare draft (JSON text
+        or a Draft V3 document)."""
         inner, session_id = _unwrap(state)
-        draft = _json_load(inner.get("draft"))
-        if isinstance(draft, Mapping) and "timeline_draft" in draft and "t" not in draft:
-            nested = _json_load(draft.get("timeline_draft"))
-            draft = nested if isinstance(nested, Mapping) else draft
-        tracks: list[Track] = []
-        has_draft = isinstance(draft, Mapping)
-        has_track_list = False
-        meta: Mapping[str, Any] = {}
-        declared_duration = None
-        if isinstance(draft, Mapping):
-            raw_tracks = _json_load(_pick(draft, _TRACKS_KEYS))
-            if isinstance(raw_tracks, list):
-                has_track_list = True
-                tracks = [
-                    Track.from_raw(t) for t in raw_tracks[:MAX_TRACKS] if isinstance(t, Mapping)
-                ]
-            raw_meta = _json_load(draft.get("m"))
-            if isinstance(raw_meta, Mapping):
-                meta = raw_meta
-            declared_duration = _ms(draft.get("d"))
+        raw_draft = inner.get("draft")
+        has_draft = _present(raw_draft)
+        facts = _read_draft(raw_draft) if has_draft else _DraftFacts()
+        meta = facts.meta
         canvas = _json_load(inner.get("canvas_config"))
         if not isinstance(canvas, Mapping):
             canvas = {}
@@ -511,31 +798,40 @@ class Timeline:
             GeneratedMedia(
                 kind=_media_kind(item) if isinstance(item, Mapping) else "media",
                 key=_media_key(item),
-                name=_text(_pick(item, _NAME_KEYS)) if isinstance(item, Mapping) else None,
+                name=_label(item, _NAME_KEYS) if isinstance(item, Mapping) else None,
             )
             for item in _media_list(inner.get("generated_media"))
         )
         return cls(
-            tracks=tuple(tracks),
+            tracks=facts.tracks,
             has_draft=has_draft,
-            has_track_list=has_track_list,
+            has_track_list=facts.has_track_list,
             title=_text(_pick(meta, ("title", "name"))),
             width=width or None,
             height=height or None,
             declared_ratio=_normalise_ratio(ratio),
-            declared_duration_ms=declared_duration or None,
+            declared_duration_ms=facts.duration_ms or None,
             uploads=uploads,
             generated=generated,
             session_id=session_id,
-            draft_fingerprint=_fingerprint(draft) if has_draft else "",
-            draft=draft if isinstance(draft, Mapping) else None,
+            draft_fingerprint=_fingerprint(raw_draft) if has_draft else "",
+            draft=raw_draft if has_draft else None,
+            draft_format=facts.format,
+            draft_problem=facts.problem,
+            transitions=facts.transitions,
         )
 
     # -- derived facts -----------------------------------------------------------------------
     @property
     def is_export_ready(self) -> bool:
-        """The contract's rule: ``draft.t`` exists and at least one track has non-empty ``sg``."""
+        """The contract's rule: ``draft.t`` exists and at least one track has non-empty ``sg``
+        (for Draft V3: a ``<draft>`` with at least one ``<clip>``)."""
         return self.has_track_list and any(track.segments for track in self.tracks)
+
+    @property
+    def can_export(self) -> bool:
+        """Ready, or a draft that could not be read: NemoVideo judges it, sent back as is."""
+        return self.has_draft and (self.is_export_ready or self.draft_problem is not None)
 
     @property
     def is_empty(self) -> bool:
@@ -600,7 +896,12 @@ class Timeline:
 
     # -- text --------------------------------------------------------------------------------
     def summary(self) -> str:
-        """``Timeline (3 tracks): 1. Video: … 2. BGM: … 3. Title: "…" (0-3s)``."""
+        """``Timeline (3 tracks): 1. Video: "…" 2. BGM: "…" 3. Title: "…" (0-3s)``."""
+        if self.draft_problem is not None:
+            return (
+                f"The draft could not be read: {self.draft_problem}. Its tracks are not shown "
+                "rather than guessed; an export sends it to NemoVideo exactly as received."
+            )
         if not self.tracks:
             return "Timeline is empty."
         n = len(self.tracks)
@@ -610,13 +911,16 @@ class Timeline:
         ]
         if n > MAX_SUMMARY_TRACKS:
             parts.append(f"(+{n - MAX_SUMMARY_TRACKS} more tracks)")
+        if self.transitions:
+            noun = "transition" if self.transitions == 1 else "transitions"
+            parts.append(f"({self.transitions} {noun})")
         return f"Timeline ({n} track{'s' if n != 1 else ''}): " + " ".join(parts)
 
     def overview(self) -> str:
         """One line of facts: duration, size, media counts, export readiness."""
         bits: list[str] = []
         if self.title:
-            bits.append(f"'{self.title}'")
+            bits.append(quote(self.title))
         if self.duration_ms:
             bits.append(f"{format_seconds(self.duration_ms)} s")
         if self.resolution or self.aspect:
@@ -627,7 +931,10 @@ class Timeline:
         bits.append(f"{len(self.uploads)} upload{'s' if len(self.uploads) != 1 else ''}")
         if self.generated:
             bits.append(f"{len(self.generated)} generated")
-        bits.append("ready to export" if self.is_export_ready else "not ready to export")
+        if self.draft_problem is not None:
+            bits.append("draft unreadable")
+        else:
+            bits.append("ready to export" if self.is_export_ready else "not ready to export")
         return " · ".join(bits)
 
     def to_dict(self) -> dict[str, Any]:
@@ -654,6 +961,8 @@ class Timeline:
             "uploads": len(self.uploads),
             "generated": len(self.generated),
             "export_ready": self.is_export_ready,
+            "draft_format": self.draft_format,
+            "draft_problem": self.draft_problem,
         }
 
 
@@ -689,182 +998,3 @@ def _ratio_from_size(width: int, height: int) -> str:
     if a <= 32 and b <= 32:
         return f"{a}:{b}"
     return _ratio_from_float(width / height) or f"{a}:{b}"
-
-
-# -- diff -----------------------------------------------------------------------------------------
-def _plural(n: int, word: str, plural: str | None = None) -> str:
-    return f"{n} {word if n == 1 else plural or word + 's'}"
-
-
-def _quoted(label: str | None) -> str:
-    return f" '{label}'" if label else ""
-
-
-def _span(segments: Iterable[Segment]) -> str:
-    items = list(segments)
-    if not items:
-        return ""
-    start = min(s.start_ms for s in items)
-    end = max(s.end_ms for s in items)
-    return f" {_range(start, end, ' s')}"
-
-
-def _track_label(track: Track) -> str | None:
-    labels = track.labels()
-    if not labels:
-        return None
-    return labels[0] if len(labels) == 1 else f"{labels[0]}, …"
-
-
-def _by_type(timeline: Timeline, type_code: int | None) -> list[Track]:
-    return [t for t in timeline.tracks if t.type_code == type_code]
-
-
-def _diff_titles(before: Timeline, after: Timeline) -> list[str]:
-    def titles(timeline: Timeline) -> dict[str, list[Segment]]:
-        out: dict[str, list[Segment]] = {}
-        for track in _by_type(timeline, TRACK_TEXT):
-            for segment in track.segments:
-                out.setdefault(segment.text or segment.name or "text", []).append(segment)
-        return out
-
-    old, new = titles(before), titles(after)
-    lines: list[str] = []
-    for text, segments in new.items():
-        previous = old.get(text, [])
-        for segment in segments[len(previous) :]:
-            lines.append(f"added title '{text}' {_range(segment.start_ms, segment.end_ms, ' s')}")
-        if len(previous) == 1 and len(segments) == 1:
-            a, b = previous[0], segments[0]
-            if (a.start_ms, a.end_ms) != (b.start_ms, b.end_ms):
-                lines.append(
-                    f"title '{text}' moved {_range(a.start_ms, a.end_ms, ' s')} -> "
-                    f"{_range(b.start_ms, b.end_ms, ' s')}"
-                )
-    for text, segments in old.items():
-        for _ in segments[len(new.get(text, [])) :]:
-            lines.append(f"removed title '{text}'")
-    return lines
-
-
-def _diff_tracks(before: Timeline, after: Timeline) -> list[str]:
-    lines: list[str] = []
-    type_codes = []
-    for track in (*before.tracks, *after.tracks):
-        if track.type_code != TRACK_TEXT and track.type_code not in type_codes:
-            type_codes.append(track.type_code)
-    for type_code in type_codes:
-        old, new = _by_type(before, type_code), _by_type(after, type_code)
-        for i in range(max(len(old), len(new))):
-            if i >= len(old):
-                track = new[i]
-                what = track.role if track.type_code == TRACK_AUDIO else f"{track.kind} track"
-                line = f"added {what}{_quoted(_track_label(track))}{_span(track.segments)}"
-                volume = track.effective_volume
-                if track.type_code == TRACK_AUDIO and volume is not None:
-                    line += f" ({_percent(volume)})"
-                lines.append(line)
-                continue
-            if i >= len(new):
-                track = old[i]
-                what = track.role if track.type_code == TRACK_AUDIO else f"{track.kind} track"
-                lines.append(f"removed {what}{_quoted(_track_label(track))}")
-                continue
-            lines.extend(_diff_track(old[i], new[i]))
-    return lines
-
-
-def _diff_track(a: Track, b: Track) -> list[str]:
-    lines: list[str] = []
-    role = b.role if b.type_code == TRACK_AUDIO else a.kind
-    la, lb = _track_label(a), _track_label(b)
-    if len(a.segments) != len(b.segments):
-        noun = "clip" if b.type_code == TRACK_VIDEO else "segment"
-        lines.append(f"{role} {_plural(len(a.segments), noun)} -> {_plural(len(b.segments), noun)}")
-    elif la != lb and (la or lb):
-        lines.append(f"{role} '{la or '?'}' -> '{lb or '?'}'")
-    if b.type_code != TRACK_VIDEO:
-        va, vb = a.effective_volume, b.effective_volume
-        if vb is not None and va != vb and (va is None or round(va * 100) != round(vb * 100)):
-            if va is None:
-                lines.append(f"{role} volume set to {_percent(vb)}")
-            else:
-                lines.append(f"{role} volume {_percent(va)} -> {_percent(vb)}")
-    return lines
-
-
-def _diff_media(before: Timeline, after: Timeline) -> list[str]:
-    lines: list[str] = []
-    old_uploads = set(before.uploads)
-    new_uploads = [k for k in after.uploads if k not in old_uploads]
-    if new_uploads:
-        lines.append(f"{_plural(len(new_uploads), 'new upload')}")
-    gone = len(set(before.uploads) - set(after.uploads))
-    if gone:
-        lines.append(f"{_plural(gone, 'upload')} removed")
-    old_generated = {item.key for item in before.generated}
-    fresh = Counter(item.kind for item in after.generated if item.key not in old_generated)
-    nouns = {
-        "video": ("new generated video", "new generated videos"),
-        "audio": ("new generated audio track", "new generated audio tracks"),
-        "image": ("new generated image", "new generated images"),
-        "media": ("new generated media item", "new generated media items"),
-    }
-    for kind in ("video", "audio", "image", "media"):
-        if fresh[kind]:
-            one, many = nouns[kind]
-            lines.append(f"{fresh[kind]} {one if fresh[kind] == 1 else many}")
-    return lines
-
-
-def diff_states(
-    before: Mapping[str, Any] | Timeline | None, after: Mapping[str, Any] | Timeline | None
-) -> list[str]:
-    """What changed between two state reads, in words; ``[]`` means nothing we can see.
-
-    ``None`` stands for an empty session (no draft, no media). Draft changes that are not
-    modelled (effects, transitions, ...) still produce a generic line, so a non-empty draft
-    change is never reported as "no change".
-    """
-    old = before if isinstance(before, Timeline) else Timeline.from_state(before)
-    new = after if isinstance(after, Timeline) else Timeline.from_state(after)
-    lines: list[str] = []
-    if old.has_draft and not new.has_draft:
-        lines.append("timeline cleared")
-    else:
-        lines.extend(_diff_tracks(old, new))
-        lines.extend(_diff_titles(old, new))
-    if old.duration_ms != new.duration_ms and old.duration_ms and new.duration_ms:
-        # (from or to nothing, the added/removed tracks already say it)
-        lines.append(
-            f"duration {format_seconds(old.duration_ms)} s -> {format_seconds(new.duration_ms)} s"
-        )
-    if old.aspect != new.aspect and new.aspect:
-        if old.aspect:
-            line = f"aspect {old.aspect} -> {new.aspect}"
-            if old.resolution and new.resolution and old.resolution != new.resolution:
-                line += f" ({old.resolution} -> {new.resolution})"
-        else:
-            line = f"aspect set to {new.aspect}"
-            if new.resolution:
-                line += f" ({new.resolution})"
-        lines.append(line)
-    elif old.resolution != new.resolution and new.resolution:
-        if old.resolution:
-            lines.append(f"resolution {old.resolution} -> {new.resolution}")
-        else:
-            lines.append(f"resolution set to {new.resolution}")
-    if old.title != new.title and new.title:
-        lines.append(
-            f"project title '{old.title}' -> '{new.title}'"
-            if old.title
-            else (f"project title set to '{new.title}'")
-        )
-    draft_lines = bool(lines)
-    lines.extend(_diff_media(old, new))
-    if not draft_lines and old.draft_fingerprint != new.draft_fingerprint and new.has_draft:
-        lines.insert(0, "timeline edited (effects, transitions or other details)")
-    if len(lines) > MAX_DIFF_LINES:
-        extra = len(lines) - MAX_DIFF_LINES + 1
-        lines = [*lines[: MAX_DIFF_LINES - 1], f"and {extra} more changes"]
-    return lines

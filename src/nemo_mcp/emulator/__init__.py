@@ -13,7 +13,8 @@ MP4 renders of the draft with Range downloads.
 
 Modules: ``app`` (endpoints and control API), ``config`` (settings, stream variants),
 ``faults`` (fault grammar), ``agent`` (the chat agent), ``draft`` (the draft format and its
-segment fields), ``render`` (MP4 output), ``synth`` (synthetic songs, photos, clips),
+segment fields), ``draft_shapes`` (the draft as handed out: JSON, labels in metadata, or Draft
+Protocol V3, and back), ``render`` (MP4 output), ``synth`` (synthetic songs, photos, clips),
 ``server`` (:class:`EmulatorServer`), ``cli`` (``nemo-mcp emulator``).
 
 Draft segment fields (see ``draft.py``): tracks ``{"tt", "n", "role", "sg"}``; segments ``s``

@@ -11,6 +11,11 @@ It understands, in English and Chinese:
   (背景音乐音量), trim to N seconds (裁剪), change the aspect ratio 16:9 / 9:16 / 1:1 (比例);
 - "export", "status", and anything else (a helpful reply listing what it can do).
 
+With ``agent_questions`` on, it asks instead of guessing, as NemoVideo's agent can: a promo with
+no aspect ratio, or an aspect change without one, becomes an ``ask_question`` call (long-running,
+with the question and its options) and the turn stops; the next message answers it (a ratio in
+it resumes the request it was about).
+
 :func:`plan_turn` turns a message into a :class:`Plan`: tool steps (each a function call, some
 real work in a worker thread, and a function response whose ``stateDelta`` carries the change)
 followed by a final text written for a GUI ("preview it in the timeline", "click Export").
@@ -412,6 +417,7 @@ class Plan:
     workspace: Workspace
     replies: list[str] = field(default_factory=list)
     silent: bool = False
+    question: dict[str, Any] | None = None  # ask_question arguments: the turn stops for an answer
 
     @property
     def changed(self) -> bool:
@@ -1028,8 +1034,19 @@ def plan_turn(
 ) -> Plan:
     """Decide what this message does. ``silent`` forces (True) or forbids (False) a text-less
     edit turn; None follows ``cfg.silent_edits``."""
+    pending = sess.pending_question
+    if pending is not None:
+        with state.changing():
+            sess.pending_question = None
+        ratio = _ratio(message)
+        if ratio:  # the answer to the agent's question: resume the request it was about
+            message = f"{pending.get('message', '')} ({ratio})"
     ws = Workspace.of(state, sess, message)
     intents = parse_message(message)
+    if cfg.agent_questions:
+        about = _needs_ratio(ws, intents)
+        if about is not None:
+            return _ask_ratio(state, sess, ws, message, about)
     steps: list[Step] = []
     replies: list[str] = []
     kind: TurnKind = "chat"
@@ -1092,6 +1109,41 @@ def plan_turn(
         elif cfg.silent_edits == "auto":
             plan.silent = silent_by_hash(sess.session_id, turn, cfg.silent_percent)
     return plan
+
+
+QUESTION_TOOL: Final = "ask_question"
+
+
+def _needs_ratio(ws: Workspace, intents: list[Intent]) -> str | None:
+    """What an aspect-ratio question would be about ("promo" / "aspect"), or None."""
+    if any(i.kind == "aspect" and i.ratio is None for i in intents):
+        return "aspect"
+    first = intents[0]
+    promo = first.kind == "promo" or (
+        first.kind == "video" and any(v.get("file_type") == "image" for v in ws.video_infos)
+    )
+    chosen = any(i.kind == "aspect" for i in intents)  # the request names a ratio itself
+    return "promo" if promo and not chosen else None
+
+
+def _ask_ratio(
+    state: EmulatorState, sess: Session, ws: Workspace, message: str, about: str
+) -> Plan:
+    if about == "promo":
+        question = ws.say(
+            "Which aspect ratio should the promo video have?", "宣传视频要用哪种画面比例？"
+        )
+    else:
+        question = ws.say("Which aspect ratio would you like?", "你想要哪种画面比例？")
+    options = (
+        ["16:9（横屏）", "9:16（竖屏）", "1:1（方形）"]
+        if ws.chinese
+        else ["16:9 (landscape)", "9:16 (vertical)", "1:1 (square)"]
+    )
+    with state.changing():
+        sess.pending_question = {"message": message, "about": about}
+    args = {"question": question, "options": options, "allow_free_text": False}
+    return Plan(kind="chat", steps=[], cost=0, workspace=ws, question=args)
 
 
 def run_step(plan: Plan, step: Step) -> StepResult:

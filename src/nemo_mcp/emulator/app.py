@@ -65,7 +65,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nemo_mcp import contract
-from nemo_mcp.emulator import agent, uploads
+from nemo_mcp.emulator import agent, draft_shapes, uploads
 from nemo_mcp.emulator import draft as dr
 from nemo_mcp.emulator.chat import TurnRunner, stream_turn
 from nemo_mcp.emulator.config import (
@@ -422,29 +422,30 @@ async def h_credits(ctx: Ctx) -> Response:
     return ok({"available": available, "frozen": frozen, "total": available + frozen})
 
 
-def _state_payload(sess: Session, base: str) -> dict[str, Any]:
+def _state_payload(sess: Session, base: str, draft_format: str) -> dict[str, Any]:
+    state = dr.absolutize(
+        {
+            "video_infos": sess.video_infos,
+            "draft": sess.draft,
+            "canvas_config": sess.canvas_config,
+            "video_analyses": sess.video_analyses,
+            "generated_media": sess.generated_media,
+        },
+        base,
+    )
     return {
         "session_id": sess.session_id,
         "task_id": sess.task_id,
         "task_name": sess.task_name,
         "user_id": sess.user_id,
-        "state": dr.absolutize(
-            {
-                "video_infos": sess.video_infos,
-                "draft": sess.draft,
-                "canvas_config": sess.canvas_config,
-                "video_analyses": sess.video_analyses,
-                "generated_media": sess.generated_media,
-            },
-            base,
-        ),
+        "state": draft_shapes.present_delta(state, draft_format),
     }
 
 
 async def h_state(ctx: Ctx) -> Response:
     sess = ctx.state.session_for(ctx.path_param("sid"), ctx.user_id())
     with ctx.state.lock:
-        payload = _state_payload(sess, ctx.base_url)
+        payload = _state_payload(sess, ctx.base_url, ctx.config.draft_format)
     return ok(payload)
 
 
@@ -585,7 +586,12 @@ async def h_run_sse(ctx: Ctx) -> Response | None:
     except ValueError as exc:
         raise Reject(400, f"{H_STREAM}: {exc}") from None
     fault = ctx.fault
-    if fault is not None and fault.action in ("error_v1", "error_v2", "heartbeats_only"):
+    if fault is not None and fault.action in (
+        "error_v1",
+        "error_v2",
+        "model_error",
+        "heartbeats_only",
+    ):
         spec = spec.merge(fault.action)
     elif fault is not None and fault.action == "drop":
         spec = spec.merge("drop" if fault.arg is None else f"drop={fault.arg}")
@@ -663,12 +669,14 @@ async def h_render_submit(ctx: Ctx) -> Response:
     if not isinstance(sid, str) or not sid:
         raise Reject(400, "sessionId (camelCase) is required")
     ctx.state.session_for(sid, user_id)
-    draft = body.get("draft")
-    if isinstance(draft, str):
-        with contextlib.suppress(ValueError):
-            draft = json.loads(draft)
+    received = body.get("draft")
+    draft = draft_shapes.accept(received)  # JSON, labels in m, or Draft V3
     if not dr.is_ready(draft):
-        raise Reject(400, "The draft is empty: it needs tracks (t) with at least one segment (sg)")
+        raise Reject(
+            400,
+            "The draft is empty or unreadable: it needs tracks (t) with at least one segment "
+            "(sg), or a Draft V3 document with at least one <clip>",
+        )
     output = body.get("output") if isinstance(body.get("output"), dict) else {}
     assert isinstance(draft, dict) and isinstance(output, dict)
     fmt = str(output.get("format", "mp4")).lower()
@@ -681,6 +689,7 @@ async def h_render_submit(ctx: Ctx) -> Response:
         draft=draft,
         output={"format": "mp4", "quality": "high", **output},
         created_at=time.time(),
+        received_draft=received if isinstance(received, str) else None,
     )
     fail_reason = None
     if ctx.fault is not None and ctx.fault.action == "fail":

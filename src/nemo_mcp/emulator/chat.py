@@ -10,20 +10,25 @@ off, in which case the turn is abandoned and its credits returned.
 The stream writer (:func:`stream_turn`) sends a heartbeat whenever nothing else was sent for
 ``heartbeat_interval`` seconds, and implements the stream endings: normal close, ``drop`` (the
 socket is closed after N data events, so the client sees an incomplete body), the error frames,
-and ``heartbeats_only``.
+the model error event (``errorCode``), and ``heartbeats_only``.
+
+A plan that asks the user something (``Plan.question``) streams an ``ask_question`` call marked
+long-running and its "pending" response, and the turn ends there. Drafts in ``stateDelta`` are
+shown in the configured draft format (``draft_shapes``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from typing import TYPE_CHECKING, Final
 
 import anyio
 from starlette.types import Receive, Scope, Send
 
-from nemo_mcp.emulator import agent
+from nemo_mcp.emulator import agent, draft_shapes
 from nemo_mcp.emulator import draft as dr
 from nemo_mcp.emulator.config import StreamSpec
 from nemo_mcp.emulator.http import break_connection, wait_for_disconnect
@@ -40,6 +45,8 @@ V1_ERROR_MESSAGE: Final = (
 )
 V2_ERROR_TYPE: Final = "ResourceExhausted"
 V2_ERROR_MESSAGE: Final = "429 The model is overloaded. Please try again later."
+MODEL_ERROR_CODE: Final = "MALFORMED_FUNCTION_CALL"
+MODEL_ERROR_MESSAGE: Final = "Malformed function call: the edit could not be applied"
 SSE_HEADERS: Final = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
@@ -104,9 +111,11 @@ class TurnRunner:
                 self._put(frame)
             if plan is None:
                 return
-            if self.spec.ending in ("error_v1", "error_v2"):
+            if self.spec.ending in ("error_v1", "error_v2", "model_error"):
                 await self._run_failing(plan)
                 return
+            if plan.question is not None:
+                self._ask(plan.question)
             for step in plan.steps:
                 self._put(
                     self.framer.function_call(
@@ -129,7 +138,10 @@ class TurnRunner:
                         step.call_id,
                         step.tool,
                         dr.absolutize(result.response, self.base_url),
-                        dr.absolutize(result.delta, self.base_url),
+                        draft_shapes.present_delta(
+                            dr.absolutize(result.delta, self.base_url),
+                            self.emu.config.draft_format,
+                        ),
                     )
                 )
             if self.broken_at is not None and not plan.steps:
@@ -167,8 +179,18 @@ class TurnRunner:
         await anyio.sleep(ERROR_FRAME_DELAY)
         if self.spec.ending == "error_v1":
             self._put(Framer.fatal_error_v1(V1_ERROR_MESSAGE))
+        elif self.spec.ending == "model_error":
+            self._put(self.framer.model_error(MODEL_ERROR_CODE, MODEL_ERROR_MESSAGE))
         else:
             self._put(Framer.fatal_error_v2(V2_ERROR_TYPE, V2_ERROR_MESSAGE))
+
+    def _ask(self, question: dict[str, object]) -> None:
+        """The agent's question: a long-running ``ask_question`` call, answered "pending"."""
+        call_id = f"adk-{secrets.token_hex(16)}"
+        tool = agent.QUESTION_TOOL
+        self._put(self.framer.function_call(call_id, tool, dict(question), long_running=True))
+        pending = {"status": "pending", "message": "waiting for the user's answer"}
+        self._put(self.framer.function_response(call_id, tool, pending, {}))
 
     @staticmethod
     def _thought(plan: agent.Plan) -> str:

@@ -14,7 +14,13 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from nemo_mcp.emulator.config import DEFAULT_PORT, POLL_SHAPES, EmulatorConfig, parse_stream_spec
+from nemo_mcp.emulator.config import (
+    DEFAULT_PORT,
+    DRAFT_FORMATS,
+    POLL_SHAPES,
+    EmulatorConfig,
+    parse_stream_spec,
+)
 from nemo_mcp.emulator.faults import Fault
 from nemo_mcp.emulator.server import EmulatorServer
 
@@ -25,7 +31,8 @@ FAULT_HELP = (
     "session, claim, upload, credits, state, run_sse, render_submit, render_poll, "
     "render_cancel, download, cdn, * . Actions: an HTTP status (500), an error code (1001, "
     "1002, 2001, 4001, 4002), reset, truncate[=BYTES], drop[=EVENTS], error_v1, error_v2, "
-    "heartbeats_only, hang, fail, silent. E.g. --fault run_sse:drop --fault state:500:times=2"
+    "model_error, heartbeats_only, hang, fail, silent. "
+    "E.g. --fault run_sse:drop --fault state:500:times=2"
 )
 
 
@@ -60,7 +67,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_stream,
         default="adk",
         help="stream variant, comma-separated tokens: adk | adk_snake | typed, partial, "
-        "thoughts, hb=comment|empty|json|text, drop[=N], error_v1, error_v2, heartbeats_only",
+        "thoughts, hb=comment|empty|json|text, drop[=N], error_v1, error_v2, model_error, "
+        "heartbeats_only",
+    )
+    parser.add_argument(
+        "--draft-format",
+        choices=DRAFT_FORMATS,
+        default="json",
+        help="how drafts are handed out: json (the contract's t/tt/sg), json_meta (labels in "
+        "each segment's m) or v3 (a Draft Protocol V3 document)",
+    )
+    parser.add_argument(
+        "--agent-questions",
+        action="store_true",
+        help="the agent asks instead of guessing (e.g. a promo with no aspect ratio)",
     )
     parser.add_argument("--poll-shape", choices=POLL_SHAPES, default="bare")
     parser.add_argument(
@@ -115,6 +135,8 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         "registered_tokens": tuple(args.token),
         "require_attribution": not args.no_attribution_check,
         "public_url": args.public_url,
+        "draft_format": args.draft_format,
+        "agent_questions": args.agent_questions,
     }
     optional = {
         "generation_seconds": args.generation_seconds,

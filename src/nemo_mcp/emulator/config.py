@@ -19,6 +19,7 @@ Stream variants (``EmulatorConfig.stream``, the ``X-Emulator-Stream`` request he
     drop[=N]           close the socket abruptly after N data events (default 2)
     error_v1           end with an ADK 1.x error frame (f-string, invalid JSON)
     error_v2           end with an ADK 2.x error frame ({"error", "error_details"})
+    model_error        end with an ADK event carrying errorCode / errorMessage (no later success)
     heartbeats_only    send nothing but heartbeats until the client gives up
 
 e.g. ``adk_snake,partial,hb=empty`` or ``typed,drop=3``.
@@ -64,15 +65,18 @@ DEFAULT_HEIGHT: Final = 1080
 
 StreamDialect = Literal["adk", "adk_snake", "typed"]
 HeartbeatForm = Literal["comment", "empty", "json", "text"]
-StreamEnding = Literal["normal", "drop", "error_v1", "error_v2", "heartbeats_only"]
+StreamEnding = Literal["normal", "drop", "error_v1", "error_v2", "model_error", "heartbeats_only"]
 PollShape = Literal["bare", "success", "code"]
 SilentMode = Literal["auto", "always", "never"]
 CreditsError = Literal["event", "error_frame", "rest"]
 UrlFetch = Literal["loopback", "all", "none"]
 ErrorStatus = Literal["mapped", "200"]
+DraftFormat = Literal["json", "json_meta", "v3"]  # how drafts are shown (draft_shapes.py)
 
 POLL_SHAPES: Final = get_args(PollShape)
+_ENDINGS: Final = frozenset(get_args(StreamEnding)) - {"drop"}
 HEARTBEAT_FORMS: Final = get_args(HeartbeatForm)
+DRAFT_FORMATS: Final = get_args(DraftFormat)
 
 _DIALECT_ALIASES: Final[dict[str, StreamDialect]] = {
     "adk": "adk",
@@ -129,7 +133,7 @@ def parse_stream_spec(text: str | None, *, base: StreamSpec | None = None) -> St
         elif key == "drop":
             count = _int(value, token) if value else DROP_AFTER_EVENTS
             spec = replace(spec, ending="drop", drop_after=max(count, 0))
-        elif key in ("error_v1", "error_v2", "heartbeats_only", "normal") and not value:
+        elif key in _ENDINGS and not value:
             spec = replace(spec, ending=cast(StreamEnding, key))
         else:
             raise ValueError(f"unknown stream variant token {raw.strip()!r}")
@@ -174,6 +178,12 @@ class EmulatorConfig:
     heartbeats_only_max_seconds: float = HEARTBEATS_ONLY_MAX_SECONDS
     broken_stream_applies_edit: bool = True
     broken_stream_apply_delay: float = BROKEN_STREAM_APPLY_DELAY
+    # The agent asks the user instead of guessing: a promo with no aspect ratio, an aspect
+    # change without one (an ask_question call, long-running, and the turn stops).
+    agent_questions: bool = False
+
+    # --- drafts ---
+    draft_format: DraftFormat = "json"  # json | json_meta | v3 (see draft_shapes.py)
 
     # --- uploads ---
     upload_limit_mb: float = float(constants.DEFAULT_UPLOAD_LIMIT_MB)
@@ -247,6 +257,7 @@ _LITERALS: Final[dict[str, tuple[str, ...]]] = {
     "credits_error": get_args(CreditsError),
     "url_fetch": get_args(UrlFetch),
     "error_status": get_args(ErrorStatus),
+    "draft_format": DRAFT_FORMATS,
 }
 
 

@@ -15,7 +15,7 @@ Grammar (the CLI's ``--fault``, ``POST /_emulator/faults``, :meth:`EmulatorServe
                                      BYTES of the body (default: half), then close
               | drop[=EVENTS]        run_sse: close the socket after EVENTS data events
                                      (default 2); elsewhere the same as truncate
-              | error_v1 | error_v2 | heartbeats_only
+              | error_v1 | error_v2 | model_error | heartbeats_only
                                      run_sse: that stream ending (see config.py)
               | hang                 never answer; wait until the client gives up
               | fail                 render_submit / render_poll: the render fails
@@ -62,6 +62,7 @@ Action = Literal[
     "drop",
     "error_v1",
     "error_v2",
+    "model_error",
     "heartbeats_only",
     "hang",
     "fail",
@@ -74,6 +75,7 @@ _WORD_ACTIONS: Final = frozenset(
         "drop",
         "error_v1",
         "error_v2",
+        "model_error",
         "heartbeats_only",
         "hang",
         "fail",

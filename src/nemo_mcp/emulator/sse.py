@@ -172,6 +172,17 @@ class Framer:
         body[self._k("errorMessage", "error_message")] = message
         return self._event(body)
 
+    def model_error(self, code: str, message: str) -> bytes:
+        """The stream's last event is a model-level error (ADK: a non-STOP finish reason)."""
+        if self.typed:
+            return frame({"type": "error", "error": {"code": code, "message": message}})
+        body: dict[str, Any] = {
+            self._k("finishReason", "finish_reason"): code,
+            self._k("errorCode", "error_code"): code,
+            self._k("errorMessage", "error_message"): message,
+        }
+        return self._event(body)
+
     @staticmethod
     def fatal_error_v2(error_type: str, message: str) -> bytes:
         """ADK 2.x: ``{"error": "Type: msg", "error_details": {...}}``."""

@@ -78,6 +78,8 @@ class Session:
     video_analyses: dict[str, Any] = field(default_factory=dict)
     generated_media: list[dict[str, Any]] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
+    # the message a question of the agent is about ({"message", "about"}); None: no question
+    pending_question: dict[str, Any] | None = None
 
 
 @dataclass
@@ -116,6 +118,7 @@ class Render:
     duration: float | None = None
     fail_reason: str | None = None  # set: the render fails when it runs (or at once)
     cancel_requested: bool = False
+    received_draft: str | None = None  # a draft sent as text (Draft V3), exactly as received
 
     @property
     def cdn_path(self) -> str:
@@ -602,7 +605,7 @@ class EmulatorState:
                 "sessions": [asdict(s) for s in self.sessions.values()],
                 "media": [asdict(m) for m in self.media.values()],
                 "renders": [
-                    {k: v for k, v in asdict(r).items() if k != "draft"}
+                    {k: v for k, v in asdict(r).items() if k not in ("draft", "received_draft")}
                     for r in self.renders.values()
                 ],
                 "faults": [f.to_dict() for f in self.faults.list()],
