@@ -4,15 +4,20 @@
     python3 dev.py demo     # set up, then run the end-to-end demo against the embedded emulator
     python3 dev.py test     # set up, then ruff, mypy and the whole pytest suite
     python3 dev.py bench    # set up, then the benchmark suite (prints the README table)
-    python3 dev.py setup    # only create/refresh the virtual environment in .venv
+    python3 dev.py setup    # only create/refresh .venv (and the test suite's MCP clients)
 
-The environment is rebuilt only when pyproject.toml changes (a hash stamp in .venv).
+The environment is rebuilt only when pyproject.toml changes (a hash stamp in .venv). The MCP
+clients the tests drive nemo-mcp with (TypeScript SDK, MCP Inspector, conformance suite; exact
+versions in tests/node/package-lock.json) are installed with `npm ci` when npm is present, again
+only when the lock file changes. Without npm those tests are skipped, except in CI (CI set),
+where a missing client fails the run.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -23,6 +28,8 @@ VENV = ROOT / ".venv"
 STAMP = VENV / ".nemo-mcp-setup"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / ("python.exe" if os.name == "nt" else "python")
+NODE_DIR = ROOT / "tests" / "node"
+NODE_STAMP = NODE_DIR / "node_modules" / ".nemo-mcp-setup"
 
 
 def _run(*args: str | Path, check: bool = True) -> int:
@@ -42,8 +49,35 @@ def setup() -> None:
     STAMP.write_text(wanted)
 
 
+def setup_node() -> None:
+    """``npm ci`` the test suite's MCP clients (pinned by package-lock.json)."""
+    wanted = hashlib.sha256((NODE_DIR / "package-lock.json").read_bytes()).hexdigest()
+    if NODE_STAMP.exists() and NODE_STAMP.read_text().strip() == wanted:
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        message = "npm not found: the tests that drive nemo-mcp with Node.js MCP clients skip"
+        if os.environ.get("CI"):
+            sys.exit(f"{message}; CI needs them (install Node.js and npm)")
+        print(message, file=sys.stderr, flush=True)
+        return
+    # --ignore-scripts: nothing here needs an install script, so none runs
+    _run(
+        npm,
+        "ci",
+        "--prefix",
+        NODE_DIR,
+        "--no-audit",
+        "--no-fund",
+        "--ignore-scripts",
+        "--loglevel=error",
+    )
+    NODE_STAMP.write_text(wanted)
+
+
 def test(extra: list[str]) -> int:
     setup()
+    setup_node()
     _run(PY, "-m", "ruff", "check", "src", "tests", "benchmarks", "dev.py")
     _run(PY, "-m", "ruff", "format", "--check", "src", "tests", "benchmarks", "dev.py")
     _run(PY, "-m", "mypy")
@@ -59,6 +93,7 @@ def main(argv: list[str]) -> int:
     rest = argv[1:]
     if task == "setup":
         setup()
+        setup_node()
         return 0
     if task == "test":
         return test(rest)

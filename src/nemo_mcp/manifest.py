@@ -2,7 +2,8 @@
 
 The active manifest (``NEMO_SKILL``, default ``nemo-mcp``) names the skill in the attribution
 headers (``X-Skill-Source`` = name, ``X-Skill-Version`` = version) and supplies the upload limit,
-example requests, preferred formats and tips. When a ``SKILL.md`` folder is active
+example requests, preferred formats, tips and the MCP prompt menu (``prompts``: stable names,
+full titles, described arguments). When a ``SKILL.md`` folder is active
 (``NEMO_SKILL_DIR``), its frontmatter ``name`` and ``version`` override the manifest's.
 """
 
@@ -12,13 +13,50 @@ import json
 import re
 from functools import cache
 from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from nemo_mcp.errors import ConfigError
 
 _PACKAGED = Path(__file__).resolve().parent / "_manifests"
 _SOURCE_TREE = Path(__file__).resolve().parents[2] / "manifests" / "skills"
+BASE_MANIFEST = "nemo-mcp"  # the default skill; it defines every prompt the others name
+
+
+class PromptArgumentSpec(BaseModel):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=32)
+    description: str = Field(min_length=1, max_length=200)
+    required: bool = False
+    default: str | None = Field(None, description="used in the request when not given")
+    kind: Literal["text", "file"] = Field(
+        "text", description="file: media to upload first (completed from the allowed folders)"
+    )
+    choices: list[str] = Field([], description="values offered while typing (completion)")
+
+
+class PromptSpec(BaseModel):
+    """One entry of the prompt menu MCP clients show (``/nemovideo:music_video``)."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40, description="never renamed")
+    title: str = Field(min_length=1, max_length=60)
+    description: str = Field(min_length=1, max_length=300)
+    request: str = Field(description="what to ask the editing agent; {argument} placeholders")
+    arguments: list[PromptArgumentSpec] = []
+
+    @model_validator(mode="after")
+    def _placeholders_have_arguments(self) -> PromptSpec:
+        names = [a.name for a in self.arguments]
+        if len(set(names)) != len(names):
+            raise ValueError(f"prompt {self.name}: duplicate argument names")
+        text = {a.name: a for a in self.arguments if a.kind == "text"}
+        used = set(re.findall(r"{([a-z_]+)}", self.request))
+        for name in used - set(text):
+            raise ValueError(f"prompt {self.name}: {{{name}}} names no text argument")
+        for name in used:
+            if not text[name].required and text[name].default is None:
+                raise ValueError(f"prompt {self.name}: optional {name} needs a default")
+        return self
 
 
 class SkillManifest(BaseModel):
@@ -33,6 +71,31 @@ class SkillManifest(BaseModel):
     max_upload_mb: int = Field(gt=0)
     preferred_formats: list[str]
     tips: list[str]
+    prompts: list[PromptSpec] = Field([], description="the MCP prompt menu")
+
+    @field_validator("prompts", mode="before")
+    @classmethod
+    def _named_prompts(cls, value: Any, info: ValidationInfo) -> Any:
+        """A bare name stands for the prompt of that name in the base manifest (one definition
+        of ``music_video`` for every skill that offers it)."""
+        if not isinstance(value, list):
+            return value
+        catalog: dict[str, PromptSpec] = (info.context or {}).get("prompt_catalog") or {}
+        out = []
+        for item in value:
+            if isinstance(item, str):
+                if item not in catalog:
+                    raise ValueError(f"prompt {item!r} is not defined in {BASE_MANIFEST}.json")
+                item = catalog[item]
+            out.append(item)
+        return out
+
+    @model_validator(mode="after")
+    def _prompt_names_unique(self) -> SkillManifest:
+        names = [p.name for p in self.prompts]
+        if len(set(names)) != len(names):
+            raise ValueError("prompt names must be unique")
+        return self
 
     @property
     def max_upload_bytes(self) -> int:
@@ -46,11 +109,21 @@ def manifests_dir() -> Path:
     raise ConfigError("The skill manifests are missing from this installation.")
 
 
+def parse_manifest(text: str, catalog: dict[str, PromptSpec] | None = None) -> SkillManifest:
+    """A manifest from its JSON text; prompts given by name come from ``catalog``."""
+    return SkillManifest.model_validate(json.loads(text), context={"prompt_catalog": catalog or {}})
+
+
 @cache
 def _load_all(folder: Path) -> dict[str, SkillManifest]:
     found: dict[str, SkillManifest] = {}
+    base_file = folder / f"{BASE_MANIFEST}.json"
+    catalog: dict[str, PromptSpec] = {}
+    if base_file.is_file():
+        base = parse_manifest(base_file.read_text(encoding="utf-8"))
+        catalog = {p.name: p for p in base.prompts}
     for path in sorted(folder.glob("*.json")):
-        manifest = SkillManifest.model_validate(json.loads(path.read_text(encoding="utf-8")))
+        manifest = parse_manifest(path.read_text(encoding="utf-8"), catalog)
         if manifest.name != path.stem:
             raise ConfigError(f"Manifest {path.name} names itself {manifest.name!r}.")
         found[manifest.name] = manifest

@@ -3,7 +3,7 @@
 Tools are thin: validate, call the studio, format. Every result has a short text for the model
 (everything it needs, ending with one ``Next:`` line naming only these tools) and structured
 content for programs, matching a compact output schema. Errors come back as error
-results (``isError``) whose text says what happened and what to do next; a token never appears
+results (``isError``, no structured content: ``mcp_errors``) whose text says what happened and what to do next; a token never appears
 in any of them (``redact`` scrubs registered secrets).
 
 Long jobs (chat turns up to 15 minutes, renders) belong to the studio. A tool call reports MCP
@@ -23,10 +23,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import unquote, urlparse
 
+from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import Context, ListRoots, MCPServer, Resolve
 from mcp.server.subscriptions import InMemorySubscriptionBus, ResourceUpdated
 from mcp.types import (
     CallToolResult,
+    CompleteRequestParams,
+    Completion,
     ContentBlock,
     ImageContent,
     ListRootsResult,
@@ -38,10 +41,14 @@ from mcp.types import (
 from pydantic import BaseModel, Field, WithJsonSchema
 
 from nemo_mcp import __version__, constants, media, texts
+from nemo_mcp.completion import client_roots, complete
 from nemo_mcp.config import Settings
 from nemo_mcp.errors import InvalidInputError, NemoError
 from nemo_mcp.hostrules import security_settings
 from nemo_mcp.manifest import SkillManifest, load_manifest
+from nemo_mcp.mcp_base import CACHE_HINTS, NemoMCPServer, server_icons
+from nemo_mcp.mcp_errors import error_result, resource_errors
+from nemo_mcp.prompts import add_prompts
 from nemo_mcp.redact import redact
 from nemo_mcp.service import Studio
 from nemo_mcp.views import (
@@ -138,13 +145,7 @@ def _ok(
 
 
 def _fail(err: NemoError) -> CallToolResult:
-    body = {"error": err.to_dict()}
-    text = f"Error ({err.kind}): {err}"
-    return CallToolResult(
-        content=[TextContent(type="text", text=redact(text))],
-        structured_content=json.loads(redact(json.dumps(body))),
-        is_error=True,
-    )
+    return error_result(err)  # no structuredContent: see mcp_errors
 
 
 async def _call(
@@ -255,49 +256,6 @@ SessionId = Annotated[
 ]
 
 
-# ---------------------------------------------------------------------------- tool schemas
-def compact_schema(schema: Any, *, output: bool = False) -> Any:
-    """A JSON schema without what neither a model nor a validator needs: generated titles,
-    defaults and model docstrings. ``anyOf [X, null]`` becomes ``type: [X, "null"]`` for
-    arguments, and plain ``X`` for output (results leave out what is unknown, never null)."""
-    if isinstance(schema, list):
-        return [compact_schema(item, output=output) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    drop = {"title", "default"} | ({"description"} if "properties" in schema else set())
-    out = {k: compact_schema(v, output=output) for k, v in schema.items() if k not in drop}
-    if isinstance(schema.get("properties"), dict):  # property names are not keywords
-        out["properties"] = {
-            k: compact_schema(v, output=output) for k, v in schema["properties"].items()
-        }
-    options = out.get("anyOf")
-    if isinstance(options, list) and len(options) == 2 and {"type": "null"} in options:
-        other = next(o for o in options if o != {"type": "null"})
-        if output:
-            del out["anyOf"]
-            out = {**other, **out}
-        elif isinstance(other.get("type"), str) and not {"anyOf", "$ref"} & set(other):
-            del out["anyOf"]
-            out = {**other, **out, "type": [other["type"], "null"]}
-    return out
-
-
-class _Server(MCPServer):
-    """The SDK's server, publishing compact tool schemas (a third of the bytes)."""
-
-    async def list_tools(self) -> list[Tool]:
-        tools = await super().list_tools()
-        return [
-            tool.model_copy(
-                update={
-                    "input_schema": compact_schema(tool.input_schema),
-                    "output_schema": compact_schema(tool.output_schema, output=True),
-                }
-            )
-            for tool in tools
-        ]
-
-
 # ----------------------------------------------------------------------------------- server
 def build_server(
     settings: Settings | None = None,
@@ -329,12 +287,15 @@ def build_server(
             studio.on_change(publish)
             yield studio
 
-    mcp = _Server(
+    mcp = NemoMCPServer(
         SERVER_NAME,
         title="NemoVideo",
         instructions=INSTRUCTIONS,
         version=__version__,
         website_url="https://nemovideo.com",
+        description=manifest.description,
+        icons=server_icons(),
+        cache_hints=CACHE_HINTS,
         lifespan=lifespan,
         subscriptions=bus,
         log_level=_log_level(settings.log_level),
@@ -552,6 +513,7 @@ def build_server(
         description="Readable summary of a session's timeline.",
         mime_type="text/plain",
     )
+    @resource_errors
     async def timeline_resource(session_id: str, ctx: Context) -> str:
         studio = _studio(ctx)
         try:
@@ -573,6 +535,7 @@ def build_server(
         "Protocol V3 document (<draft>, <track type>, <clip in out>).",
         mime_type="application/json",
     )
+    @resource_errors
     async def draft_resource(session_id: str, ctx: Context) -> str:
         studio = _studio(ctx)
         try:
@@ -591,25 +554,25 @@ def build_server(
         description="A render's status, progress, download URL and local file.",
         mime_type="application/json",
     )
+    @resource_errors
     async def render_resource(render_id: str, ctx: Context) -> str:
         view = await _studio(ctx).render_status(render_id, wait=0)
         return redact(view.model_dump_json(indent=1))
 
-    # -- prompts -------------------------------------------------------------------------
-    for i, example in enumerate(manifest.examples[:6]):
-        _add_example_prompt(mcp, i, example, manifest.title)
+    # -- prompts and completion ----------------------------------------------------------
+    add_prompts(mcp, manifest.prompts)
+
+    @mcp.completer
+    async def complete_argument(
+        ctx: ServerRequestContext[Any, Any], params: CompleteRequestParams
+    ) -> Completion:
+        folders = [*settings.allowed_dirs, *(_roots_to_paths(await client_roots(ctx)) or [])]
+        arg = params.argument
+        return await complete(
+            ctx.lifespan_context, manifest.prompts, params.ref, arg.name, arg.value, folders
+        )
 
     return mcp
-
-
-def _add_example_prompt(mcp: MCPServer, index: int, example: str, title: str) -> None:
-    @mcp.prompt(name=f"example_{index + 1}", title=example[:60], description=f"{title}: {example}")
-    def prompt(file: str = "") -> str:
-        upload = f"First upload {file} with nemo_upload, then " if file else ""
-        return (
-            f'{upload}use nemo_chat to ask NemoVideo: "{example}". When the timeline is ready '
-            "(nemo_get_state), export it with nemo_export and show me the file."
-        )
 
 
 def serve(

@@ -20,7 +20,13 @@ from pathlib import Path
 
 from nemo_mcp import contract
 from nemo_mcp.errors import InvalidInputError
-from nemo_mcp.manifest import SkillManifest, all_manifests, load_manifest
+from nemo_mcp.manifest import (
+    BASE_MANIFEST,
+    SkillManifest,
+    all_manifests,
+    load_manifest,
+    parse_manifest,
+)
 
 MAX_DESCRIPTION = 500
 HOMEPAGE = "https://pypi.org/project/nemo-mcp/"
@@ -287,7 +293,8 @@ def resolve_manifest(ref: str) -> SkillManifest:
         if not path.is_file():
             raise InvalidInputError(f"No manifest file at {ref!r}.")
         try:
-            return SkillManifest.model_validate(json.loads(path.read_text(encoding="utf-8")))
+            catalog = {p.name: p for p in load_manifest(BASE_MANIFEST).prompts}
+            return parse_manifest(path.read_text(encoding="utf-8"), catalog)
         except ValueError as err:
             raise InvalidInputError(
                 f"{path.name} is not a valid skill manifest: {str(err).splitlines()[0]}",

@@ -98,7 +98,7 @@ class StateView(BaseModel):
     height: int | None = None
     uploads: list[MediaItem] = []
     generated_media: list[MediaItem] = []
-    export_ready: bool | None  # None: the draft could not be read, readiness unknown
+    export_ready: bool | None = None  # None: the draft could not be read, readiness unknown
 
 
 class CreditsView(BaseModel):

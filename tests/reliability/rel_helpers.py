@@ -37,6 +37,7 @@ from nemo_mcp import contract, media
 from nemo_mcp.config import Settings
 from nemo_mcp.emulator import EmulatorServer
 from nemo_mcp.errors import NemoError
+from nemo_mcp.mcp_errors import ERROR_META_KEY
 from nemo_mcp.server import build_server
 from nemo_mcp.service import Studio
 from nemo_mcp.store import Store
@@ -341,9 +342,11 @@ class Result:
 
     @property
     def error(self) -> dict[str, Any]:
+        """An error result's machine-readable form (``_meta``); it has no structuredContent."""
         assert self.is_error, self.text
-        err = self.data["error"]
-        assert isinstance(err, dict)
+        assert self.result.structured_content is None, self.result.structured_content
+        err = (self.result.meta or {}).get(ERROR_META_KEY)
+        assert isinstance(err, dict), self.result
         return err
 
 

@@ -22,6 +22,7 @@ from mcp import Client, StdioServerParameters
 from nemo_mcp import contract
 from nemo_mcp.config import Settings
 from nemo_mcp.emulator import EmulatorServer
+from nemo_mcp.mcp_errors import ERROR_META_KEY
 from nemo_mcp.service import Studio
 from nemo_mcp.turns import TurnLimits
 
@@ -86,11 +87,16 @@ class Folders:
         }
 
 
+def clean_env(env: Mapping[str, str]) -> dict[str, str]:
+    """This environment without NemoVideo settings from outside, plus ``env``."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("NEMO_", "SKILL_"))}
+    return {**base, **env}
+
+
 def stdio_params(env: Mapping[str, str]) -> StdioServerParameters:
     """``nemo-mcp serve`` over stdio in a subprocess, with a clean NemoVideo environment."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("NEMO_", "SKILL_"))}
     return StdioServerParameters(
-        command=sys.executable, args=["-m", "nemo_mcp", "serve"], env={**base, **env}
+        command=sys.executable, args=["-m", "nemo_mcp", "serve"], env=clean_env(env)
     )
 
 
@@ -116,9 +122,10 @@ class Call:
 
     @property
     def error(self) -> dict[str, Any]:
+        """An error result's machine-readable form (``_meta``); it has no structuredContent."""
         assert self.result.is_error, self.text
-        err = self.data["error"]
-        assert isinstance(err, dict)
+        err = (self.result.meta or {}).get(ERROR_META_KEY)
+        assert isinstance(err, dict), self.result
         return err
 
 
@@ -152,6 +159,9 @@ class Recorder:
         assert call.text.strip(), f"{name} returned no text"
         if not result.is_error:
             jsonschema.validate(result.structured_content, self.schemas[name])
+        else:  # every client reads it: nothing an output schema would reject
+            assert result.structured_content is None, (name, result.structured_content)
+            assert call.text.startswith("Error ("), call.text
         return call
 
     async def ok(self, name: str, arguments: dict[str, Any] | None = None) -> Call:

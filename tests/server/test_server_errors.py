@@ -297,13 +297,18 @@ async def test_stream_dropped_and_nothing_changed_is_reported(
 
 # --- invalid input -----------------------------------------------------------------------------
 async def test_invalid_input(mcp: Recorder, emu: EmulatorServer, folders: Folders) -> None:
+    # the input schema rejects "" and the studio rejects "   ": both read the same
     empty = await mcp.fail("nemo_chat", {"message": ""})
-    assert "message" in empty.text
+    assert_actionable(empty, "invalid_input")
+    assert empty.text == (
+        "Error (invalid_input): The message is empty.\nNext step: Say what to make or change."
+    )
     blank = await mcp.fail("nemo_chat", {"message": "   "})
-    assert_actionable(blank, "invalid_input", "empty")
+    assert blank.text == empty.text
 
     bad_id = await mcp.fail("nemo_wait", {"job_id": "job_42; rm -rf"})
-    assert "job_id" in bad_id.text
+    assert_actionable(bad_id, "invalid_input", '"job_42; rm -rf" is not a valid job_id', "turn_")
+    assert "pydantic" not in bad_id.text and "validation error" not in bad_id.text
     unknown = await mcp.fail("nemo_wait", {"job_id": "turn_000000"})
     assert_actionable(unknown, "invalid_input")
     unknown_render = await mcp.fail("nemo_wait", {"job_id": "render_1_abc"})

@@ -161,25 +161,6 @@ async def test_every_tool_resource_and_prompt(
     assert requests_to(emu, "render_cancel") == 0
 
 
-async def test_prompts(mcp: Recorder) -> None:
-    prompts = (await mcp.client.list_prompts()).prompts
-    assert len(prompts) >= 1
-    names = [p.name for p in prompts]
-    assert names[0] == "example_1"
-    for prompt in prompts:
-        assert prompt.title and prompt.description
-        assert [(a.name, a.required) for a in prompt.arguments or []] == [("file", False)]
-    got = await mcp.client.get_prompt("example_1", {"file": "song.mp3"})
-    [msg] = got.messages
-    assert msg.role == "user" and isinstance(msg.content, types.TextContent)
-    text = msg.content.text
-    assert "nemo_upload" in text and "song.mp3" in text and "nemo_chat" in text
-    assert "nemo_export" in text
-    bare = await mcp.client.get_prompt("example_1", {})
-    content = bare.messages[0].content
-    assert isinstance(content, types.TextContent) and "nemo_upload" not in content.text
-
-
 async def test_resource_templates(mcp: Recorder) -> None:
     templates = (await mcp.client.list_resource_templates()).resource_templates
     assert sorted(t.uri_template for t in templates) == [

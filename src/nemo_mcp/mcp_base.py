@@ -1,0 +1,162 @@
+"""``NemoMCPServer``: the SDK's ``MCPServer`` with one error path for every tool, compact tool
+schemas, and a completion handler that sees the request (for the client's roots and the studio).
+
+Every tool failure passes through :meth:`NemoMCPServer.call_tool`, whatever raised it:
+arguments that fail the input schema, an unknown tool name, a ``NemoError`` that escaped a tool,
+or a crash. Each becomes the same readable error result (``mcp_errors.error_result``) instead of
+the SDK's raw text (``Error executing tool ...: 1 validation error for ...``). ``MCPError`` (a
+protocol error) and an ``InputRequiredResult`` (a resolver asking the client) pass through.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from typing import Any
+
+from mcp.server.caching import CacheableMethod, CacheHint
+from mcp.server.context import ServerRequestContext
+from mcp.server.mcpserver import Context, Icon, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.shared.exceptions import MCPError
+from mcp.types import (
+    CallToolResult,
+    CompleteRequestParams,
+    CompleteResult,
+    Completion,
+    InputRequiredResult,
+    Tool,
+)
+from pydantic import ValidationError
+
+from nemo_mcp.errors import NemoError
+from nemo_mcp.mcp_errors import InternalError, error_result, invalid_arguments, unknown_tool
+
+log = logging.getLogger(__name__)
+
+Completer = Callable[[ServerRequestContext[Any, Any], CompleteRequestParams], Awaitable[Completion]]
+
+_SDK_PREFIX = "Error executing tool "
+
+# The lists never change while a server runs; clients may reuse them for this long (2026-07-28
+# caching hints). Private: the tool descriptions carry this installation's settings.
+LIST_CACHE = CacheHint(ttl_ms=10 * 60 * 1000, scope="private")
+CACHE_HINTS: dict[CacheableMethod, CacheHint] = {
+    "tools/list": LIST_CACHE,
+    "prompts/list": LIST_CACHE,
+    "resources/list": LIST_CACHE,
+    "resources/templates/list": LIST_CACHE,
+    "server/discover": LIST_CACHE,
+}
+
+
+def server_icons() -> list[Icon]:
+    """The icon clients show for the server: a PNG (every client) and an SVG (any size), as data
+    URIs, so showing it never reaches the network."""
+    assets = resources.files("nemo_mcp") / "assets"
+    png = base64.b64encode((assets / "icon.png").read_bytes()).decode()
+    svg = base64.b64encode((assets / "icon.svg").read_bytes()).decode()
+    return [
+        Icon(src=f"data:image/png;base64,{png}", mime_type="image/png", sizes=["64x64"]),
+        Icon(src=f"data:image/svg+xml;base64,{svg}", mime_type="image/svg+xml", sizes=["any"]),
+    ]
+
+
+def compact_schema(schema: Any, *, output: bool = False) -> Any:
+    """A JSON schema without what neither a model nor a validator needs: generated titles,
+    defaults and model docstrings. ``anyOf [X, null]`` becomes ``type: [X, "null"]`` for
+    arguments, and plain ``X`` for output (results leave out what is unknown, never null)."""
+    if isinstance(schema, list):
+        return [compact_schema(item, output=output) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    drop = {"title", "default"} | ({"description"} if "properties" in schema else set())
+    out = {k: compact_schema(v, output=output) for k, v in schema.items() if k not in drop}
+    if isinstance(schema.get("properties"), dict):  # property names are not keywords
+        out["properties"] = {
+            k: compact_schema(v, output=output) for k, v in schema["properties"].items()
+        }
+    options = out.get("anyOf")
+    if isinstance(options, list) and len(options) == 2 and {"type": "null"} in options:
+        other = next(o for o in options if o != {"type": "null"})
+        if output:
+            del out["anyOf"]
+            out = {**other, **out}
+        elif isinstance(other.get("type"), str) and not {"anyOf", "$ref"} & set(other):
+            del out["anyOf"]
+            out = {**other, **out, "type": [other["type"], "null"]}
+    return out
+
+
+class NemoMCPServer(MCPServer[Any]):
+    async def list_tools(self) -> list[Tool]:
+        """The tools, with compact schemas (a third of the bytes)."""
+        tools = await super().list_tools()
+        return [
+            tool.model_copy(
+                update={
+                    "input_schema": compact_schema(tool.input_schema),
+                    "output_schema": compact_schema(tool.output_schema, output=True),
+                }
+            )
+            for tool in tools
+        ]
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except MCPError:
+            raise
+        except ToolError as exc:
+            return error_result(await self._explain(name, exc))
+
+    async def _explain(self, name: str, exc: ToolError) -> NemoError:
+        cause = exc.__cause__
+        tools = await self.list_tools()
+        if isinstance(cause, ValidationError) and not isinstance(exc, UnexpectedToolError):
+            fields = sorted({".".join(str(p) for p in e["loc"]) for e in cause.errors()})
+            log.info("tool %r rejected arguments: %r", name, fields)  # names only, not values
+            schema = next((t.input_schema for t in tools if t.name == name), None)
+            return invalid_arguments(cause, schema)
+        if cause is None and name not in {t.name for t in tools}:
+            log.info("unknown tool %r", name)
+            return unknown_tool(name, [t.name for t in tools])
+        while isinstance(cause, ToolError) and cause.__cause__ is not None:
+            cause = cause.__cause__  # a nested wrapper: find what was raised
+        if isinstance(cause, NemoError):
+            return cause
+        if isinstance(exc, UnexpectedToolError):
+            log.error("tool %r raised an unexpected exception", name, exc_info=exc)
+            return InternalError(f"nemo-mcp hit an unexpected problem running {name}.")
+        log.info("tool %r failed: %r", name, str(exc))
+        message = str(exc).removeprefix(f"{_SDK_PREFIX}{name}: ")
+        return NemoError(message, hint="Check the arguments, then try again.")
+
+    def completer(self, fn: Completer) -> Completer:
+        """Serve ``completion/complete`` with ``fn(request_context, params)``.
+
+        The SDK's ``@completion()`` decorator hands its function only the reference and the
+        argument; completing file names from the client's roots needs the request itself, so
+        this registers the handler the same way that decorator does, one level down.
+        """
+
+        async def handler(
+            ctx: ServerRequestContext[Any, Any], params: CompleteRequestParams
+        ) -> CompleteResult:
+            try:
+                completion = await fn(ctx, params)
+            except MCPError:
+                raise
+            except Exception:  # a completion is a convenience: never an error for the user
+                log.exception("completion for %r failed", params.argument.name)
+                completion = Completion(values=[])
+            return CompleteResult(completion=completion)
+
+        self._lowlevel_server.add_request_handler(
+            "completion/complete", CompleteRequestParams, handler
+        )
+        return fn
