@@ -2,9 +2,9 @@
 
 Tools are thin: validate, call the studio, format. Every result has a short text for the model
 (everything it needs, ending with one ``Next:`` line naming only these tools) and structured
-content for programs, matching a compact output schema. Errors come back as error
-results (``isError``, no structured content: ``mcp_errors``) whose text says what happened and what to do next; a token never appears
-in any of them (``redact`` scrubs registered secrets).
+content for programs, matching a compact output schema. Errors come back as error results
+(``isError``, no structured content: ``mcp_errors``) whose text says what happened and what to
+do next; a token never appears in any of them (``redact`` scrubs registered secrets).
 
 Long jobs (chat turns up to 15 minutes, renders) belong to the studio. A tool call reports MCP
 progress while it waits (at least every 10 s), returns the result if it comes within the wait
@@ -35,7 +35,6 @@ from mcp.types import (
     ListRootsResult,
     ResourceLink,
     TextContent,
-    Tool,
     ToolAnnotations,
 )
 from pydantic import BaseModel, Field, WithJsonSchema
