@@ -27,8 +27,9 @@ from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 from benchmarks.common import Row, clean_env, emulator, median, ms, percentile, say
-from nemo_mcp import __version__, contract
+from nemo_mcp import __version__
 from nemo_mcp.config import Settings
+from nemo_mcp.contract import headers, paths
 from nemo_mcp.server import build_server
 from nemo_mcp.store import Store
 
@@ -50,17 +51,15 @@ async def _measure(calls: int, url: str, home: Path) -> dict[str, list[float]]:
             assert not first.is_error, first
             cred = Store(home).load_credential(url)
             assert cred is not None
-            headers = {
-                "Authorization": f"Bearer {cred.token}",
+            sent = {
+                **headers.bearer(cred.token),
                 "User-Agent": f"nemo-mcp/{__version__}",
-                contract.H_SKILL_SOURCE: "nemo-mcp",
-                contract.H_SKILL_VERSION: __version__,
-                contract.H_SKILL_PLATFORM: "mcp",
+                **headers.attribution("nemo-mcp", __version__, "mcp"),
             }
-            async with httpx.AsyncClient(base_url=url, headers=headers, trust_env=False) as http:
+            async with httpx.AsyncClient(base_url=url, headers=sent, trust_env=False) as http:
 
                 async def direct() -> None:
-                    r = await http.get(contract.PATH_CREDITS)
+                    r = await http.get(paths.CREDITS)
                     r.raise_for_status()
 
                 async def in_memory() -> None:

@@ -35,7 +35,7 @@ from benchmarks.common import (
     say,
     wait_for_port,
 )
-from nemo_mcp import contract
+from nemo_mcp.contract import paths
 from nemo_mcp.store import Store
 
 
@@ -92,11 +92,13 @@ async def _direct(
     async with httpx.AsyncClient(
         base_url=api, headers=headers, limits=limits, trust_env=False
     ) as http:
-        for path in (contract.PATH_CREDITS, contract.state_path(session)):
+        for path in (paths.CREDITS, paths.fill(paths.STATE, session_id=session)):
             (await http.get(path)).raise_for_status()
 
         async def call(c: int, k: int) -> None:
-            path = contract.PATH_CREDITS if (c + k) % 2 == 0 else contract.state_path(session)
+            path = (
+                paths.CREDITS if (c + k) % 2 == 0 else paths.fill(paths.STATE, session_id=session)
+            )
             (await http.get(path)).raise_for_status()
 
         return await _burst(clients, per_client, call)

@@ -32,7 +32,7 @@ from benchmarks.common import (
     run_child,
     say,
 )
-from nemo_mcp import contract
+from nemo_mcp.contract import paths
 
 CHUNK = 8 * 1024 * 1024
 
@@ -102,7 +102,7 @@ def run(size_mb: int = 500, runs: int = 3) -> list[Row]:
                 os.devnull,
                 "-F",
                 f"files=@{src}",
-                url + contract.upload_path(session),
+                url + paths.fill(paths.UPLOAD, session_id=session),
             ]
             # alternate who goes first, and start each transfer with no dirty pages pending
             order = ("ours", "curl") if n % 2 == 0 else ("curl", "ours")

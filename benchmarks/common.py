@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nemo_mcp.contract import headers, paths
+
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".bench-cache"
 OUT = ROOT / ".benchmarks-out"
@@ -186,14 +188,12 @@ def anonymous_session(url: str) -> tuple[str, str]:
 
     import httpx
 
-    from nemo_mcp import contract
-
     with httpx.Client(base_url=url, timeout=30.0, trust_env=False) as http:
-        r = http.post(contract.PATH_ANON_TOKEN, headers={contract.H_CLIENT_ID: str(uuid.uuid4())})
+        r = http.post(paths.ANON_TOKEN, headers={headers.CLIENT_ID: str(uuid.uuid4())})
         r.raise_for_status()
         token = str(r.json()["data"]["token"])
         r = http.post(
-            contract.PATH_CREATE_SESSION,
+            paths.CREATE_SESSION,
             headers={"Authorization": f"Bearer {token}", **attribution()},
             json={"task_name": "bench", "language": "en"},
         )
@@ -203,12 +203,11 @@ def anonymous_session(url: str) -> tuple[str, str]:
 
 def attribution() -> dict[str, str]:
     """The ``X-Skill-*`` headers nemo-mcp sends (so baselines send the same)."""
-    from nemo_mcp import contract
 
     return {
-        contract.H_SKILL_SOURCE: "nemo-mcp",
-        contract.H_SKILL_VERSION: "0.1.0",
-        contract.H_SKILL_PLATFORM: "mcp",
+        headers.SKILL_SOURCE: "nemo-mcp",
+        headers.SKILL_VERSION: "0.1.0",
+        headers.SKILL_PLATFORM: "mcp",
     }
 
 

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from nemo_mcp import constants, contract, errors
+from nemo_mcp import constants, errors
 from nemo_mcp.attribution import detect_platform
 from nemo_mcp.config import DEFAULT_API_URL, DEFAULT_WEB_URL, Settings
+from nemo_mcp.contract.media import SUPPORTED_EXTENSIONS
 from nemo_mcp.manifest import all_manifests, load_manifest, read_frontmatter, skill_identity
 from nemo_mcp.redact import redact, register_secret
 
@@ -76,7 +77,7 @@ def test_manifests_cover_the_seeds() -> None:
     assert found["music-generator-free-easy"].max_upload_mb == 200
     for m in found.values():
         assert len(m.examples) >= 3 and m.tips and m.preferred_formats
-        assert set(m.preferred_formats) <= set(contract.SUPPORTED_EXTENSIONS)
+        assert set(m.preferred_formats) <= set(SUPPORTED_EXTENSIONS)
     # every manifest file is valid JSON whose name matches the file
     for path in (ROOT / "manifests" / "skills").glob("*.json"):
         assert json.loads(path.read_text())["name"] == path.stem

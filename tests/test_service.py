@@ -13,8 +13,8 @@ import anyio
 import pytest
 from pydantic import BaseModel
 
-from nemo_mcp import contract
 from nemo_mcp.config import Settings
+from nemo_mcp.contract import paths
 from nemo_mcp.emulator import EmulatorServer, synth
 from nemo_mcp.errors import DownloadError, InvalidInputError, RenderFailedError
 from nemo_mcp.service import Studio, detect_language
@@ -144,13 +144,13 @@ async def test_duplicate_message_is_not_sent_again(
 ) -> None:
     await studio.upload([str(song)])
     first = await studio.chat(MUSIC_VIDEO)
-    assert _posts(emu, contract.PATH_RUN_SSE) == 1
+    assert _posts(emu, paths.RUN_SSE) == 1
     second = await studio.chat(f"  {MUSIC_VIDEO} ")
-    assert _posts(emu, contract.PATH_RUN_SSE) == 1
+    assert _posts(emu, paths.RUN_SSE) == 1
     assert second.turn_id == first.turn_id
     assert second.duplicate and "not sent again" in lines_text(second)
     forced = await studio.chat(MUSIC_VIDEO, force=True)
-    assert _posts(emu, contract.PATH_RUN_SSE) == 2
+    assert _posts(emu, paths.RUN_SSE) == 2
     assert forced.turn_id != first.turn_id
 
 
@@ -164,7 +164,7 @@ async def test_duplicate_guard_holds_across_processes(
     async with studio_for(settings) as second_process:
         again = await second_process.chat(MUSIC_VIDEO)
         assert again.turn_id == first.turn_id and again.duplicate
-    assert _posts(emu, contract.PATH_RUN_SSE) == 1
+    assert _posts(emu, paths.RUN_SSE) == 1
 
 
 async def test_one_turn_at_a_time_per_session(
@@ -174,11 +174,11 @@ async def test_one_turn_at_a_time_per_session(
     emu.set_config(generation_seconds=1.0)
     running = await studio.chat(MUSIC_VIDEO, wait=0)
     assert running.status == "running" and not running.done
-    await _until(lambda: _posts(emu, contract.PATH_RUN_SSE) == 1)
+    await _until(lambda: _posts(emu, paths.RUN_SSE) == 1)
     with pytest.raises(InvalidInputError) as err:
         await studio.chat('add a title "Hi" from 0 to 2 seconds')
     assert running.turn_id in str(err.value)
-    assert _posts(emu, contract.PATH_RUN_SSE) == 1
+    assert _posts(emu, paths.RUN_SSE) == 1
 
     # another session is not blocked
     other = await studio.new_session(language="en")
@@ -186,7 +186,7 @@ async def test_one_turn_at_a_time_per_session(
         "make a 10 second calm background track", session_id=other.session_id
     )
     assert elsewhere.done and elsewhere.session_id == other.session_id
-    assert _posts(emu, contract.PATH_RUN_SSE) == 2
+    assert _posts(emu, paths.RUN_SSE) == 2
 
     done = await studio.turn_status(running.turn_id, wait=30)
     assert done.status == "replied" and done.session_id == up.session_id
@@ -202,12 +202,12 @@ async def test_cancelled_studio_marks_the_turn_interrupted(
     async with studio_for(settings) as studio:
         await studio.upload([str(song)])
         running = await studio.chat(MUSIC_VIDEO, wait=0)
-        await _until(lambda: _posts(emu, contract.PATH_RUN_SSE) == 1)
+        await _until(lambda: _posts(emu, paths.RUN_SSE) == 1)
     async with studio_for(settings) as studio:
         view = await studio.turn_status(running.turn_id)
         assert view.status == "interrupted" and view.done
         assert "outcome is unknown" in lines_text(view)
-    assert _posts(emu, contract.PATH_RUN_SSE) == 1
+    assert _posts(emu, paths.RUN_SSE) == 1
 
 
 # --- export ------------------------------------------------------------------------------------
@@ -220,7 +220,7 @@ async def test_export_dedupe_across_processes(
     async with studio_for(settings) as second_process:
         again = await second_process.export()
         assert again.render_id == first.render_id and again.reused
-    assert _posts(emu, contract.PATH_RENDER) == 1
+    assert _posts(emu, paths.RENDER) == 1
 
 
 async def test_export_dedupe(studio: Studio, emu: EmulatorServer, song: Path) -> None:
@@ -229,16 +229,16 @@ async def test_export_dedupe(studio: Studio, emu: EmulatorServer, song: Path) ->
     assert first.status == "downloaded"
     again = await studio.export()
     assert again.render_id == first.render_id and "already exported" in lines_text(again)
-    assert _posts(emu, contract.PATH_RENDER) == 1
+    assert _posts(emu, paths.RENDER) == 1
     forced = await studio.export(force=True)
     assert forced.render_id != first.render_id and forced.status == "downloaded"
     assert forced.file != first.file
-    assert _posts(emu, contract.PATH_RENDER) == 2
+    assert _posts(emu, paths.RENDER) == 2
     # a changed timeline is a new export
     await studio.chat('add a title "Summer" from 0 to 3 seconds')
     changed = await studio.export()
     assert changed.render_id not in (first.render_id, forced.render_id)
-    assert _posts(emu, contract.PATH_RENDER) == 3
+    assert _posts(emu, paths.RENDER) == 3
 
 
 async def test_failed_render_is_retried_once_with_a_new_id(
@@ -248,7 +248,7 @@ async def test_failed_render_is_retried_once_with_a_new_id(
     emu.set_config(fail_renders=1)
     view = await studio.export()
     assert view.status == "downloaded", view
-    submits = [r for r in emu.requests(path=contract.PATH_RENDER) if r.method == "POST"]
+    submits = [r for r in emu.requests(path=paths.RENDER) if r.method == "POST"]
     assert len(submits) == 2
     renders = studio.store.list_renders()
     assert len(renders) == 2
@@ -268,7 +268,7 @@ async def test_render_failing_twice_is_reported(
     with pytest.raises(RenderFailedError) as err:
         await studio.export()
     assert "failed" in str(err.value)
-    assert _posts(emu, contract.PATH_RENDER) == 2  # the one retry, no more
+    assert _posts(emu, paths.RENDER) == 2  # the one retry, no more
     assert all(r.status == "failed" for r in studio.store.list_renders())
     assert _mp4s(studio.settings.output_dir) == []
 
@@ -282,15 +282,17 @@ async def test_ambiguous_submit_unknown_to_the_server_is_not_resubmitted(
     with pytest.raises(RenderFailedError) as err:
         await studio.export()
     assert "nothing is rendering" in str(err.value)
-    assert _posts(emu, contract.PATH_RENDER) == 1
+    assert _posts(emu, paths.RENDER) == 1
     [rec] = studio.store.list_renders()
     assert rec.status == "failed"
     # it was looked up by its id
-    assert any(r.path == contract.render_path(rec.render_id) for r in emu.requests())
+    assert any(
+        r.path == paths.fill(paths.RENDER_STATUS, render_id=rec.render_id) for r in emu.requests()
+    )
     # and a new export is not answered with the dead one
     view = await studio.export()
     assert view.status == "downloaded" and view.render_id != rec.render_id
-    assert _posts(emu, contract.PATH_RENDER) == 2
+    assert _posts(emu, paths.RENDER) == 2
 
 
 async def test_ambiguous_submit_that_reached_the_server_is_followed(
@@ -301,7 +303,7 @@ async def test_ambiguous_submit_that_reached_the_server_is_followed(
     emu.set_faults("render_submit:truncate=5:times=1")
     view = await studio.export()
     assert view.status == "downloaded", view
-    assert _posts(emu, contract.PATH_RENDER) == 1
+    assert _posts(emu, paths.RENDER) == 1
     assert len(emu.state.renders) == 1
 
 
@@ -313,7 +315,7 @@ async def test_a_brief_404_while_polling_an_accepted_render_is_tolerated(
     emu.set_faults("render_poll:404:times=2")
     view = await studio.export()
     assert view.status == "downloaded", view
-    assert _posts(emu, contract.PATH_RENDER) == 1
+    assert _posts(emu, paths.RENDER) == 1
 
 
 async def test_download_failing_its_check_leaves_no_file(
@@ -361,4 +363,4 @@ async def test_export_refused_for_an_empty_timeline(studio: Studio, emu: Emulato
     await studio.new_session()
     with pytest.raises(InvalidInputError):
         await studio.export()
-    assert _posts(emu, contract.PATH_RENDER) == 0
+    assert _posts(emu, paths.RENDER) == 0

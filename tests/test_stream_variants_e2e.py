@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from nemo_mcp import contract
 from nemo_mcp.config import Settings
+from nemo_mcp.contract import paths
 from nemo_mcp.emulator import EmulatorServer, synth
 from nemo_mcp.service import Studio
 
@@ -87,5 +87,5 @@ async def test_variant_condenses_to_one_reply_and_the_change(
     assert "thinking" not in turn.reply.lower()
     assert turn.changes, "the new tracks are reported"
     assert turn.export_ready is True
-    posts = [r for r in emu.requests(path=contract.PATH_RUN_SSE) if r.method == "POST"]
+    posts = [r for r in emu.requests(path=paths.RUN_SSE) if r.method == "POST"]
     assert len(posts) == 1

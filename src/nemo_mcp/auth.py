@@ -27,9 +27,10 @@ import anyio
 import anyio.to_thread
 import httpx
 
-from nemo_mcp import constants, contract
+from nemo_mcp import constants
 from nemo_mcp.bounded import decode_answer, read_answer
 from nemo_mcp.config import Settings
+from nemo_mcp.contract import account, codes, envelopes, headers, paths, values
 from nemo_mcp.errors import (
     APIError,
     AuthError,
@@ -42,8 +43,6 @@ from nemo_mcp.models import (
     Credential,
     Identity,
     TokenSource,
-    parse_envelope,
-    parse_epoch,
     parse_retry_after,
     response_error,
     transport_error,
@@ -173,10 +172,8 @@ class TokenProvider:
 
     async def _post_token(self, client_id: str) -> tuple[httpx.Response, bytes]:
         """The answer and its body (read up to ``MAX_ANSWER_BYTES``)."""
-        headers = {**self._headers, contract.H_CLIENT_ID: client_id}
-        request = self._http.build_request(
-            "POST", self.api_url + contract.PATH_ANON_TOKEN, headers=headers
-        )
+        sent = {**self._headers, headers.CLIENT_ID: client_id}
+        request = self._http.build_request("POST", self.api_url + paths.ANON_TOKEN, headers=sent)
         try:
             response = await self._http.send(request, stream=True, follow_redirects=False)
             try:
@@ -269,26 +266,26 @@ class TokenProvider:
             raise APIError(
                 "NemoVideo answered the anonymous-token request with something that is not JSON."
             )
-        env = parse_envelope(body)
+        env = envelopes.unwrap(body)
         if not env.ok:
             raise response_error(response.status_code, content, content_type)
         data: Any = env.payload
-        token = data.get("token") if isinstance(data, dict) else None
+        token = data.get(account.TOKEN) if isinstance(data, dict) else None
         if not isinstance(token, str) or not token.strip():
             raise APIError("NemoVideo's anonymous-token answer carried no token.")
         token = token.strip()
         register_secret(token)
         assert isinstance(data, dict)
         now = self._clock()
-        expires_at = parse_epoch(data.get("expires_at") or data.get("expiresAt"))
+        expires_at = values.epoch(values.first(data, account.TOKEN_EXPIRES_AT_KEYS))
         if expires_at is None:
-            expires_in = data.get("expires_in") or data.get("expiresIn")
+            expires_in = values.first(data, account.TOKEN_EXPIRES_IN_KEYS)
             if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
                 expires_at = now + float(expires_in)
         if expires_at is None:
             expires_at = now + constants.ANON_TOKEN_LIFETIME
-        user_id = data.get("user_id") or data.get("userId")
-        credits = data.get("credits")
+        user_id = values.first(data, account.USER_ID_KEYS)
+        credits = data.get(account.CREDITS)
         return Credential(
             token=token,
             user_id=str(user_id) if user_id else None,
@@ -311,7 +308,7 @@ class TokenProvider:
             raise AuthError(
                 "NemoVideo rejected the token in NEMO_TOKEN (expired or revoked).",
                 hint=_ENV_REJECTED_HINT,
-                code=contract.CODE_TOKEN_INVALID,
+                code=codes.TOKEN_INVALID,
             )
         async with self._lock:
             cred = self._store.load_credential(self.api_url)
@@ -322,7 +319,7 @@ class TokenProvider:
                     "NemoVideo rejected the token saved with `nemo-mcp login` (expired or "
                     "revoked).",
                     hint=_LOGIN_REJECTED_HINT,
-                    code=contract.CODE_TOKEN_INVALID,
+                    code=codes.TOKEN_INVALID,
                 )
             self._store.clear_credential(self.api_url, only_token=cred.token)
             log.info("dropped a rejected anonymous token; the next call gets a new one")

@@ -6,7 +6,7 @@
 - Answers are unwrapped from either envelope (``{"code":0,"data":…}``, ``{"success":true,…}``)
   or taken as bare objects; errors come from the envelope ``code`` and the HTTP status through
   ``errors.error_for``. Answers are read up to ``MAX_ANSWER_BYTES`` and ``MAX_JSON_DEPTH``
-  (``bounded``); ids go into URL paths only when well-formed, escaped (``path_segment``).
+  (``bounded``); ids go into URL paths only when well-formed, escaped (``paths.fill``).
 - ``1001`` / HTTP 401: the token is dropped and fetched again, and the call retried once.
   HTTP 429: one wait (``Retry-After`` up to ``RETRY_AFTER_CAP``, else 30 s), one retry.
   5xx, timeouts, dropped connections: GETs are retried with backoff; POSTs only when the failure
@@ -30,17 +30,18 @@ from contextlib import AbstractAsyncContextManager, ExitStack, asynccontextmanag
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, ParamSpec, TypeVar
-from urllib.parse import quote
 
 import anyio
 import anyio.to_thread
 import httpx
 
-from nemo_mcp import __version__, constants, contract
+from nemo_mcp import __version__, constants
 from nemo_mcp.attribution import detect_platform
 from nemo_mcp.auth import Sleep, TokenProvider
 from nemo_mcp.bounded import decode_answer, read_answer
 from nemo_mcp.config import Settings
+from nemo_mcp.contract import account, codes, envelopes, headers, paths, renders, stream, uploads
+from nemo_mcp.contract.media import mime_type
 from nemo_mcp.downloads import Downloader, DownloadProgress
 from nemo_mcp.errors import (
     AmbiguousSubmitError,
@@ -67,7 +68,6 @@ from nemo_mcp.models import (
     UploadResult,
     decode_json,
     parse_credits,
-    parse_envelope,
     parse_render_status,
     parse_retry_after,
     parse_session_info,
@@ -93,19 +93,10 @@ _NOT_FOUND_RE = re.compile(r"(?i)not\s*found|no such|does not exist|unknown rend
 
 # --- Helpers ------------------------------------------------------------------------------
 
-# Session, render and turn ids: letters, digits, "_" and "-" (NemoVideo's are digits or
-# "session_..."; ours "render_..." / "turn_..."). Nothing else ever goes into a URL path.
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
-_ID_RE = re.compile(ID_PATTERN)
-
-
-def valid_id(value: object) -> bool:
-    return isinstance(value, str) and _ID_RE.fullmatch(value) is not None
-
 
 def check_id(value: str, what: str) -> str:
     """``value`` when it is a well-formed id, else an actionable ``InvalidInputError``."""
-    if not valid_id(value):
+    if not paths.valid_id(value):
         shown = value[:40] + ("..." if len(value) > 40 else "")
         raise InvalidInputError(
             f"{shown!r} is not a valid {what} id (letters, digits, '_' and '-' only).",
@@ -113,11 +104,6 @@ def check_id(value: str, what: str) -> str:
             + (" (nemo_list_sessions lists the sessions)." if what == "session" else "."),
         )
     return value
-
-
-def path_segment(value: str, what: str) -> str:
-    """An id checked and escaped for one URL path segment (never another endpoint's path)."""
-    return quote(check_id(value, what), safe="")
 
 
 def backoff_delay(retries_taken: int) -> float:
@@ -240,9 +226,9 @@ class NemoClient:
             os.environ, skill_dir=settings.skill_dir
         )
         self._attribution = {
-            contract.H_SKILL_SOURCE: source,
-            contract.H_SKILL_VERSION: version,
-            contract.H_SKILL_PLATFORM: platform,
+            headers.SKILL_SOURCE: source,
+            headers.SKILL_VERSION: version,
+            headers.SKILL_PLATFORM: platform,
         }
         self.user_agent = f"nemo-mcp/{__version__}"
         self._api_url = settings.api_url.rstrip("/")
@@ -411,14 +397,14 @@ class NemoClient:
                         f"{action}: NemoVideo sent an answer that is not JSON ({kind}, "
                         f"{len(content)} bytes)."
                     )
-                envelope = parse_envelope(body)
+                envelope = envelopes.unwrap(body)
                 if envelope.ok:
                     return envelope.payload
                 err = self._error(response, content)
             else:
                 err = self._error(response, content)
 
-            if (err.code == contract.CODE_TOKEN_INVALID or status == 401) and not reauthed:
+            if (err.code == codes.TOKEN_INVALID or status == 401) and not reauthed:
                 reauthed = True
                 await self.tokens.invalidate(token)  # raises for a NEMO_TOKEN / login token
                 log.info("token rejected; retrying %s %s with a fresh one", method, path)
@@ -462,9 +448,9 @@ class NemoClient:
         """Create a project with an editing-agent session (``session_id`` stays a string)."""
         payload = await self._request(
             "POST",
-            contract.PATH_CREATE_SESSION,
+            paths.CREATE_SESSION,
             action="Creating a session",
-            json_body={"task_name": task_name, "language": language},
+            json_body=account.session_request(task_name, language),
         )
         return parse_session_info(payload)
 
@@ -477,16 +463,16 @@ class NemoClient:
         """
         payload = await self._request(
             "POST",
-            contract.PATH_CLAIM_TOKEN,
+            paths.CLAIM_TOKEN,
             action="Getting a browser link",
-            json_body={"task_id": task_id, "session_id": session_id},
+            json_body=account.claim_request(task_id, session_id),
             idempotent=True,  # another claim token for the same project is harmless
             not_found=lambda: self._session_gone(session_id),
         )
-        claim = payload.get("claim_token") if isinstance(payload, dict) else None
+        claim = payload.get(account.CLAIM_TOKEN) if isinstance(payload, dict) else None
         if not isinstance(claim, str) or not claim:
             raise APIError("NemoVideo did not send a claim token for the browser link.")
-        return f"{self.settings.web_url.rstrip('/')}/workspace/claim?ct={quote(claim, safe='')}"
+        return account.claim_link(self.settings.web_url, claim)
 
     def _session_gone(self, session_id: str) -> SessionNotFoundError:
         return SessionNotFoundError(
@@ -499,7 +485,7 @@ class NemoClient:
         """The session's latest state, unwrapped: ``{"session_id","task_id","state":{…}}``."""
         payload = await self._request(
             "GET",
-            contract.state_path(path_segment(session_id, "session")),
+            paths.fill(paths.STATE, session_id=check_id(session_id, "session")),
             action="Reading the session state",
             not_found=lambda: self._session_gone(session_id),
         )
@@ -509,9 +495,7 @@ class NemoClient:
 
     @_actionable
     async def get_credits(self) -> Credits:
-        payload = await self._request(
-            "GET", contract.PATH_CREDITS, action="Reading the credit balance"
-        )
+        payload = await self._request("GET", paths.CREDITS, action="Reading the credit balance")
         return parse_credits(payload)
 
     # --- uploads --------------------------------------------------------------------------
@@ -520,7 +504,7 @@ class NemoClient:
     async def upload_files(
         self,
         session_id: str,
-        paths: Sequence[Path | str | tuple[str, IO[bytes]]],
+        items: Sequence[Path | str | tuple[str, IO[bytes]]],
         *,
         on_progress: UploadProgress | None = None,
     ) -> UploadResult:
@@ -532,12 +516,12 @@ class NemoClient:
         their size) and kept open across a retry; httpx rewinds them. ``on_progress(sent,
         total)`` counts body bytes.
         """
-        if not paths:
+        if not items:
             raise InvalidInputError("No files to upload.")
-        sid = path_segment(session_id, "session")
+        sid = check_id(session_id, "session")
         with ExitStack() as stack:
             files: list[tuple[str, tuple[str, IO[bytes], str]]] = []
-            for raw in paths:
+            for raw in items:
                 if isinstance(raw, tuple):
                     name, handle = raw
                 else:
@@ -549,12 +533,11 @@ class NemoClient:
                         raise InvalidInputError(
                             f"Cannot read {path.name}: {err.strerror or err}."
                         ) from err
-                ext = Path(name).suffix.lower().lstrip(".")
-                mime = contract.MIME_TYPES.get(ext, "application/octet-stream")
-                files.append(("files", (name, handle, mime)))
+                mime = mime_type(Path(name).suffix)
+                files.append((uploads.FILES_FIELD, (name, handle, mime)))
             payload = await self._request(
                 "POST",
-                contract.upload_path(sid),
+                paths.fill(paths.UPLOAD, session_id=sid),
                 action=f"Uploading {len(files)} file(s)",
                 files=files,
                 timeout=httpx.Timeout(
@@ -575,9 +558,9 @@ class NemoClient:
             raise InvalidInputError("No URLs to upload.")
         payload = await self._request(
             "POST",
-            contract.upload_path(path_segment(session_id, "session")),
+            paths.fill(paths.UPLOAD, session_id=check_id(session_id, "session")),
             action=f"Uploading {len(urls)} URL(s)",
-            json_body={"urls": list(urls), "source_type": "url"},
+            json_body=uploads.url_request(list(urls)),
             timeout=httpx.Timeout(
                 constants.UPLOAD_READ_TIMEOUT,
                 connect=constants.CONNECT_TIMEOUT,
@@ -604,12 +587,7 @@ class NemoClient:
 
     @asynccontextmanager
     async def _stream_chat(self, session_id: str, text: str) -> AsyncIterator[AsyncIterator[bytes]]:
-        body = {
-            "app_name": contract.APP_NAME,
-            "user_id": contract.USER_ID,
-            "session_id": session_id,
-            "new_message": {"parts": [{"text": text}]},
-        }
+        body = stream.run_request(session_id, text)
         timeout = httpx.Timeout(
             constants.TURN_SOCKET_READ_TIMEOUT,
             connect=constants.CONNECT_TIMEOUT,
@@ -622,16 +600,16 @@ class NemoClient:
                 token = await self.tokens.token()
             except NemoError as token_error:
                 raise _with_next_step(token_error)  # noqa: B904 (the same exception, re-raised)
-            headers = {
+            sent = {
                 **self._api_headers(token),
                 "Accept": "text/event-stream",
                 "Cache-Control": "no-store",
             }
             request = self._http.build_request(
                 "POST",
-                self._api_url + contract.PATH_RUN_SSE,
+                self._api_url + paths.RUN_SSE,
                 json=body,
-                headers=headers,
+                headers=sent,
                 timeout=timeout,
             )
             try:
@@ -656,7 +634,7 @@ class NemoClient:
             err: NemoError
             if 200 <= status < 300:
                 is_json, decoded = decode_json(content)
-                if is_json and not parse_envelope(decoded).ok:
+                if is_json and not envelopes.unwrap(decoded).ok:
                     err = self._error(response, content)
                 else:
                     raise _with_next_step(
@@ -667,7 +645,7 @@ class NemoClient:
                     )
             else:
                 err = self._error(response, content)
-            if (err.code == contract.CODE_TOKEN_INVALID or status == 401) and not reauthed:
+            if (err.code == codes.TOKEN_INVALID or status == 401) and not reauthed:
                 # The one retry /run_sse allows: a 401/1001 answer proves the server refused the
                 # message before running it, so sending it again with a fresh token cannot start
                 # the turn twice (no duplicate work, no double charge).
@@ -711,12 +689,7 @@ class NemoClient:
         output: dict[str, Any] | None = None,
     ) -> RenderStatus:
         """Start an export. Never repeated once sent: see ``AmbiguousSubmitError``."""
-        body = {
-            "id": render_id,
-            "sessionId": session_id,
-            "draft": draft,
-            "output": output if output is not None else {"format": "mp4", "quality": "high"},
-        }
+        body = renders.submit_request(render_id, session_id, draft, output)
 
         def lost(exc: httpx.HTTPError | None) -> NemoError:
             why = type(exc).__name__ if exc is not None else "a gateway error"
@@ -727,7 +700,7 @@ class NemoClient:
 
         payload = await self._request(
             "POST",
-            contract.PATH_RENDER,
+            paths.RENDER,
             action="Starting the export",
             json_body=body,
             lost_answer=lost,
@@ -744,7 +717,7 @@ class NemoClient:
     async def get_render(self, render_id: str) -> RenderStatus:
         payload = await self._request(
             "GET",
-            contract.render_path(path_segment(render_id, "render")),
+            paths.fill(paths.RENDER_STATUS, render_id=check_id(render_id, "render")),
             action="Reading the export status",
             not_found=lambda: self._render_gone(render_id),
             not_found_by_message=True,
@@ -758,7 +731,7 @@ class NemoClient:
         """Cancel a pending render; the new status if the server sent one."""
         payload = await self._request(
             "POST",
-            contract.render_cancel_path(path_segment(render_id, "render")),
+            paths.fill(paths.RENDER_CANCEL, render_id=check_id(render_id, "render")),
             action="Cancelling the export",
             idempotent=True,  # cancelling twice is harmless
             not_found=lambda: self._render_gone(render_id),

@@ -30,7 +30,7 @@ from mcp.types import (
 )
 from mcp.types.version import MODERN_PROTOCOL_VERSIONS
 
-from nemo_mcp import contract
+from nemo_mcp.contract.media import SUPPORTED_EXTENSIONS
 from nemo_mcp.manifest import PromptSpec
 from nemo_mcp.service import Studio
 
@@ -40,7 +40,7 @@ MAX_VALUES = 100  # the spec's cap on completion values
 SCAN_DEPTH = 2  # folder levels below an allowed folder or root that are searched
 ROOTS_TIMEOUT = 5.0  # seconds to wait for the client's roots/list answer
 SCAN_ENTRIES = 5000  # entries looked at per completion, at most (a root may be a home folder)
-MEDIA_SUFFIXES = frozenset(f".{ext}" for ext in contract.SUPPORTED_EXTENSIONS)
+MEDIA_SUFFIXES = frozenset(f".{ext}" for ext in SUPPORTED_EXTENSIONS)
 
 
 async def complete(

@@ -32,6 +32,7 @@ from pathlib import Path
 import platformdirs
 
 from nemo_mcp import constants
+from nemo_mcp.contract import account
 from nemo_mcp.files import too_broad
 from nemo_mcp.redact import register_secret
 
@@ -185,6 +186,4 @@ class Settings:
 
     def registration_url(self, user_id: str | None) -> str | None:
         """``$WEB/register?bind=<anon_id>`` for anonymous users; None for registered ones."""
-        if user_id and user_id.startswith("anon_"):
-            return f"{self.web_url}/register?bind={user_id}"
-        return None
+        return account.registration_link(self.web_url, user_id)

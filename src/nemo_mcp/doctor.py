@@ -21,9 +21,10 @@ from typing import Any, Literal
 import anyio
 import httpx
 
-from nemo_mcp import constants, contract, installers, media
+from nemo_mcp import constants, installers, media
 from nemo_mcp.attribution import detect_platform
 from nemo_mcp.config import Settings
+from nemo_mcp.contract import paths
 from nemo_mcp.errors import AuthError, ConfigError, NemoError, RateLimitError
 from nemo_mcp.files import configured_roots
 from nemo_mcp.manifest import load_manifest, read_frontmatter, skill_identity
@@ -164,7 +165,7 @@ def check_token_source(settings: Settings) -> Check:
 
 
 async def check_api(settings: Settings, timeout: float = constants.DOCTOR_API_TIMEOUT) -> Check:
-    url = settings.api_url.rstrip("/") + contract.PATH_CREDITS
+    url = settings.api_url.rstrip("/") + paths.CREDITS
     started = time.monotonic()
     try:
         async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as http:

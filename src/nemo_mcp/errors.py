@@ -33,7 +33,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from nemo_mcp import contract
+from nemo_mcp.contract import codes
+from nemo_mcp.contract.media import SUPPORTED_EXTENSIONS
 from nemo_mcp.redact import redact
 
 
@@ -131,7 +132,7 @@ class InsufficientCreditsError(NemoError):
 
 class UnsupportedFileError(NemoError):
     kind = "unsupported_file"
-    default_hint = "Supported formats: " + ", ".join(contract.SUPPORTED_EXTENSIONS) + "."
+    default_hint = "Supported formats: " + ", ".join(SUPPORTED_EXTENSIONS) + "."
 
 
 class FileTooLargeError(NemoError):
@@ -302,11 +303,11 @@ _STATUS_MAP: dict[int, type[NemoError]] = {
 }
 
 _CODE_MAP: dict[int, type[NemoError]] = {
-    contract.CODE_TOKEN_INVALID: AuthError,
-    contract.CODE_SESSION_NOT_FOUND: SessionNotFoundError,
-    contract.CODE_NO_CREDITS: InsufficientCreditsError,
-    contract.CODE_UNSUPPORTED_FILE: UnsupportedFileError,
-    contract.CODE_FILE_TOO_LARGE: FileTooLargeError,
+    codes.TOKEN_INVALID: AuthError,
+    codes.SESSION_NOT_FOUND: SessionNotFoundError,
+    codes.NO_CREDITS: InsufficientCreditsError,
+    codes.UNSUPPORTED_FILE: UnsupportedFileError,
+    codes.FILE_TOO_LARGE: FileTooLargeError,
 }
 
 _DEFAULT_MESSAGES: dict[type[NemoError], str] = {

@@ -26,7 +26,8 @@ from types import TracebackType
 from typing import BinaryIO
 from urllib.parse import unquote, urlparse
 
-from nemo_mcp import constants, contract, media
+from nemo_mcp import constants, media
+from nemo_mcp.contract.media import SUPPORTED_EXTENSIONS, MediaKind
 from nemo_mcp.errors import (
     ConfigError,
     FileTooLargeError,
@@ -52,7 +53,7 @@ class UploadCandidate:
 
     path: Path
     size: int
-    kind: contract.MediaKind
+    kind: MediaKind
     handle: BinaryIO | None = field(default=None, repr=False)
 
     def close(self) -> None:
@@ -408,7 +409,7 @@ def check_media_url(url: str) -> str:
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise InvalidInputError(f"{url[:200]!r} is not an http(s) URL.")
     ext = Path(unquote(parsed.path)).suffix.lower().lstrip(".")
-    if ext and ext not in contract.SUPPORTED_EXTENSIONS:
+    if ext and ext not in SUPPORTED_EXTENSIONS:
         raise _UnsupportedFileError(f"The URL points at a .{ext} file.")
     return url
 

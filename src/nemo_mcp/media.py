@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nemo_mcp import constants, contract
+from nemo_mcp import constants
+from nemo_mcp.contract.media import MediaKind, media_kind
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -210,5 +211,5 @@ def poster_frame(path: Path, *, max_width: int = 480) -> bytes | None:
     return data if len(data) <= constants.MAX_POSTER_BYTES else None
 
 
-def kind_of(path: Path) -> contract.MediaKind | None:
-    return contract.media_kind(path.suffix)
+def kind_of(path: Path) -> MediaKind | None:
+    return media_kind(path.suffix)

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import email.utils
 import json
-import math
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 from typing import Any, Literal, cast
 
 import httpx
 
-from nemo_mcp.contract import RenderStatus as RenderState
+from nemo_mcp.contract import account, envelopes, renders, uploads
+from nemo_mcp.contract.renders import RenderState
+from nemo_mcp.contract.values import as_float, as_int, as_str, first, first_str
 from nemo_mcp.errors import APIError, APITimeoutError, NemoError, TransportError, error_for
 
 __all__ = [
@@ -28,7 +29,6 @@ __all__ = [
     "CredentialSource",
     "Credits",
     "DownloadResult",
-    "Envelope",
     "Identity",
     "RenderRecord",
     "RenderRecordStatus",
@@ -42,10 +42,7 @@ __all__ = [
     "UploadResult",
     "UploadedFile",
     "decode_json",
-    "normalise_render_status",
     "parse_credits",
-    "parse_envelope",
-    "parse_epoch",
     "parse_render_status",
     "parse_retry_after",
     "parse_session_info",
@@ -231,115 +228,6 @@ class DownloadResult:
 # --- Wire parsing ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Envelope:
-    """A response body with the envelope taken off.
-
-    ``ok`` is False when the body carries a non-zero ``code`` or ``success: false``; ``payload``
-    is ``data`` when an envelope wraps it, else the whole body.
-    """
-
-    ok: bool
-    payload: Any
-    code: int | None = None
-    message: str | None = None
-
-
-def _as_int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and math.isfinite(value):
-        return int(value)
-    if isinstance(value, str):
-        try:
-            return int(float(value.strip()))
-        except ValueError:
-            return None
-    return None
-
-
-def _as_float(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        f = float(value)
-        return f if math.isfinite(f) else None
-    if isinstance(value, str):
-        try:
-            f = float(value.strip())
-        except ValueError:
-            return None
-        return f if math.isfinite(f) else None
-    return None
-
-
-def _as_str(value: Any) -> str | None:
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, str):
-        return value or None
-    if isinstance(value, int | float):
-        return str(value)
-    return None
-
-
-def _message_of(body: dict[str, Any]) -> str | None:
-    for key in ("message", "msg", "error", "detail", "error_message", "errorMessage"):
-        value = body.get(key)
-        if isinstance(value, str) and value.strip():
-            return value.strip()
-        if isinstance(value, dict):
-            inner = value.get("message") or value.get("msg")
-            if isinstance(inner, str) and inner.strip():
-                return inner.strip()
-    return None
-
-
-def parse_envelope(body: Any) -> Envelope:
-    """Apply the unwrap rule to any decoded JSON body.
-
-    ``{"code": 0, "data": X}`` and ``{"success": true, "data": X}`` give ``X``; a non-zero
-    ``code`` or ``success: false`` is an error (with ``code`` and ``message``/``error``); any
-    other object is its own payload.
-    """
-    if not isinstance(body, dict):
-        return Envelope(ok=True, payload=body)
-    has_code = "code" in body
-    has_success = isinstance(body.get("success"), bool)
-    code = _as_int(body.get("code")) if has_code else None
-    if has_code and body.get("code") is not None and code is None:
-        # a non-numeric code (e.g. "SESSION_NOT_FOUND") is an error all the same
-        return Envelope(ok=False, payload=body.get("data"), code=None, message=_message_of(body))
-    if (code is not None and code != 0) or (has_success and body["success"] is False):
-        return Envelope(ok=False, payload=body.get("data"), code=code, message=_message_of(body))
-    if has_code or has_success:
-        return Envelope(ok=True, payload=body.get("data"), code=code)
-    return Envelope(ok=True, payload=body)
-
-
-def parse_epoch(value: Any, *, now: float | None = None) -> float | None:
-    """An expiry as epoch seconds: epoch seconds or milliseconds, numeric text or ISO 8601."""
-    number = _as_float(value)
-    if number is not None:
-        if number <= 0:
-            return None
-        return number / 1000.0 if number > 1e11 else number
-    if isinstance(value, str) and value.strip():
-        text = value.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            return None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        return parsed.timestamp()
-    return None
-
-
 def _require_dict(payload: Any, what: str) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise APIError(f"NemoVideo sent an unexpected answer for {what} (not a JSON object).")
@@ -348,36 +236,25 @@ def _require_dict(payload: Any, what: str) -> dict[str, Any]:
 
 def parse_session_info(payload: Any) -> SessionInfo:
     data = _require_dict(payload, "the new session")
-    session_id = _as_str(data.get("session_id") or data.get("sessionId"))
-    task_id = _as_str(data.get("task_id") or data.get("taskId"))
+    session_id = as_str(first(data, account.SESSION_ID_KEYS))
+    task_id = as_str(first(data, account.TASK_ID_KEYS))
     if not session_id:
         raise APIError("NemoVideo created a project but sent no session id.")
     return SessionInfo(
         session_id=session_id,
         task_id=task_id or "",
-        user_id=_as_str(data.get("user_id") or data.get("userId")),
+        user_id=as_str(first(data, account.USER_ID_KEYS)),
     )
 
 
 _UPLOAD_KNOWN = frozenset(
-    {
-        "filename",
-        "file_type",
-        "cdn_url",
-        "duration",
-        "width",
-        "height",
-        "fps",
-        "name",
-        "type",
-        "url",
-    }
+    {*uploads.FILENAME_KEYS, *uploads.FILE_TYPE_KEYS, *uploads.CDN_URL_KEYS, *uploads.PROBED}
 )
 
 
 def parse_upload_result(payload: Any) -> UploadResult:
     data = _require_dict(payload, "the upload")
-    raw_files = data.get("files")
+    raw_files = data.get(uploads.FILES_FIELD)
     if raw_files is None and isinstance(data.get("file"), dict):
         raw_files = [data["file"]]
     files: list[UploadedFile] = []
@@ -386,17 +263,17 @@ def parse_upload_result(payload: Any) -> UploadResult:
             continue
         files.append(
             UploadedFile(
-                filename=_as_str(item.get("filename") or item.get("name")) or "",
-                file_type=_as_str(item.get("file_type") or item.get("type")),
-                cdn_url=_as_str(item.get("cdn_url") or item.get("url")),
-                duration=_as_float(item.get("duration")),
-                width=_as_int(item.get("width")),
-                height=_as_int(item.get("height")),
-                fps=_as_float(item.get("fps")),
+                filename=as_str(first(item, uploads.FILENAME_KEYS)) or "",
+                file_type=as_str(first(item, uploads.FILE_TYPE_KEYS)),
+                cdn_url=as_str(first(item, uploads.CDN_URL_KEYS)),
+                duration=as_float(item.get("duration")),
+                width=as_int(item.get("width")),
+                height=as_int(item.get("height")),
+                fps=as_float(item.get("fps")),
                 extra={k: v for k, v in item.items() if k not in _UPLOAD_KNOWN},
             )
         )
-    applied = data.get("session_state_applied")
+    applied = data.get(uploads.STATE_APPLIED)
     return UploadResult(
         files=files, session_state_applied=applied if isinstance(applied, bool) else None
     )
@@ -404,9 +281,9 @@ def parse_upload_result(payload: Any) -> UploadResult:
 
 def parse_credits(payload: Any) -> Credits:
     data = _require_dict(payload, "the credit balance")
-    available = _as_int(data.get("available"))
-    frozen = _as_int(data.get("frozen")) or 0
-    total = _as_int(data.get("total"))
+    available = as_int(data.get(account.AVAILABLE))
+    frozen = as_int(data.get(account.FROZEN)) or 0
+    total = as_int(data.get(account.TOTAL))
     if available is None:
         raise APIError("NemoVideo sent a credit balance without an 'available' figure.")
     return Credits(
@@ -414,85 +291,33 @@ def parse_credits(payload: Any) -> Credits:
     )
 
 
-_STATUS_WORDS: dict[str, RenderState] = {
-    "pending": "pending",
-    "queued": "pending",
-    "queue": "pending",
-    "waiting": "pending",
-    "submitted": "pending",
-    "created": "pending",
-    "accepted": "pending",
-    "not_started": "pending",
-    "processing": "processing",
-    "running": "processing",
-    "rendering": "processing",
-    "in_progress": "processing",
-    "started": "processing",
-    "completed": "completed",
-    "complete": "completed",
-    "succeeded": "completed",
-    "success": "completed",
-    "done": "completed",
-    "finished": "completed",
-    "failed": "failed",
-    "failure": "failed",
-    "error": "failed",
-    "errored": "failed",
-    "cancelled": "cancelled",
-    "canceled": "cancelled",
-    "aborted": "cancelled",
-}
-
-
-def normalise_render_status(raw: Any) -> RenderState:
-    """Map the server's status word onto ours; an unknown word counts as still processing."""
-    word = (_as_str(raw) or "").strip().lower().replace("-", "_").replace(" ", "_")
-    return _STATUS_WORDS.get(word, "pending" if not word else "processing")
-
-
 def _render_error(data: dict[str, Any]) -> str | None:
-    for key in ("error", "errorMessage", "error_message", "failReason", "fail_reason", "reason"):
+    for key in renders.ERROR_KEYS:
         value = data.get(key)
         if isinstance(value, str) and value.strip():
             return value.strip()
         if isinstance(value, dict):
-            inner = _message_of(value) or _as_str(value.get("code"))
+            inner = envelopes.message_of(value) or as_str(value.get("code"))
             if inner:
                 return inner
     return None
 
 
 def parse_render_status(payload: Any, fallback_id: str) -> RenderStatus:
-    """Normalise every render-poll shape seen in public sources.
+    """Normalise every render-poll shape (``contract.renders.poll_answer``).
 
-    Bare ``{"taskId","status","progress","output":{"url","duration","size"}}``, the unwrapped
-    ``{"id","status","progress","outputUrl"}``, and the CLI's ``{"render_id","status","output",
-    "error"}``. Pass the *unwrapped* payload (see ``parse_envelope``).
+    Pass the *unwrapped* payload (see ``contract.envelopes.unwrap``).
     """
     data = _require_dict(payload, "the render status")
-    if isinstance(data.get("render"), dict) and "status" not in data:
-        data = cast(dict[str, Any], data["render"])
-    output = data.get("output") if isinstance(data.get("output"), dict) else {}
+    if isinstance(data.get(renders.WRAPPER), dict) and "status" not in data:
+        data = cast(dict[str, Any], data[renders.WRAPPER])
+    output = data.get(renders.OUTPUT) if isinstance(data.get(renders.OUTPUT), dict) else {}
     assert isinstance(output, dict)
-    render_id = (
-        _as_str(data.get("id"))
-        or _as_str(data.get("taskId"))
-        or _as_str(data.get("task_id"))
-        or _as_str(data.get("render_id"))
-        or _as_str(data.get("renderId"))
-        or fallback_id
-    )
-    raw_status = _as_str(data.get("status") or data.get("state"))
-    status = normalise_render_status(raw_status)
-    url = (
-        _as_str(output.get("url"))
-        or _as_str(data.get("outputUrl"))
-        or _as_str(data.get("output_url"))
-        or _as_str(data.get("downloadUrl"))
-        or _as_str(data.get("download_url"))
-        or _as_str(data.get("url"))
-    )
-    progress = _as_float(data.get("progress"))
+    render_id = first_str(data, renders.ID_KEYS) or fallback_id
+    raw_status = as_str(first(data, renders.STATUS_KEYS))
+    status = renders.state_of(raw_status)
+    url = as_str(output.get("url")) or first_str(data, renders.URL_KEYS)
+    progress = as_float(data.get("progress"))
     if progress is not None:
         progress = min(max(progress, 0.0), 100.0)
     elif status == "completed":
@@ -503,8 +328,8 @@ def parse_render_status(payload: Any, fallback_id: str) -> RenderStatus:
         progress=progress,
         url=url,
         error=_render_error(data),
-        duration=_as_float(output.get("duration", data.get("duration"))),
-        size=_as_int(output.get("size", data.get("size"))),
+        duration=as_float(output.get("duration", data.get("duration"))),
+        size=as_int(output.get("size", data.get("size"))),
         raw_status=raw_status,
     )
 
@@ -528,13 +353,13 @@ def safe_url(url: str | httpx.URL) -> str:
 
 def parse_retry_after(headers: httpx.Headers, *, now: float | None = None) -> float | None:
     """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
-    ms = _as_float(headers.get("retry-after-ms"))
+    ms = as_float(headers.get("retry-after-ms"))
     if ms is not None and ms >= 0:
         return ms / 1000.0
     raw = headers.get("retry-after")
     if not raw:
         return None
-    seconds = _as_float(raw)
+    seconds = as_float(raw)
     if seconds is not None:
         return seconds if seconds >= 0 else None
     try:
@@ -578,9 +403,9 @@ def response_error(
     code: int | None = None
     message: str | None = None
     if is_json and isinstance(body, dict):
-        env = parse_envelope(body)
+        env = envelopes.unwrap(body)
         code = env.code
-        message = env.message or _message_of(body)
+        message = env.message or envelopes.message_of(body)
     elif content:
         message = _describe_body(content, content_type)
     if message:

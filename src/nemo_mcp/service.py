@@ -29,10 +29,11 @@ import anyio
 import anyio.lowlevel
 import httpx
 
-from nemo_mcp import constants, contract, media, texts
+from nemo_mcp import constants, media, texts
 from nemo_mcp.client import NemoClient, check_id
 from nemo_mcp.condense.timeline import Timeline
 from nemo_mcp.config import Settings
+from nemo_mcp.contract import codes
 from nemo_mcp.errors import (
     AgentTurnFailedError,
     AmbiguousSubmitError,
@@ -687,7 +688,7 @@ class Studio:
             raise InsufficientCreditsError(
                 "You are out of NemoVideo credits: the editing agent did not run the request.",
                 registration_url=reg,
-                code=contract.CODE_NO_CREDITS,
+                code=codes.NO_CREDITS,
                 details={"turn_id": turn_id, "session_id": view.session_id},
             )
         if view.status == "failed":

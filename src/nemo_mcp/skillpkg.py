@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from nemo_mcp import contract
+from nemo_mcp.contract.media import SUPPORTED_EXTENSIONS
 from nemo_mcp.errors import InvalidInputError
 from nemo_mcp.manifest import (
     BASE_MANIFEST,
@@ -276,7 +276,7 @@ def body(m: SkillManifest) -> str:
         "## Tips",
         "",
         *[f"- {tip}" for tip in m.tips],
-        f"- Best formats: {formats}. Supported: {', '.join(contract.SUPPORTED_EXTENSIONS)}.",
+        f"- Best formats: {formats}. Supported: {', '.join(SUPPORTED_EXTENSIONS)}.",
         "",
     ]
     return "\n".join(out)

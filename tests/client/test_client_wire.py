@@ -9,6 +9,8 @@ import pytest
 
 from nemo_mcp import constants
 from nemo_mcp.client import backoff_delay
+from nemo_mcp.contract.envelopes import Envelope, unwrap
+from nemo_mcp.contract.values import epoch
 from nemo_mcp.errors import (
     APIError,
     APITimeoutError,
@@ -18,9 +20,6 @@ from nemo_mcp.errors import (
     TransportError,
 )
 from nemo_mcp.models import (
-    Envelope,
-    parse_envelope,
-    parse_epoch,
     parse_retry_after,
     response_error,
     safe_url,
@@ -53,7 +52,7 @@ from nemo_mcp.models import (
     ],
 )
 def test_parse_envelope(body: object, expected: Envelope) -> None:
-    assert parse_envelope(body) == expected
+    assert unwrap(body) == expected
 
 
 @pytest.mark.parametrize(
@@ -89,7 +88,7 @@ def test_parse_retry_after(headers: dict[str, str], expected: float | None) -> N
     ],
 )
 def test_parse_epoch(value: object, expected: float | None) -> None:
-    assert parse_epoch(value) == expected
+    assert epoch(value) == expected
 
 
 def test_url_scrubbing() -> None:

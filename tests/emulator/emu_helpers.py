@@ -14,13 +14,13 @@ from typing import Any
 import anyio
 import httpx
 
-from nemo_mcp import contract
+from nemo_mcp.contract import headers, paths, renders
 from nemo_mcp.emulator import EmulatorServer, synth
 
 ATTRIBUTION = {
-    contract.H_SKILL_SOURCE: "nemo-mcp",
-    contract.H_SKILL_VERSION: "0.1.0",
-    contract.H_SKILL_PLATFORM: "mcp",
+    headers.SKILL_SOURCE: "nemo-mcp",
+    headers.SKILL_VERSION: "0.1.0",
+    headers.SKILL_PLATFORM: "mcp",
 }
 
 FAST = {
@@ -115,7 +115,7 @@ class Api:
 
     async def login(self, client_id: str | None = None) -> str:
         r = await self.client.post(
-            contract.PATH_ANON_TOKEN, headers={contract.H_CLIENT_ID: client_id or str(uuid.uuid4())}
+            paths.ANON_TOKEN, headers={headers.CLIENT_ID: client_id or str(uuid.uuid4())}
         )
         assert r.status_code == 200, r.text
         self.token = r.json()["data"]["token"]
@@ -125,31 +125,31 @@ class Api:
         if self.token is None:
             await self.login()
         r = await self.client.post(
-            contract.PATH_CREATE_SESSION,
+            paths.CREATE_SESSION,
             headers=self.headers(),
             json={"task_name": "project", "language": language},
         )
         assert r.status_code == 200, r.text
         return str(r.json()["data"]["session_id"])
 
-    async def upload(self, sid: str, *paths: Path) -> httpx.Response:
-        handles = [p.open("rb") for p in paths]
+    async def upload(self, sid: str, *media: Path) -> httpx.Response:
+        handles = [p.open("rb") for p in media]
         try:
-            files = [("files", (p.name, fh)) for p, fh in zip(paths, handles, strict=True)]
+            files = [("files", (p.name, fh)) for p, fh in zip(media, handles, strict=True)]
             return await self.client.post(
-                contract.upload_path(sid), headers=self.headers(), files=files
+                paths.fill(paths.UPLOAD, session_id=sid), headers=self.headers(), files=files
             )
         finally:
             for fh in handles:
                 fh.close()
 
     async def state(self, sid: str) -> dict[str, Any]:
-        r = await self.client.get(contract.state_path(sid), headers=self.headers())
+        r = await self.client.get(paths.fill(paths.STATE, session_id=sid), headers=self.headers())
         assert r.status_code == 200, r.text
         return dict(r.json()["data"]["state"])
 
     async def credits(self) -> dict[str, Any]:
-        r = await self.client.get(contract.PATH_CREDITS, headers=self.headers())
+        r = await self.client.get(paths.CREDITS, headers=self.headers())
         assert r.status_code == 200, r.text
         return dict(r.json()["data"])
 
@@ -165,8 +165,8 @@ class Api:
     ) -> Stream:
         """POST /run_sse and read the raw body until it ends, breaks, or ``give_up_after``."""
         payload = body or {
-            "app_name": contract.APP_NAME,
-            "user_id": contract.USER_ID,
+            "app_name": paths.APP_NAME,
+            "user_id": paths.USER_ID,
             "session_id": sid,
             "new_message": {"parts": [{"text": text}]},
         }
@@ -177,7 +177,7 @@ class Api:
         try:
             async with self.client.stream(
                 "POST",
-                contract.PATH_RUN_SSE,
+                paths.RUN_SSE,
                 json=payload,
                 headers=hdrs,
                 timeout=httpx.Timeout(timeout, connect=5.0),
@@ -197,7 +197,7 @@ class Api:
         self, sid: str, draft: Any, render_id: str, *, headers: dict[str, str] | None = None
     ) -> httpx.Response:
         return await self.client.post(
-            contract.PATH_RENDER,
+            paths.RENDER,
             headers=headers if headers is not None else self.headers(),
             json={
                 "id": render_id,
@@ -210,10 +210,12 @@ class Api:
     async def wait_render(self, render_id: str, timeout: float = 60.0) -> dict[str, Any]:
         with anyio.fail_after(timeout):
             while True:
-                r = await self.client.get(contract.render_path(render_id), headers=self.headers())
+                r = await self.client.get(
+                    paths.fill(paths.RENDER_STATUS, render_id=render_id), headers=self.headers()
+                )
                 assert r.status_code == 200, r.text
                 body = dict(r.json())
-                if body["status"] in contract.RENDER_TERMINAL:
+                if body["status"] in renders.TERMINAL:
                     return body
                 await anyio.sleep(0.1)
 

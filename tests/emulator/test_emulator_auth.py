@@ -10,17 +10,17 @@ import httpx
 import pytest
 from emu_helpers import ATTRIBUTION, Api, serve
 
-from nemo_mcp import contract
+from nemo_mcp.contract import codes, headers, paths
 from nemo_mcp.emulator import EmulatorServer
 
 
 @pytest.mark.anyio
 async def test_token_requires_client_id(api: Api) -> None:
-    r = await api.client.post(contract.PATH_ANON_TOKEN)
+    r = await api.client.post(paths.ANON_TOKEN)
     assert r.status_code == 400
     assert r.json()["code"] == 400
     assert "X-Client-Id" in r.json()["message"]
-    r = await api.client.post(contract.PATH_ANON_TOKEN, headers={contract.H_CLIENT_ID: "x" * 65})
+    r = await api.client.post(paths.ANON_TOKEN, headers={headers.CLIENT_ID: "x" * 65})
     assert r.status_code == 400
 
 
@@ -30,11 +30,9 @@ async def test_token_shape_and_default_credits() -> None:
         EmulatorServer() as emu,
         httpx.AsyncClient(base_url=emu.url, trust_env=False) as client,
     ):
-        r = await client.post(contract.PATH_ANON_TOKEN, headers={contract.H_CLIENT_ID: "client-1"})
+        r = await client.post(paths.ANON_TOKEN, headers={headers.CLIENT_ID: "client-1"})
         token = r.json()["data"]["token"]
-        credits = await client.get(
-            contract.PATH_CREDITS, headers={"Authorization": f"Bearer {token}"}
-        )
+        credits = await client.get(paths.CREDITS, headers={"Authorization": f"Bearer {token}"})
     assert credits.json() == {"code": 0, "data": {"available": 100, "frozen": 0, "total": 100}}
     assert r.status_code == 200
     body = r.json()
@@ -51,9 +49,7 @@ async def test_token_shape_and_default_credits() -> None:
 @pytest.mark.anyio
 async def test_second_token_for_same_client_is_429(api: Api) -> None:
     first = await api.login("same-client")
-    r = await api.client.post(
-        contract.PATH_ANON_TOKEN, headers={contract.H_CLIENT_ID: "same-client"}
-    )
+    r = await api.client.post(paths.ANON_TOKEN, headers={headers.CLIENT_ID: "same-client"})
     assert r.status_code == 429
     assert r.json()["code"] == 429
     assert int(r.headers["Retry-After"]) > 6 * 86400
@@ -66,20 +62,16 @@ async def test_second_token_for_same_client_is_429(api: Api) -> None:
 async def test_new_token_after_the_previous_expired(api: Api, emu: EmulatorServer) -> None:
     first = await api.login("expiring-client")
     user = emu.user_of(first)
-    r = await api.client.post(
-        contract.PATH_ANON_TOKEN, headers={contract.H_CLIENT_ID: "expiring-client"}
-    )
+    r = await api.client.post(paths.ANON_TOKEN, headers={headers.CLIENT_ID: "expiring-client"})
     assert r.status_code == 429
     r = await api.client.post("/_emulator/tokens/expire", json={"token": first})
     assert r.json()["data"]["expired"] == 1
     # the old token is now refused everywhere...
-    r = await api.client.get(contract.PATH_CREDITS, headers=api.headers(first))
+    r = await api.client.get(paths.CREDITS, headers=api.headers(first))
     assert r.status_code == 401
-    assert r.json()["code"] == contract.CODE_TOKEN_INVALID
+    assert r.json()["code"] == codes.TOKEN_INVALID
     # ...and the same client id gets a new one, for the same anonymous user
-    r = await api.client.post(
-        contract.PATH_ANON_TOKEN, headers={contract.H_CLIENT_ID: "expiring-client"}
-    )
+    r = await api.client.post(paths.ANON_TOKEN, headers={headers.CLIENT_ID: "expiring-client"})
     assert r.status_code == 200
     data = r.json()["data"]
     assert data["token"] != first
@@ -91,9 +83,9 @@ async def test_per_ip_limit() -> None:
     async with serve(anon_tokens_per_ip=2) as api:
         client = api.client
         for i in range(2):
-            r = await client.post(contract.PATH_ANON_TOKEN, headers={contract.H_CLIENT_ID: f"c{i}"})
+            r = await client.post(paths.ANON_TOKEN, headers={headers.CLIENT_ID: f"c{i}"})
             assert r.status_code == 200
-        r = await client.post(contract.PATH_ANON_TOKEN, headers={contract.H_CLIENT_ID: "c9"})
+        r = await client.post(paths.ANON_TOKEN, headers={headers.CLIENT_ID: "c9"})
         assert r.status_code == 429
         assert "address" in r.json()["message"]
 
@@ -105,7 +97,7 @@ async def test_token_lifetime_is_configurable() -> None:
         await api.login("short")
         assert (await api.credits())["available"] == 100
         await anyio.sleep(0.5)
-        r = await client.get(contract.PATH_CREDITS, headers=api.headers())
+        r = await client.get(paths.CREDITS, headers=api.headers())
         assert r.status_code == 401
         assert r.json()["code"] == 1001
         # expired: the same client id may get a new token at once
@@ -115,18 +107,22 @@ async def test_token_lifetime_is_configurable() -> None:
 
 def _authenticated_calls(sid: str) -> list[tuple[str, str, dict[str, object] | None]]:
     return [
-        ("POST", contract.PATH_CREATE_SESSION, {"task_name": "p", "language": "en"}),
-        ("POST", contract.PATH_CLAIM_TOKEN, {"session_id": sid}),
-        ("GET", contract.PATH_CREDITS, None),
-        ("GET", contract.state_path(sid), None),
-        ("POST", contract.upload_path(sid), {"urls": ["file:///x.mp4"], "source_type": "url"}),
-        ("POST", contract.PATH_RENDER, {"id": "r", "sessionId": sid, "draft": {}}),
-        ("GET", contract.render_path("r"), None),
-        ("POST", contract.render_cancel_path("r"), None),
-        ("GET", contract.render_download_path("r"), None),
+        ("POST", paths.CREATE_SESSION, {"task_name": "p", "language": "en"}),
+        ("POST", paths.CLAIM_TOKEN, {"session_id": sid}),
+        ("GET", paths.CREDITS, None),
+        ("GET", paths.fill(paths.STATE, session_id=sid), None),
         (
             "POST",
-            contract.PATH_RUN_SSE,
+            paths.fill(paths.UPLOAD, session_id=sid),
+            {"urls": ["file:///x.mp4"], "source_type": "url"},
+        ),
+        ("POST", paths.RENDER, {"id": "r", "sessionId": sid, "draft": {}}),
+        ("GET", paths.fill(paths.RENDER_STATUS, render_id="r"), None),
+        ("POST", paths.fill(paths.RENDER_CANCEL, render_id="r"), None),
+        ("GET", paths.fill(paths.RENDER_DOWNLOAD, render_id="r"), None),
+        (
+            "POST",
+            paths.RUN_SSE,
             {
                 "app_name": "nemo_agent",
                 "user_id": "me",
@@ -147,18 +143,18 @@ async def test_1001_on_every_authenticated_endpoint(
         token = api.token
         emu.expire_token(token)
     for method, path, body in _authenticated_calls(sid):
-        headers = dict(ATTRIBUTION)
+        sent = dict(ATTRIBUTION)
         if token:
-            headers["Authorization"] = f"Bearer {token}"
-        r = await api.client.request(method, path, headers=headers, json=body)
+            sent["Authorization"] = f"Bearer {token}"
+        r = await api.client.request(method, path, headers=sent, json=body)
         assert r.status_code == 401, (path, r.status_code, r.text)
-        assert r.json()["code"] == contract.CODE_TOKEN_INVALID, path
+        assert r.json()["code"] == codes.TOKEN_INVALID, path
 
 
 @pytest.mark.anyio
 async def test_1001_can_answer_http_200(api: Api, emu: EmulatorServer) -> None:
     emu.set_config(error_status="200")
-    r = await api.client.get(contract.PATH_CREDITS, headers={"Authorization": "Bearer nope"})
+    r = await api.client.get(paths.CREDITS, headers={"Authorization": "Bearer nope"})
     assert r.status_code == 200
     assert r.json()["code"] == 1001
 
@@ -170,7 +166,7 @@ async def test_registered_token() -> None:
         api.token = "nmv_usr_registered_token_1234"
         sid = await api.new_session()
         assert (await api.credits())["available"] == 25_000
-        r = await client.get(contract.state_path(sid), headers=api.headers())
+        r = await client.get(paths.fill(paths.STATE, session_id=sid), headers=api.headers())
         assert r.json()["data"]["user_id"].startswith("usr_")
 
 
@@ -178,7 +174,7 @@ async def test_registered_token() -> None:
 async def test_session_shape(api: Api) -> None:
     await api.login()
     r = await api.client.post(
-        contract.PATH_CREATE_SESSION,
+        paths.CREATE_SESSION,
         headers=api.headers(),
         json={"task_name": "My Video Project", "language": "zh-CN"},
     )
@@ -188,7 +184,9 @@ async def test_session_shape(api: Api) -> None:
     assert isinstance(data["session_id"], str)
     assert data["task_id"].startswith("task_")
     assert data["user_id"].startswith("anon_")
-    state = await api.client.get(contract.state_path(data["session_id"]), headers=api.headers())
+    state = await api.client.get(
+        paths.fill(paths.STATE, session_id=data["session_id"]), headers=api.headers()
+    )
     body = state.json()["data"]
     assert body["task_name"] == "My Video Project"
     assert body["task_id"] == data["task_id"]
@@ -203,16 +201,14 @@ async def test_session_shape(api: Api) -> None:
 async def test_unknown_session_is_1002_everywhere(api: Api, emu: EmulatorServer) -> None:
     sid = await api.new_session()
     ghost = "1234567890123456789"
-    r = await api.client.get(contract.state_path(ghost), headers=api.headers())
+    r = await api.client.get(paths.fill(paths.STATE, session_id=ghost), headers=api.headers())
     assert (r.status_code, r.json()["code"]) == (404, 1002)
     r = await api.upload(ghost, *[])
     assert r.json()["code"] == 1002
-    r = await api.client.post(
-        contract.PATH_CLAIM_TOKEN, headers=api.headers(), json={"session_id": ghost}
-    )
+    r = await api.client.post(paths.CLAIM_TOKEN, headers=api.headers(), json={"session_id": ghost})
     assert r.json()["code"] == 1002
     r = await api.client.post(
-        contract.PATH_RENDER,
+        paths.RENDER,
         headers=api.headers(),
         json={"id": "r1", "sessionId": ghost, "draft": {"t": [{"tt": 0, "sg": [{"d": 1}]}]}},
     )
@@ -224,7 +220,7 @@ async def test_unknown_session_is_1002_everywhere(api: Api, emu: EmulatorServer)
     assert b"Session not found: " + ghost.encode() in stream.body
     # a deleted session is gone too
     assert emu.delete_session(sid)
-    r = await api.client.get(contract.state_path(sid), headers=api.headers())
+    r = await api.client.get(paths.fill(paths.STATE, session_id=sid), headers=api.headers())
     assert r.json()["code"] == 1002
 
 
@@ -232,17 +228,17 @@ async def test_unknown_session_is_1002_everywhere(api: Api, emu: EmulatorServer)
 async def test_another_users_session_is_1002(api: Api) -> None:
     sid = await api.new_session()
     await api.login()  # a different anonymous user
-    r = await api.client.get(contract.state_path(sid), headers=api.headers())
+    r = await api.client.get(paths.fill(paths.STATE, session_id=sid), headers=api.headers())
     assert r.json()["code"] == 1002
 
 
 @pytest.mark.anyio
 async def test_claim_token(api: Api) -> None:
     sid = await api.new_session()
-    state = await api.client.get(contract.state_path(sid), headers=api.headers())
+    state = await api.client.get(paths.fill(paths.STATE, session_id=sid), headers=api.headers())
     task_id = state.json()["data"]["task_id"]
     r = await api.client.post(
-        contract.PATH_CLAIM_TOKEN,
+        paths.CLAIM_TOKEN,
         headers=api.headers(),
         json={"task_id": task_id, "session_id": sid},
     )
@@ -250,7 +246,7 @@ async def test_claim_token(api: Api) -> None:
     assert data["claim_token"].startswith("clm_")
     assert data["expires_in"] == 604800
     again = await api.client.post(
-        contract.PATH_CLAIM_TOKEN,
+        paths.CLAIM_TOKEN,
         headers=api.headers(),
         json={"task_id": task_id, "session_id": sid},
     )
@@ -258,5 +254,5 @@ async def test_claim_token(api: Api) -> None:
     page = await api.client.get("/workspace/claim", params={"ct": data["claim_token"]})
     assert page.status_code == 200
     assert sid in page.text
-    r = await api.client.post(contract.PATH_CLAIM_TOKEN, headers=api.headers(), json={})
+    r = await api.client.post(paths.CLAIM_TOKEN, headers=api.headers(), json={})
     assert r.status_code == 400

@@ -13,7 +13,8 @@ import httpx
 import pytest
 from emu_helpers import Api, Media, Stream, serve
 
-from nemo_mcp import contract
+from nemo_mcp.contract import codes
+from nemo_mcp.contract.draft import TRACK_AUDIO, TRACK_TEXT
 from nemo_mcp.emulator import EmulatorServer
 from nemo_mcp.emulator.agent import silent_by_hash
 
@@ -294,7 +295,7 @@ async def test_silent_edit_turn(api: Api) -> None:
     assert s.texts() == []
     assert any("functionCall" in p for e in s.events for p in _parts(e))
     draft = (await api.state(sid))["draft"]
-    titles = [sg for t in draft["t"] if t["tt"] == contract.TRACK_TEXT for sg in t["sg"]]
+    titles = [sg for t in draft["t"] if t["tt"] == TRACK_TEXT for sg in t["sg"]]
     assert titles[0]["text"] == "Quiet"
     assert (titles[0]["s"], titles[0]["d"]) == (1000, 1000)
 
@@ -347,7 +348,7 @@ async def test_edits_change_the_draft(api: Api) -> None:
     assert "9:16" in s.texts()[0]
     state = await api.state(sid)
     draft = state["draft"]
-    bgm = [sg for t in draft["t"] if t["tt"] == contract.TRACK_AUDIO for sg in t["sg"]]
+    bgm = [sg for t in draft["t"] if t["tt"] == TRACK_AUDIO for sg in t["sg"]]
     assert bgm and all(sg["vol"] == 35 for sg in bgm)
     assert draft["d"] == 3000
     assert all(sg["s"] + sg["d"] <= 3000 for t in draft["t"] for sg in t["sg"])
@@ -368,7 +369,7 @@ async def test_chinese_requests(api: Api, media: Media) -> None:
     assert "20%" in s.texts()[0]
     s = await api.chat(sid, "比例改成1:1")
     draft = (await api.state(sid))["draft"]
-    titles = [sg for t in draft["t"] if t["tt"] == contract.TRACK_TEXT for sg in t["sg"]]
+    titles = [sg for t in draft["t"] if t["tt"] == TRACK_TEXT for sg in t["sg"]]
     assert titles[0]["text"] == "夏日时光" and titles[0]["s"] == 1000
     assert (draft["m"]["width"], draft["m"]["height"]) == (1080, 1080)
 
@@ -468,7 +469,7 @@ async def test_out_of_credits_at_rest_level(api: Api, emu: EmulatorServer) -> No
     emu.set_config(credits_error="rest")
     s = await api.chat(sid, BGM)
     assert s.status == 402
-    assert json.loads(s.body)["code"] == contract.CODE_NO_CREDITS
+    assert json.loads(s.body)["code"] == codes.NO_CREDITS
 
 
 @pytest.mark.anyio

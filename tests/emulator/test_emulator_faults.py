@@ -11,7 +11,7 @@ import httpx
 import pytest
 from emu_helpers import Api, serve
 
-from nemo_mcp import contract
+from nemo_mcp.contract import headers, paths
 from nemo_mcp.emulator import EmulatorServer, Fault, is_loopback
 from nemo_mcp.emulator.cli import add_arguments, config_from_args
 from nemo_mcp.emulator.faults import FaultBook
@@ -91,16 +91,16 @@ async def test_faults_through_the_control_endpoint(api: Api) -> None:
     assert r.status_code == 200
     assert r.json()["data"]["faults"][0]["times"] == 2
     for _ in range(2):
-        r = await api.client.get(contract.PATH_CREDITS, headers=api.headers())
+        r = await api.client.get(paths.CREDITS, headers=api.headers())
         assert r.status_code == 500
         assert r.json()["code"] == 500
-    r = await api.client.get(contract.PATH_CREDITS, headers=api.headers())
+    r = await api.client.get(paths.CREDITS, headers=api.headers())
     assert r.status_code == 200
     await api.client.post("/_emulator/faults", json={"endpoint": "credits", "status": 503})
     assert (await api.client.get("/_emulator/faults")).json()["data"]["faults"]
     r = await api.client.delete("/_emulator/faults")
     assert r.json()["data"]["faults"] == []
-    assert (await api.client.get(contract.PATH_CREDITS, headers=api.headers())).status_code == 200
+    assert (await api.client.get(paths.CREDITS, headers=api.headers())).status_code == 200
     r = await api.client.post("/_emulator/faults", json={"faults": ["bogus:1"]})
     assert r.status_code == 400
 
@@ -128,13 +128,13 @@ async def test_every_error_code_on_demand(
     emu.set_faults(spec + ":times=1")
     endpoint = spec.split(":")[0]
     calls = {
-        "state": ("GET", contract.state_path(sid), None),
-        "run_sse": ("POST", contract.PATH_RUN_SSE, {"session_id": sid}),
-        "upload": ("POST", contract.upload_path(sid), {"urls": ["file:///a.mp4"]}),
-        "render_submit": ("POST", contract.PATH_RENDER, {}),
-        "token": ("POST", contract.PATH_ANON_TOKEN, None),
-        "credits": ("GET", contract.PATH_CREDITS, None),
-        "*": ("GET", contract.PATH_CREDITS, None),
+        "state": ("GET", paths.fill(paths.STATE, session_id=sid), None),
+        "run_sse": ("POST", paths.RUN_SSE, {"session_id": sid}),
+        "upload": ("POST", paths.fill(paths.UPLOAD, session_id=sid), {"urls": ["file:///a.mp4"]}),
+        "render_submit": ("POST", paths.RENDER, {}),
+        "token": ("POST", paths.ANON_TOKEN, None),
+        "credits": ("GET", paths.CREDITS, None),
+        "*": ("GET", paths.CREDITS, None),
     }
     method, path, body = calls[endpoint]
     r = await api.client.request(method, path, headers=api.headers(), json=body)
@@ -150,7 +150,7 @@ async def test_latency(api: Api, emu: EmulatorServer) -> None:
     await api.login()
     emu.set_faults("credits:delay=0.4:times=1")
     began = time.monotonic()
-    r = await api.client.get(contract.PATH_CREDITS, headers=api.headers())
+    r = await api.client.get(paths.CREDITS, headers=api.headers())
     assert r.status_code == 200
     assert time.monotonic() - began >= 0.4
 
@@ -160,7 +160,7 @@ async def test_connection_reset(api: Api, emu: EmulatorServer) -> None:
     sid = await api.new_session()
     emu.set_faults("state:reset:times=1")
     with pytest.raises((httpx.ReadError, httpx.RemoteProtocolError)):
-        await api.client.get(contract.state_path(sid), headers=api.headers())
+        await api.client.get(paths.fill(paths.STATE, session_id=sid), headers=api.headers())
     assert (await api.state(sid))["draft"] is None  # and then it works again
 
 
@@ -169,7 +169,7 @@ async def test_truncated_json_body(api: Api, emu: EmulatorServer) -> None:
     sid = await api.new_session()
     emu.set_faults("state:truncate:times=1")
     with pytest.raises(httpx.RemoteProtocolError):
-        await api.client.get(contract.state_path(sid), headers=api.headers())
+        await api.client.get(paths.fill(paths.STATE, session_id=sid), headers=api.headers())
 
 
 @pytest.mark.anyio
@@ -177,7 +177,7 @@ async def test_hang_until_the_client_gives_up(api: Api, emu: EmulatorServer) -> 
     await api.login()
     emu.set_faults("credits:hang:times=1")
     with pytest.raises(httpx.ReadTimeout):
-        await api.client.get(contract.PATH_CREDITS, headers=api.headers(), timeout=0.3)
+        await api.client.get(paths.CREDITS, headers=api.headers(), timeout=0.3)
 
 
 @pytest.mark.anyio
@@ -241,10 +241,10 @@ def test_cli_flags_make_a_config(tmp_path: Any) -> None:
 async def test_cli_faults_are_active_at_start() -> None:
     args = _parse_cli("--fault", "credits:500:times=1", "--fault", "token:429:times=1")
     async with serve(faults=config_from_args(args).faults) as api:
-        r = await api.client.post(contract.PATH_ANON_TOKEN, headers={contract.H_CLIENT_ID: "x"})
+        r = await api.client.post(paths.ANON_TOKEN, headers={headers.CLIENT_ID: "x"})
         assert r.status_code == 429
         await api.login("x")
-        r = await api.client.get(contract.PATH_CREDITS, headers=api.headers())
+        r = await api.client.get(paths.CREDITS, headers=api.headers())
         assert r.status_code == 500
         assert (await api.credits())["available"] == 100
 
@@ -292,7 +292,7 @@ async def test_control_api_refuses_other_clients() -> None:
             assert r.status_code == 403, path
             assert r.json()["code"] == 403
         # the contract endpoints are not affected
-        r = await client.post(contract.PATH_ANON_TOKEN, headers={contract.H_CLIENT_ID: "c"})
+        r = await client.post(paths.ANON_TOKEN, headers={headers.CLIENT_ID: "c"})
         assert r.status_code == 200
     assert seen and set(seen) == {"127.0.0.1"}
 
@@ -322,7 +322,7 @@ async def test_recorded_requests(api: Api, emu: EmulatorServer) -> None:
     await api.chat(sid, "hello")
     r = await api.client.get("/_emulator/requests", params={"endpoint": "state"})
     (rec,) = r.json()["data"]["requests"]
-    assert rec["path"] == contract.state_path(sid)
+    assert rec["path"] == paths.fill(paths.STATE, session_id=sid)
     assert rec["status"] == 200
     assert rec["headers"]["x-skill-source"] == "nemo-mcp"
     assert rec["headers"]["x-skill-platform"] == "mcp"
@@ -332,7 +332,7 @@ async def test_recorded_requests(api: Api, emu: EmulatorServer) -> None:
     records = emu.requests()
     assert any(r.header("authorization") == f"Bearer {api.token}" for r in records)
     assert all(api.token not in r.url for r in records)
-    assert [r.endpoint for r in emu.requests(path=contract.PATH_RUN_SSE)] == ["run_sse"]
+    assert [r.endpoint for r in emu.requests(path=paths.RUN_SSE)] == ["run_sse"]
     await api.client.delete("/_emulator/requests")
     assert emu.requests(endpoint="state") == []
 
@@ -348,16 +348,16 @@ async def test_control_helpers(api: Api, emu: EmulatorServer) -> None:
     assert api.token not in str(snap)
     r = await api.client.delete(f"/_emulator/sessions/{sid}")
     assert r.status_code == 200
-    r = await api.client.get(contract.state_path(sid), headers=api.headers())
+    r = await api.client.get(paths.fill(paths.STATE, session_id=sid), headers=api.headers())
     assert r.json()["code"] == 1002
     r = await api.client.post("/_emulator/tokens/expire", json={})
     assert r.json()["data"]["expired"] == 1
-    r = await api.client.get(contract.PATH_CREDITS, headers=api.headers())
+    r = await api.client.get(paths.CREDITS, headers=api.headers())
     assert r.json()["code"] == 1001
     await api.login()
     r = await api.client.post("/_emulator/reset")
     assert r.status_code == 200
-    r = await api.client.get(contract.PATH_CREDITS, headers=api.headers())
+    r = await api.client.get(paths.CREDITS, headers=api.headers())
     assert r.json()["code"] == 1001  # tokens are forgotten too
     assert emu.config.anon_credits == 10_000  # settings are back to the start
 
@@ -367,5 +367,5 @@ async def test_unknown_paths_are_json(api: Api) -> None:
     r = await api.client.get("/api/v1/generate")
     assert r.status_code == 404
     assert r.json()["code"] == 404
-    r = await api.client.get(contract.PATH_RUN_SSE)
+    r = await api.client.get(paths.RUN_SSE)
     assert r.status_code == 405

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from emu_helpers import FAST, Media, serve
 
-from nemo_mcp import contract
+from nemo_mcp.contract import headers, paths
 from nemo_mcp.emulator import EmulatorServer
 
 
@@ -60,7 +60,7 @@ async def test_state_survives_a_restart(tmp_path: Path, media: Media) -> None:
         assert len(video.content) == body["output"]["size"]
         # limits remembered too: same client id, same render id
         r = await api.client.post(
-            contract.PATH_ANON_TOKEN, headers={contract.H_CLIENT_ID: "persistent-client"}
+            paths.ANON_TOKEN, headers={headers.CLIENT_ID: "persistent-client"}
         )
         assert r.status_code == 429
         assert (await api.submit_render(sid, _tiny(), "render_keep")).status_code == 409
@@ -127,9 +127,9 @@ def test_cli_serves_until_terminated(tmp_path: Path) -> None:
         assert m, line
         url = m.group(1)
         with httpx.Client(base_url=url, trust_env=False, timeout=10) as client:
-            r = client.post(contract.PATH_ANON_TOKEN, headers={contract.H_CLIENT_ID: "cli"})
+            r = client.post(paths.ANON_TOKEN, headers={headers.CLIENT_ID: "cli"})
             token = r.json()["data"]["token"]
-            r = client.get(contract.PATH_CREDITS, headers={"Authorization": f"Bearer {token}"})
+            r = client.get(paths.CREDITS, headers={"Authorization": f"Bearer {token}"})
             assert r.status_code == 503  # the --fault flag is active
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=20)

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from emu_helpers import ATTRIBUTION, Api, Media, serve
 
-from nemo_mcp import contract
+from nemo_mcp.contract import codes, headers, paths, renders
 from nemo_mcp.emulator import EmulatorServer
 
 
@@ -66,7 +66,9 @@ async def test_submit_and_bare_poll(api: Api) -> None:
     body: dict[str, Any] = {}
     for _ in range(300):
         body = (
-            await api.client.get(contract.render_path("render_1"), headers=api.headers())
+            await api.client.get(
+                paths.fill(paths.RENDER_STATUS, render_id="render_1"), headers=api.headers()
+            )
         ).json()
         seen.add(body["status"])
         if body["status"] == "completed":
@@ -87,11 +89,11 @@ async def test_submit_and_bare_poll(api: Api) -> None:
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("missing", contract.ATTRIBUTION_HEADERS)
+@pytest.mark.parametrize("missing", headers.ATTRIBUTION)
 async def test_missing_attribution_is_402(api: Api, missing: str) -> None:
     sid = await api.new_session()
-    headers = {k: v for k, v in api.headers().items() if k != missing}
-    r = await api.submit_render(sid, tiny_draft(), "render_402", headers=headers)
+    sent = {k: v for k, v in api.headers().items() if k != missing}
+    r = await api.submit_render(sid, tiny_draft(), "render_402", headers=sent)
     assert r.status_code == 402
     body = r.json()
     assert body["success"] is False and body["code"] == 402
@@ -114,17 +116,17 @@ async def test_empty_draft_is_refused(api: Api, draft: Any) -> None:
 async def test_submit_body_checks(api: Api) -> None:
     sid = await api.new_session()
     r = await api.client.post(
-        contract.PATH_RENDER,
+        paths.RENDER,
         headers=api.headers(),
         json={"id": "r", "session_id": sid, "draft": tiny_draft()},
     )
     assert r.status_code == 400 and "sessionId" in r.json()["message"]
     r = await api.client.post(
-        contract.PATH_RENDER, headers=api.headers(), json={"sessionId": sid, "draft": tiny_draft()}
+        paths.RENDER, headers=api.headers(), json={"sessionId": sid, "draft": tiny_draft()}
     )
     assert r.status_code == 400 and "id" in r.json()["message"]
     r = await api.submit_render("1111111111111111111", tiny_draft(), "render_x")
-    assert r.json()["code"] == contract.CODE_SESSION_NOT_FOUND
+    assert r.json()["code"] == codes.SESSION_NOT_FOUND
 
 
 @pytest.mark.anyio
@@ -140,7 +142,7 @@ async def test_duplicate_id_is_refused(api: Api) -> None:
 @pytest.mark.anyio
 async def test_poll_shapes(api: Api, emu: EmulatorServer) -> None:
     await _completed(api)
-    path = contract.render_path("render_ok")
+    path = paths.fill(paths.RENDER_STATUS, render_id="render_ok")
     r = await api.client.get(path, headers=api.headers(**{"X-Emulator-Poll-Shape": "success"}))
     body = r.json()
     assert body["success"] is True
@@ -155,7 +157,9 @@ async def test_poll_shapes(api: Api, emu: EmulatorServer) -> None:
     assert body["data"]["output"]["url"] == data["outputUrl"]
     r = await api.client.get(path, headers=api.headers(**{"X-Emulator-Poll-Shape": "weird"}))
     assert r.status_code == 400
-    r = await api.client.get(contract.render_path("nope"), headers=api.headers())
+    r = await api.client.get(
+        paths.fill(paths.RENDER_STATUS, render_id="nope"), headers=api.headers()
+    )
     assert r.status_code == 404 and r.json()["success"] is False
 
 
@@ -164,13 +168,17 @@ async def test_cancel(api: Api, emu: EmulatorServer) -> None:
     emu.set_config(render_pending_seconds=5.0)
     sid = await api.new_session()
     await api.submit_render(sid, tiny_draft(), "render_c")
-    r = await api.client.post(contract.render_cancel_path("render_c"), headers=api.headers())
+    r = await api.client.post(
+        paths.fill(paths.RENDER_CANCEL, render_id="render_c"), headers=api.headers()
+    )
     assert r.json() == {"success": True, "data": {"id": "render_c", "status": "cancelled"}}
     body = await api.wait_render("render_c")
     assert body["status"] == "cancelled"
     emu.set_config(render_pending_seconds=0.05)
     await _completed(api, "render_done")
-    r = await api.client.post(contract.render_cancel_path("render_done"), headers=api.headers())
+    r = await api.client.post(
+        paths.fill(paths.RENDER_CANCEL, render_id="render_done"), headers=api.headers()
+    )
     assert r.status_code == 409
 
 
@@ -181,14 +189,18 @@ async def test_cancel_while_processing(api: Api, emu: EmulatorServer) -> None:
     await api.submit_render(sid, tiny_draft(2.0), "render_slow")
     for _ in range(200):
         body = (
-            await api.client.get(contract.render_path("render_slow"), headers=api.headers())
+            await api.client.get(
+                paths.fill(paths.RENDER_STATUS, render_id="render_slow"), headers=api.headers()
+            )
         ).json()
         if body["status"] == "processing" and body["progress"] > 5:
             break
         await anyio.sleep(0.02)
     assert body["status"] == "processing"
     assert 5 < body["progress"] < 100
-    r = await api.client.post(contract.render_cancel_path("render_slow"), headers=api.headers())
+    r = await api.client.post(
+        paths.fill(paths.RENDER_CANCEL, render_id="render_slow"), headers=api.headers()
+    )
     assert r.json()["success"] is True
     assert (await api.wait_render("render_slow", timeout=10))["status"] == "cancelled"
 
@@ -231,7 +243,7 @@ async def test_download_with_ranges(api: Api) -> None:
     assert int(full.headers["content-length"]) == len(full.content) == body["output"]["size"]
     data = full.content
     size = len(data)
-    api_path = contract.render_download_path("render_ok")
+    api_path = paths.fill(paths.RENDER_DOWNLOAD, render_id="render_ok")
     part = await api.client.get(api_path, headers=api.headers(Range="bytes=100-1099"))
     assert part.status_code == 206
     assert part.headers["content-range"] == f"bytes 100-1099/{size}"
@@ -261,7 +273,9 @@ async def test_download_not_ready_yet(api: Api, emu: EmulatorServer) -> None:
     emu.set_config(render_pending_seconds=5.0)
     sid = await api.new_session()
     await api.submit_render(sid, tiny_draft(), "render_wait")
-    r = await api.client.get(contract.render_download_path("render_wait"), headers=api.headers())
+    r = await api.client.get(
+        paths.fill(paths.RENDER_DOWNLOAD, render_id="render_wait"), headers=api.headers()
+    )
     assert r.status_code == 409
 
 
@@ -272,14 +286,16 @@ async def test_truncated_download(api: Api, emu: EmulatorServer) -> None:
     got = bytearray()
     with pytest.raises(httpx.RemoteProtocolError):
         async with api.client.stream(
-            "GET", contract.render_download_path("render_ok"), headers=api.headers()
+            "GET", paths.fill(paths.RENDER_DOWNLOAD, render_id="render_ok"), headers=api.headers()
         ) as resp:
             assert resp.headers["content-length"] == str(body["output"]["size"])
             async for chunk in resp.aiter_raw():
                 got += chunk
     assert len(got) == 1000
     # the next download is whole again
-    r = await api.client.get(contract.render_download_path("render_ok"), headers=api.headers())
+    r = await api.client.get(
+        paths.fill(paths.RENDER_DOWNLOAD, render_id="render_ok"), headers=api.headers()
+    )
     assert len(r.content) == body["output"]["size"]
 
 
@@ -310,10 +326,10 @@ async def test_render_of_a_generated_draft(media: Media) -> None:
             while True:
                 began = time.monotonic()
                 r = await api.client.get(
-                    contract.render_path("render_promo"), headers=api.headers()
+                    paths.fill(paths.RENDER_STATUS, render_id="render_promo"), headers=api.headers()
                 )
                 slowest = max(slowest, time.monotonic() - began)
-                if r.json()["status"] in contract.RENDER_TERMINAL:
+                if r.json()["status"] in renders.TERMINAL:
                     break
                 await anyio.sleep(0.05)
         assert slowest < 1.0

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from emu_helpers import Api, Media
 
-from nemo_mcp import contract
+from nemo_mcp.contract import codes, paths
 from nemo_mcp.emulator import EmulatorServer
 
 
@@ -68,16 +68,16 @@ async def test_unsupported_extension_is_4001(api: Api, tmp_path: Path, media: Me
     doc.write_text("hello")
     r = await api.upload(sid, media.song, doc)
     assert r.status_code == 400
-    assert r.json()["code"] == contract.CODE_UNSUPPORTED_FILE
+    assert r.json()["code"] == codes.UNSUPPORTED_FILE
     assert "mp4" in r.json()["message"]
     # nothing of the failed request was kept
     assert (await api.state(sid))["video_infos"] == []
     r = await api.client.post(
-        contract.upload_path(sid),
+        paths.fill(paths.UPLOAD, session_id=sid),
         headers=api.headers(),
         json={"urls": ["https://example.com/a.exe"], "source_type": "url"},
     )
-    assert r.json()["code"] == contract.CODE_UNSUPPORTED_FILE
+    assert r.json()["code"] == codes.UNSUPPORTED_FILE
 
 
 @pytest.mark.anyio
@@ -89,7 +89,7 @@ async def test_over_the_limit_is_4002(api: Api, emu: EmulatorServer, tmp_path: P
         fh.truncate(3 * 1024 * 1024)
     r = await api.upload(sid, big)
     assert r.status_code == 413
-    assert r.json()["code"] == contract.CODE_FILE_TOO_LARGE
+    assert r.json()["code"] == codes.FILE_TOO_LARGE
     assert (await api.state(sid))["video_infos"] == []
     assert not any(emu.state.media_dir.iterdir())
     # the connection was drained, not broken: the next request on it works
@@ -100,7 +100,7 @@ async def test_over_the_limit_is_4002(api: Api, emu: EmulatorServer, tmp_path: P
 async def test_upload_by_file_url_and_loopback_url(api: Api, media: Media) -> None:
     sid = await api.new_session()
     r = await api.client.post(
-        contract.upload_path(sid),
+        paths.fill(paths.UPLOAD, session_id=sid),
         headers=api.headers(),
         json={"urls": [media.clip.as_uri()], "source_type": "url"},
     )
@@ -109,7 +109,7 @@ async def test_upload_by_file_url_and_loopback_url(api: Api, media: Media) -> No
     assert (clip["file_type"], clip["width"]) == ("video", 640)
     # a loopback http URL is fetched too (here: the emulator's own copy)
     r = await api.client.post(
-        contract.upload_path(sid),
+        paths.fill(paths.UPLOAD, session_id=sid),
         headers=api.headers(),
         json={"urls": [clip["cdn_url"]], "source_type": "url"},
     )
@@ -124,7 +124,9 @@ async def test_remote_url_is_recorded_not_fetched(api: Api) -> None:
     sid = await api.new_session()
     url = "https://cdn.example.com/videos/holiday%20clip.mp4"
     r = await api.client.post(
-        contract.upload_path(sid), headers=api.headers(), json={"urls": [url], "source_type": "url"}
+        paths.fill(paths.UPLOAD, session_id=sid),
+        headers=api.headers(),
+        json={"urls": [url], "source_type": "url"},
     )
     assert r.status_code == 200, r.text
     (entry,) = r.json()["data"]["files"]
@@ -140,15 +142,22 @@ async def test_remote_url_is_recorded_not_fetched(api: Api) -> None:
 async def test_upload_requests_are_checked(api: Api) -> None:
     sid = await api.new_session()
     r = await api.client.post(
-        contract.upload_path(sid), headers=api.headers(), json={"urls": [], "source_type": "url"}
+        paths.fill(paths.UPLOAD, session_id=sid),
+        headers=api.headers(),
+        json={"urls": [], "source_type": "url"},
     )
     assert r.status_code == 400
     r = await api.client.post(
-        contract.upload_path(sid), headers=api.headers(), content=b"raw", params={"x": "1"}
+        paths.fill(paths.UPLOAD, session_id=sid),
+        headers=api.headers(),
+        content=b"raw",
+        params={"x": "1"},
     )
     assert r.status_code == 400
     r = await api.client.post(
-        contract.upload_path(sid), headers=api.headers(), files={"other": ("a.txt", b"x")}
+        paths.fill(paths.UPLOAD, session_id=sid),
+        headers=api.headers(),
+        files={"other": ("a.txt", b"x")},
     )
     assert r.status_code == 400
     assert "files" in r.json()["message"]
@@ -238,11 +247,11 @@ async def test_early_errors_still_reach_a_client_that_is_uploading(
         fh.truncate(40 * 1024 * 1024)
     emu.set_faults("upload:4002:times=1")
     r = await api.upload(sid, big)
-    assert (r.status_code, r.json()["code"]) == (413, contract.CODE_FILE_TOO_LARGE)
+    assert (r.status_code, r.json()["code"]) == (413, codes.FILE_TOO_LARGE)
     good = api.token
     api.token = "nmv_usr_not_a_token"
     r = await api.upload(sid, big)
-    assert (r.status_code, r.json()["code"]) == (401, contract.CODE_TOKEN_INVALID)
+    assert (r.status_code, r.json()["code"]) == (401, codes.TOKEN_INVALID)
     api.token = good
     r = await api.upload("1111111111111111111", big)
-    assert r.json()["code"] == contract.CODE_SESSION_NOT_FOUND
+    assert r.json()["code"] == codes.SESSION_NOT_FOUND

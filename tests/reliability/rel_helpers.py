@@ -33,8 +33,9 @@ from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.server.mcpserver import MCPServer
 
-from nemo_mcp import contract, media
+from nemo_mcp import media
 from nemo_mcp.config import Settings
+from nemo_mcp.contract import paths
 from nemo_mcp.emulator import EmulatorServer
 from nemo_mcp.errors import NemoError
 from nemo_mcp.mcp_errors import ERROR_META_KEY
@@ -504,7 +505,7 @@ class Rig:
 
 # ------------------------------------------------------------------------------- conveniences
 def run_sse_posts(emu: EmulatorServer) -> int:
-    return len([r for r in emu.requests(path=contract.PATH_RUN_SSE) if r.method == "POST"])
+    return len([r for r in emu.requests(path=paths.RUN_SSE) if r.method == "POST"])
 
 
 def count(emu: EmulatorServer, endpoint: str) -> int:

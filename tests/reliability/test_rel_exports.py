@@ -25,8 +25,9 @@ from rel_helpers import (
 )
 
 from nemo_mcp import hostrules
-from nemo_mcp.client import NemoClient, path_segment
+from nemo_mcp.client import NemoClient
 from nemo_mcp.config import Settings
+from nemo_mcp.contract import paths
 from nemo_mcp.errors import InvalidInputError
 from nemo_mcp.files import NAME_MAX_BYTES
 from nemo_mcp.store import Store
@@ -184,7 +185,9 @@ async def test_the_client_checks_and_escapes_every_id(tmp_path: Path) -> None:
                 await client.get_render(bad)
         await client.get_state("5529798706024415232")
     assert seen == ["/api/state/nemo_agent/me/5529798706024415232/latest"]
-    assert path_segment("session_x-1", "session") == "session_x-1"
+    assert (
+        paths.fill(paths.STATE, session_id="a/../b") == "/api/state/nemo_agent/me/a%2F..%2Fb/latest"
+    )
 
 
 # --------------------------------------------------------------------- --allow-remote hosts

@@ -26,7 +26,7 @@ from rel_helpers import (
     submitted_render_ids,
 )
 
-from nemo_mcp import contract
+from nemo_mcp.contract import paths
 from nemo_mcp.emulator import EmulatorServer
 from nemo_mcp.turns import TurnLimits
 
@@ -681,7 +681,9 @@ async def test_claim_link_and_fallback_download_survive_broken_connections(
         link = await client.claim_link("", sid)
         assert "/workspace/claim?ct=" in link
         dest = rig.out / "fallback.mp4"
-        got = await client.download(emu.url + contract.render_download_path(render_id), dest)
+        got = await client.download(
+            emu.url + paths.fill(paths.RENDER_DOWNLOAD, render_id=render_id), dest
+        )
         assert got.size == dest.stat().st_size > 0
         assert got.resumed == (1 if action == "truncate" else 0)
     assert emu.state.faults.list() == []

@@ -19,13 +19,13 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from nemo_mcp.condense.router import extract_paths, route
+from nemo_mcp.contract.envelopes import unwrap
+from nemo_mcp.contract.renders import state_of
+from nemo_mcp.contract.values import epoch
 from nemo_mcp.emulator.faults import Fault
 from nemo_mcp.errors import APIError, InvalidInputError, NemoError, UnsafePathError
 from nemo_mcp.files import is_within, resolve_in_roots, safe_filename
 from nemo_mcp.models import (
-    normalise_render_status,
-    parse_envelope,
-    parse_epoch,
     parse_render_status,
     parse_retry_after,
     response_error,
@@ -70,7 +70,7 @@ ENVELOPEY = st.recursive(
 # ------------------------------------------------------------------------------- envelopes
 @given(ENVELOPEY)
 def test_envelope_of_anything(body: Any) -> None:
-    env = parse_envelope(body)
+    env = unwrap(body)
     if not isinstance(body, dict):
         assert env.ok and env.payload is body
         return
@@ -89,7 +89,7 @@ def test_envelope_of_anything(body: Any) -> None:
 @given(st.integers(min_value=-(10**6), max_value=10**6).filter(bool), st.text(max_size=30))
 def test_nonzero_codes_are_errors_whatever_their_form(code: int, message: str) -> None:
     for raw in (code, str(code), float(code)):
-        env = parse_envelope({"code": raw, "message": message, "data": {"x": 1}})
+        env = unwrap({"code": raw, "message": message, "data": {"x": 1}})
         assert not env.ok and env.code == code
 
 
@@ -112,13 +112,13 @@ WORDS = {
 
 @given(JSON)
 def test_any_status_word_maps_to_one_state(raw: Any) -> None:
-    assert normalise_render_status(raw) in STATES
+    assert state_of(raw) in STATES
 
 
 @pytest.mark.parametrize(("word", "state"), sorted(WORDS.items()))
 def test_status_words(word: str, state: str) -> None:
-    assert normalise_render_status(word) == state
-    assert normalise_render_status(f"  {word} ") == state
+    assert state_of(word) == state
+    assert state_of(f"  {word} ") == state
 
 
 @given(ENVELOPEY, st.text(min_size=1, max_size=20))
@@ -169,7 +169,7 @@ def test_every_documented_poll_shape(
         body = {"render_id": rid, "status": word, "output": {"url": url}, "progress": progress}
     else:
         body = {"code": 0, "data": {"render": {"id": rid, "status": word, "outputUrl": url}}}
-    payload = parse_envelope(body).payload
+    payload = unwrap(body).payload
     st_ = parse_render_status(payload, "fallback")
     assert st_.render_id == rid
     assert st_.status == WORDS[word]
@@ -210,15 +210,15 @@ def test_retry_after_seconds_and_dates(seconds: int) -> None:
 
 @given(JSON)
 def test_expiry_of_anything(value: Any) -> None:
-    got = parse_epoch(value)
+    got = epoch(value)
     assert got is None or (math.isfinite(got) and got > 0)
 
 
 @given(st.integers(min_value=1_000_000_000, max_value=4_000_000_000))  # 2001 .. 2096
-def test_expiry_in_seconds_or_milliseconds(epoch: int) -> None:
-    assert parse_epoch(epoch) == epoch
-    assert parse_epoch(epoch * 1000) == pytest.approx(epoch)
-    assert parse_epoch(str(epoch)) == epoch
+def test_expiry_in_seconds_or_milliseconds(seconds: int) -> None:
+    assert epoch(seconds) == seconds
+    assert epoch(seconds * 1000) == pytest.approx(seconds)
+    assert epoch(str(seconds)) == seconds
 
 
 # ------------------------------------------------------------------ errors built from answers

@@ -19,8 +19,8 @@ import jsonschema
 import mcp.types as types
 from mcp import Client, StdioServerParameters
 
-from nemo_mcp import contract
 from nemo_mcp.config import Settings
+from nemo_mcp.contract import paths
 from nemo_mcp.emulator import EmulatorServer
 from nemo_mcp.mcp_errors import ERROR_META_KEY
 from nemo_mcp.service import Studio
@@ -239,11 +239,11 @@ def requests_to(emu: EmulatorServer, endpoint: str, method: str | None = None) -
 
 
 def run_sse_posts(emu: EmulatorServer) -> int:
-    return len([r for r in emu.requests(path=contract.PATH_RUN_SSE) if r.method == "POST"])
+    return len([r for r in emu.requests(path=paths.RUN_SSE) if r.method == "POST"])
 
 
 def render_submits(emu: EmulatorServer) -> int:
-    return len([r for r in emu.requests(path=contract.PATH_RENDER) if r.method == "POST"])
+    return len([r for r in emu.requests(path=paths.RENDER) if r.method == "POST"])
 
 
 async def eventually(

@@ -23,8 +23,8 @@ from nemo_server_helpers import (
     run_sse_posts,
 )
 
-from nemo_mcp import contract
 from nemo_mcp.config import Settings
+from nemo_mcp.contract import codes
 from nemo_mcp.emulator import EmulatorServer
 from nemo_mcp.server import build_server
 from nemo_mcp.store import Store
@@ -154,7 +154,7 @@ async def test_2001_out_of_credits_gives_the_registration_link(
     call = await mcp.fail("nemo_chat", {"message": MUSIC_VIDEO})
     link = f"https://nemovideo.com/register?bind={user}"
     assert_actionable(call, "no_credits", link, "Exporting existing timelines stays free")
-    assert call.error["code"] == contract.CODE_NO_CREDITS
+    assert call.error["code"] == codes.NO_CREDITS
     assert call.error["details"]["registration_url"] == link
     assert run_sse_posts(emu) == 1
     credits = await mcp.ok("nemo_get_credits")
@@ -185,7 +185,7 @@ async def test_4001_unsupported_file_from_the_server(mcp: Recorder, emu: Emulato
     # a URL without an extension passes our check; NemoVideo finds it is HTML and answers 4001
     call = await mcp.fail("nemo_upload", {"items": [emu.url + "/register"]})
     assert_actionable(call, "unsupported_file", "Supported formats")
-    assert call.error["code"] == contract.CODE_UNSUPPORTED_FILE
+    assert call.error["code"] == codes.UNSUPPORTED_FILE
     assert requests_to(emu, "upload") == 1
 
 
@@ -215,7 +215,7 @@ async def test_4002_oversized_from_the_server(
     emu.set_config(upload_limit_mb=0.05)
     call = await mcp.fail("nemo_upload", {"items": [str(folders.song)]})
     assert_actionable(call, "file_too_large")
-    assert call.error["code"] == contract.CODE_FILE_TOO_LARGE
+    assert call.error["code"] == codes.FILE_TOO_LARGE
 
 
 # --- 402, 429, 5xx -----------------------------------------------------------------------------

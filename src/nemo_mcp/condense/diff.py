@@ -19,7 +19,7 @@ from nemo_mcp.condense.timeline import (
     format_seconds,
     quote,
 )
-from nemo_mcp.contract import TRACK_AUDIO, TRACK_TEXT, TRACK_VIDEO
+from nemo_mcp.contract.draft import TRACK_AUDIO, TRACK_TEXT, TRACK_VIDEO
 
 __all__ = ["MAX_DIFF_LINES", "diff_states"]
 

@@ -23,6 +23,23 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from nemo_mcp.condense.sse import SSEFrame
+from nemo_mcp.contract.stream import (
+    ERROR,
+    ERROR_CODE,
+    ERROR_DETAILS,
+    ERROR_MESSAGE,
+    ERROR_TYPE,
+    FUNCTION_CALL,
+    FUNCTION_RESPONSE,
+    LONG_RUNNING_TOOL_IDS,
+    STATE_DELTA,
+    TYPE,
+    TYPE_ERROR,
+    TYPE_HEARTBEAT,
+    TYPE_TEXT,
+    TYPE_TOOL_CALL,
+    TYPE_TOOL_RESULT,
+)
 
 __all__ = ["HEARTBEAT", "AgentEvent", "EventKind", "parse_data", "parse_frame"]
 
@@ -69,25 +86,27 @@ class AgentEvent:
 
 HEARTBEAT: Final = AgentEvent("heartbeat")
 
-_HEARTBEAT_WORDS: Final = frozenset({"heartbeat", "ping", "keepalive", "keep-alive", "[done]"})
-_HEARTBEAT_TYPES: Final = frozenset({"heartbeat", "ping", "keepalive", "keep_alive", "keep-alive"})
+_HEARTBEAT_WORDS: Final = frozenset({TYPE_HEARTBEAT, "ping", "keepalive", "keep-alive", "[done]"})
+_HEARTBEAT_TYPES: Final = frozenset(
+    {TYPE_HEARTBEAT, "ping", "keepalive", "keep_alive", "keep-alive"}
+)
 _PREVIEW_CHARS: Final = 200
 _MAX_KEYS: Final = 50
 # ADK 1.x: yield f'data: {{"error": "{str(e)}"}}\n\n' -- invalid JSON when the message has quotes.
 _FSTRING_ERROR = re.compile(r'\s*\{\s*"error"\s*:\s*"')
 _FSTRING_TAIL = re.compile(r'"?\s*\}?\s*$')
 
-_TEXT_TYPES: Final = frozenset({"text", "message", "answer", "assistant", "response", "final"})
+_TEXT_TYPES: Final = frozenset({TYPE_TEXT, "message", "answer", "assistant", "response", "final"})
 _PARTIAL_TYPES: Final = frozenset(
     {"partial", "partial_text", "text_delta", "delta", "content_delta", "token", "chunk"}
 )
 _THOUGHT_TYPES: Final = frozenset({"thought", "thinking", "reasoning"})
 _CALL_TYPES: Final = frozenset(
-    {"tool_call", "function_call", "tool_use", "tool_start", "toolcall", "functioncall"}
+    {TYPE_TOOL_CALL, "function_call", "tool_use", "tool_start", "toolcall", "functioncall"}
 )
 _RESULT_TYPES: Final = frozenset(
     {
-        "tool_result",
+        TYPE_TOOL_RESULT,
         "function_response",
         "tool_response",
         "tool_end",
@@ -97,7 +116,7 @@ _RESULT_TYPES: Final = frozenset(
     }
 )
 _STATE_TYPES: Final = frozenset({"state", "state_delta", "state_update", "statedelta"})
-_ERROR_TYPES: Final = frozenset({"error", "fatal", "exception"})
+_ERROR_TYPES: Final = frozenset({TYPE_ERROR, "fatal", "exception"})
 _FAILED_STATUSES: Final = frozenset({"error", "failed", "failure", "fail"})
 
 
@@ -175,22 +194,22 @@ def _error_message(value: Any) -> tuple[str, str]:
 def _parse_object(obj: Any) -> list[AgentEvent]:
     if not isinstance(obj, dict):
         return [AgentEvent("unknown", text=_str(obj)[:_PREVIEW_CHARS])]
-    kind = obj.get("type")
+    kind = obj.get(TYPE)
     if isinstance(kind, str) and not isinstance(obj.get("content"), Mapping):
         return _parse_typed(obj, kind)
-    if "error" in obj:
+    if ERROR in obj:
         return [_parse_error_frame(obj)]
     return _parse_adk(obj)
 
 
 def _parse_error_frame(obj: Mapping[str, Any]) -> AgentEvent:
-    message, code = _error_message(obj.get("error"))
-    details = _get(obj, "error_details", "errorDetails")
+    message, code = _error_message(obj.get(ERROR))
+    details = _get(obj, ERROR_DETAILS.snake, ERROR_DETAILS.camel)
     if isinstance(details, Mapping):
         if not message:
-            message = _str(_get(details, "error_message", "errorMessage", "message"))
+            message = _str(_get(details, ERROR_MESSAGE.snake, ERROR_MESSAGE.camel, "message"))
         if not code:
-            code = _str(_get(details, "error_type", "errorType", "type"))
+            code = _str(_get(details, ERROR_TYPE.snake, ERROR_TYPE.camel, "type"))
     return AgentEvent(
         "error",
         text=message.strip() or "unspecified error",
@@ -252,7 +271,7 @@ def _state_event(delta: Mapping[Any, Any]) -> AgentEvent:
 def _parse_adk(obj: Mapping[str, Any]) -> list[AgentEvent]:
     events: list[AgentEvent] = []
     partial = obj.get("partial") is True
-    long_running_ids = _get(obj, "longRunningToolIds", "long_running_tool_ids")
+    long_running_ids = _get(obj, *LONG_RUNNING_TOOL_IDS)
     long_running = (
         {str(x) for x in long_running_ids if isinstance(x, str)}
         if isinstance(long_running_ids, list)
@@ -271,7 +290,7 @@ def _parse_adk(obj: Mapping[str, Any]) -> list[AgentEvent]:
                 text = part.get("text")
                 if isinstance(text, str):
                     (thoughts if part.get("thought") is True else texts).append(text)
-                call = _get(part, "functionCall", "function_call")
+                call = _get(part, *FUNCTION_CALL)
                 if isinstance(call, Mapping):
                     call_id = _str(call.get("id"))
                     calls.append(
@@ -284,7 +303,7 @@ def _parse_adk(obj: Mapping[str, Any]) -> list[AgentEvent]:
                             long_running=bool(call_id) and call_id in long_running,
                         )
                     )
-                response = _get(part, "functionResponse", "function_response")
+                response = _get(part, *FUNCTION_RESPONSE)
                 if isinstance(response, Mapping):
                     body = response.get("response")
                     calls.append(
@@ -309,14 +328,14 @@ def _parse_adk(obj: Mapping[str, Any]) -> list[AgentEvent]:
     actions = obj.get("actions")
     delta = None
     if isinstance(actions, Mapping):
-        delta = _get(actions, "stateDelta", "state_delta")
+        delta = _get(actions, *STATE_DELTA)
     if delta is None:
-        delta = _get(obj, "stateDelta", "state_delta")
+        delta = _get(obj, *STATE_DELTA)
     if isinstance(delta, Mapping) and delta:
         events.append(_state_event(delta))
-    code = _get(obj, "errorCode", "error_code")
+    code = _get(obj, *ERROR_CODE)
     if code not in (None, "", 0, False):
-        message = _str(_get(obj, "errorMessage", "error_message")).strip()
+        message = _str(_get(obj, *ERROR_MESSAGE)).strip()
         code_text = _str(code)
         events.append(AgentEvent("model_error", text=message or code_text, code=code_text))
     if not events:

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-from nemo_mcp.contract import SUPPORTED_EXTENSIONS
+from nemo_mcp.contract.media import SUPPORTED_EXTENSIONS
 
 __all__ = ["Intent", "Route", "extract_paths", "route"]
 

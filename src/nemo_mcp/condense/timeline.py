@@ -33,7 +33,15 @@ from urllib.parse import unquote, urlsplit
 
 from nemo_mcp.condense.draft_v3 import V3Draft, V3Track, looks_like_v3, read_v3
 from nemo_mcp.condense.text import clean_label
-from nemo_mcp.contract import TRACK_AUDIO, TRACK_TEXT, TRACK_VIDEO
+from nemo_mcp.contract.draft import (
+    SEGMENTS,
+    TRACK_AUDIO,
+    TRACK_TEXT,
+    TRACK_TYPE,
+    TRACK_VIDEO,
+    TRACKS,
+    export_ready,
+)
 
 __all__ = [
     "GeneratedMedia",
@@ -118,9 +126,9 @@ _META_KEYS: Final = (
     "text",
     "content",
 )
-_TYPE_KEYS: Final = ("tt", "type", "track_type", "trackType")
-_SEGMENT_KEYS: Final = ("sg", "segments", "clips", "items")
-_TRACKS_KEYS: Final = ("t", "tracks")
+_TYPE_KEYS: Final = (TRACK_TYPE, "type", "track_type", "trackType")
+_SEGMENT_KEYS: Final = (SEGMENTS, "segments", "clips", "items")
+_TRACKS_KEYS: Final = (TRACKS, "tracks")
 _KNOWN_SEGMENT_KEYS: Final = frozenset(
     (*_DURATION_KEYS, *_START_KEYS, *_END_KEYS, *_NAME_KEYS, *_TEXT_KEYS, *_SRC_KEYS, *_VOLUME_KEYS)
 )
@@ -826,7 +834,9 @@ class Timeline:
     def is_export_ready(self) -> bool:
         """The contract's rule: ``draft.t`` exists and at least one track has non-empty ``sg``
         (for Draft V3: a ``<draft>`` with at least one ``<clip>``)."""
-        return self.has_track_list and any(track.segments for track in self.tracks)
+        return export_ready(
+            [bool(track.segments) for track in self.tracks] if self.has_track_list else None
+        )
 
     @property
     def can_export(self) -> bool:

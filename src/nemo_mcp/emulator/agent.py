@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from nemo_mcp import contract
+from nemo_mcp.contract.draft import TRACK_AUDIO, TRACK_VIDEO
 from nemo_mcp.emulator import draft as dr
 from nemo_mcp.emulator import media, synth
 from nemo_mcp.emulator.config import EmulatorConfig
@@ -551,7 +551,7 @@ def _music_video_steps(ws: Workspace, intent: Intent, cfg: EmulatorConfig) -> li
         cut_ms = max(round(cut * 1000), 500)
         title = Path(str(song.get("filename") or "Music video")).stem
         d = _new_draft(w, title)
-        main = dr.track(d, contract.TRACK_VIDEO, "main", "Video")
+        main = dr.track(d, TRACK_VIDEO, "main", "Video")
         t, i = 0, 0
         while t < total_ms:
             seg_d = min(cut_ms, total_ms - t)
@@ -578,7 +578,7 @@ def _music_video_steps(ws: Workspace, intent: Intent, cfg: EmulatorConfig) -> li
             main["sg"].append(seg)
             t += seg_d
             i += 1
-        music = dr.track(d, contract.TRACK_AUDIO, "song", "Music")
+        music = dr.track(d, TRACK_AUDIO, "song", "Music")
         music["sg"].append(
             {
                 "id": dr.new_id("seg"),
@@ -665,7 +665,7 @@ def _promo_steps(ws: Workspace, intent: Intent, cfg: EmulatorConfig) -> list[Ste
         total_ms = round(total * 1000)
         title = w.task_name if w.task_name and w.task_name != "project" else "Promo video"
         d = _new_draft(w, title)
-        main = dr.track(d, contract.TRACK_VIDEO, "main", "Video")
+        main = dr.track(d, TRACK_VIDEO, "main", "Video")
         share = total_ms // len(visuals)
         for i, v in enumerate(visuals):
             start = i * share
@@ -680,7 +680,7 @@ def _promo_steps(ws: Workspace, intent: Intent, cfg: EmulatorConfig) -> list[Ste
             seg["trd"] = FADE_IN_MS if i == 0 else min(CROSSFADE_MS, seg_d // 2)
             main["sg"].append(seg)
         if voice:
-            vo = dr.track(d, contract.TRACK_AUDIO, "voiceover", "Voiceover")
+            vo = dr.track(d, TRACK_AUDIO, "voiceover", "Voiceover")
             vo_ms = min(total_ms, int(float(voice.get("duration") or total) * 1000))
             vo["sg"].append(
                 {
@@ -709,7 +709,7 @@ def _promo_steps(ws: Workspace, intent: Intent, cfg: EmulatorConfig) -> list[Ste
         assert w.draft is not None
         total = float(w.notes["total"])
         entry = _register_generated_audio(w, total, mood, None)
-        bgm = dr.track(w.draft, contract.TRACK_AUDIO, "bgm", "BGM")
+        bgm = dr.track(w.draft, TRACK_AUDIO, "bgm", "BGM")
         bgm["sg"] = [
             {
                 "id": dr.new_id("seg"),
@@ -795,12 +795,12 @@ def _music_steps(ws: Workspace, intent: Intent, cfg: EmulatorConfig) -> list[Ste
             d = w.draft
             seg["d"] = min(total_ms, int(d.get("d") or dr.end_ms(d)) or total_ms)
             seg["vol"] = ADDED_BGM_VOLUME
-            dr.track(d, contract.TRACK_AUDIO, "bgm", "BGM")["sg"] = [seg]
+            dr.track(d, TRACK_AUDIO, "bgm", "BGM")["sg"] = [seg]
             w.notes["added_to_draft"] = True
         else:
             d = _new_draft(w, f"{mood.capitalize()} background track")
             seg["vol"] = 100
-            dr.track(d, contract.TRACK_VIDEO, "main", "Video")["sg"].append(
+            dr.track(d, TRACK_VIDEO, "main", "Video")["sg"].append(
                 {
                     "id": dr.new_id("seg"),
                     "type": "visual",
@@ -813,7 +813,7 @@ def _music_steps(ws: Workspace, intent: Intent, cfg: EmulatorConfig) -> list[Ste
                     "trd": FADE_IN_MS,
                 }
             )
-            dr.track(d, contract.TRACK_AUDIO, "bgm", "BGM")["sg"].append(seg)
+            dr.track(d, TRACK_AUDIO, "bgm", "BGM")["sg"].append(seg)
             dr.refresh_duration(d)
             w.draft = d
         w.notes.update(seconds=seconds, mood=mood, bgm=entry["filename"], bpm=entry["bpm"])

@@ -52,7 +52,6 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from html import escape
 from typing import Any, Final
 
@@ -64,7 +63,17 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from nemo_mcp import contract
+from nemo_mcp.contract import account, codes, headers, paths, renders, stream, values
+from nemo_mcp.contract.envelopes import Shape
+from nemo_mcp.contract.media import MIME_TYPES
+from nemo_mcp.contract.uploads import (
+    PROBED,
+    SOURCE_TYPE,
+    URL_SOURCE,
+    URLS,
+    file_entry,
+)
+from nemo_mcp.contract.uploads import answer as upload_answer
 from nemo_mcp.emulator import agent, draft_shapes, uploads
 from nemo_mcp.emulator import draft as dr
 from nemo_mcp.emulator.chat import TurnRunner, stream_turn
@@ -72,10 +81,9 @@ from nemo_mcp.emulator.config import (
     H_POLL_SHAPE,
     H_SILENT,
     H_STREAM,
-    POLL_SHAPES,
     EmulatorConfig,
 )
-from nemo_mcp.emulator.envelope import Reject, Shape, error_body, error_response, json_response, ok
+from nemo_mcp.emulator.envelope import Reject, error_body, error_response, json_response, ok
 from nemo_mcp.emulator.faults import Fault
 from nemo_mcp.emulator.http import (
     Connections,
@@ -101,7 +109,6 @@ log = logging.getLogger(__name__)
 JSON_LIMIT: Final = 32 * 1024 * 1024
 CLIENT_ID_MAX: Final = 64
 SCOPE_RECORD: Final = "nemo_emulator.record"
-PROBED_FIELDS: Final = ("duration", "width", "height", "fps")
 _APP_NAME = re.compile(r"^[a-zA-Z0-9_]+$")
 
 ControlCheck = Callable[[str | None], bool]
@@ -117,10 +124,6 @@ def is_loopback(host: str | None) -> bool:
         return ipaddress.ip_address(host.split("%")[0]).is_loopback
     except ValueError:
         return False
-
-
-def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Emulator:
@@ -360,21 +363,21 @@ class RecorderMiddleware:
 
 # --- contract handlers --------------------------------------------------------------------------
 async def h_anon_token(ctx: Ctx) -> Response:
-    client_id = (ctx.header(contract.H_CLIENT_ID) or "").strip()
+    client_id = (ctx.header(headers.CLIENT_ID) or "").strip()
     if not client_id:
-        raise Reject(400, f"{contract.H_CLIENT_ID} header is required")
+        raise Reject(400, f"{headers.CLIENT_ID} header is required")
     if len(client_id) > CLIENT_ID_MAX:
-        raise Reject(400, f"{contract.H_CLIENT_ID} must be at most {CLIENT_ID_MAX} characters")
+        raise Reject(400, f"{headers.CLIENT_ID} must be at most {CLIENT_ID_MAX} characters")
     client = ctx.scope.get("client")
     token, user = ctx.state.issue_anon_token(client_id, str(client[0]) if client else None)
     return ok(
-        {
-            "token": token.token,
-            "user_id": user.user_id,
-            "expires_at": iso(token.expires_at or 0),
-            "credits": user.available,
-            "scopes": ["read", "write", "upload"],
-        }
+        account.token_answer(
+            token.token,
+            user.user_id,
+            values.iso(token.expires_at or 0),
+            user.available,
+            ["read", "write", "upload"],
+        )
     )
 
 
@@ -384,18 +387,18 @@ async def h_create_session(ctx: Ctx) -> Response:
     if body is not None and not isinstance(body, dict):
         raise Reject(400, "Body must be a JSON object")
     body = body or {}
-    task_name = str(body.get("task_name") or "project")[:200]
-    language = str(body.get("language") or "en")[:20]
+    task_name = str(body.get(account.TASK_NAME) or "project")[:200]
+    language = str(body.get(account.LANGUAGE) or "en")[:20]
     sess = ctx.state.create_session(user_id, task_name, language)
-    return ok({"task_id": sess.task_id, "session_id": sess.session_id, "user_id": user_id})
+    return ok(account.session_answer(sess.task_id, sess.session_id, user_id))
 
 
 async def h_claim(ctx: Ctx) -> Response:
     user_id = ctx.user_id()
     body = await ctx.json()
     body = body if isinstance(body, dict) else {}
-    sid = body.get("session_id")
-    task_id = body.get("task_id")
+    sid = body.get(account.SESSION_ID_KEYS[0])
+    task_id = body.get(account.TASK_ID_KEYS[0])
     if not sid and not task_id:
         raise Reject(400, "task_id or session_id is required")
     if sid:
@@ -408,18 +411,18 @@ async def h_claim(ctx: Ctx) -> Response:
                 if s.task_id == task_id and s.user_id == user_id
             ]
         if not found:
-            raise Reject(contract.CODE_SESSION_NOT_FOUND, f"Task not found: {task_id}")
+            raise Reject(codes.SESSION_NOT_FOUND, f"Task not found: {task_id}")
         sess = found[0]
     claim = ctx.state.claim_for(user_id, sess.session_id, sess.task_id)
     remaining = max(round(claim.expires_at - ctx.state.clock()), 0)
-    return ok({"claim_token": claim.claim_token, "expires_in": remaining})
+    return ok(account.claim_answer(claim.claim_token, remaining))
 
 
 async def h_credits(ctx: Ctx) -> Response:
     user = ctx.state.authenticate(ctx.header("authorization"))
     with ctx.state.lock:
         available, frozen = user.available, user.frozen
-    return ok({"available": available, "frozen": frozen, "total": available + frozen})
+    return ok(account.credits_answer(available, frozen))
 
 
 def _state_payload(sess: Session, base: str, draft_format: str) -> dict[str, Any]:
@@ -443,30 +446,28 @@ def _state_payload(sess: Session, base: str, draft_format: str) -> dict[str, Any
 
 
 async def h_state(ctx: Ctx) -> Response:
-    sess = ctx.state.session_for(ctx.path_param("sid"), ctx.user_id())
+    sess = ctx.state.session_for(ctx.path_param("session_id"), ctx.user_id())
     with ctx.state.lock:
         payload = _state_payload(sess, ctx.base_url, ctx.config.draft_format)
     return ok(payload)
 
 
-def _file_entry(item: Any, base: str) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "media_id": item.media_id,
-        "filename": item.filename,
-        "file_type": item.file_type,
-        "cdn_url": item.cdn_path if item.rel_path else item.source_url,
-        "size": item.size,
-        "hash": item.hash,
-    }
-    for key in PROBED_FIELDS:
-        if key in item.info:
-            entry[key] = item.info[key]
+def _file_entry(item: Media, base: str) -> dict[str, Any]:
+    entry = file_entry(
+        media_id=item.media_id,
+        filename=item.filename,
+        file_type=item.file_type,
+        cdn_url=item.cdn_path if item.rel_path else item.source_url,
+        size=item.size,
+        digest=item.hash,
+        probed=item.info,
+    )
     return dr.absolutize(entry, base)  # type: ignore[no-any-return]
 
 
 async def h_upload(ctx: Ctx) -> Response:
     user_id = ctx.user_id()
-    sess = ctx.state.session_for(ctx.path_param("sid"), user_id)
+    sess = ctx.state.session_for(ctx.path_param("session_id"), user_id)
     content_type = (ctx.header("content-type") or "").lower()
     limit = ctx.config.upload_limit_bytes
     items = []
@@ -478,10 +479,10 @@ async def h_upload(ctx: Ctx) -> Response:
             items.append(await uploads.to_media(ctx.state, sess.session_id, s))
     elif content_type.startswith("application/json"):
         body = await ctx.json()
-        urls = body.get("urls") if isinstance(body, dict) else None
+        urls = body.get(URLS) if isinstance(body, dict) else None
         if not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls):
             raise Reject(400, 'Body must be {"urls": ["<url>", ...], "source_type": "url"}')
-        if body.get("source_type", "url") != "url":
+        if body.get(SOURCE_TYPE, URL_SOURCE) != URL_SOURCE:
             raise Reject(400, 'source_type must be "url"')
         for url in urls:  # refuse unsupported types before fetching anything
             name = uploads.url_filename(url)
@@ -535,18 +536,14 @@ async def h_upload(ctx: Ctx) -> Response:
                 "hash": item.hash,
                 "source": "url" if item.source_url else "upload",
                 "uploaded_at": now,
-                **{
-                    k: v
-                    for k, v in item.info.items()
-                    if k in ("duration", "width", "height", "fps")
-                },
+                **{k: v for k, v in item.info.items() if k in PROBED},
             }
             if item.source_url:
                 info["source_url"] = item.source_url
             sess.video_infos.append(info)
         sess.updated_at = now
     files = [_file_entry(item, ctx.base_url) for item in items]
-    return ok({"files": files, "session_state_applied": True})
+    return ok(upload_answer(files))
 
 
 def _run_request_error(message: str) -> Reject:
@@ -559,26 +556,22 @@ async def h_run_sse(ctx: Ctx) -> Response | None:
     body = await ctx.json()
     if not isinstance(body, dict):
         raise _run_request_error("Body must be a JSON object (ADK run request)")
-    app_name = body.get("app_name", body.get("appName"))
+    app_name = stream.read_field(body, stream.APP_NAME_FIELD)
     if app_name is not None and (not isinstance(app_name, str) or not _APP_NAME.match(app_name)):
         raise _run_request_error("app_name must match ^[a-zA-Z0-9_]+$")
-    sid = body.get("session_id", body.get("sessionId"))
+    sid = stream.read_field(body, stream.SESSION_ID_FIELD)
     if not isinstance(sid, str) or not sid:
         raise _run_request_error("session_id is required")
-    message = body.get("new_message", body.get("newMessage"))
-    parts = message.get("parts") if isinstance(message, dict) else None
-    if not isinstance(parts, list):
+    text = stream.message_text(stream.read_field(body, stream.NEW_MESSAGE_FIELD))
+    if text is None:
         raise _run_request_error("new_message.parts is required")
-    text = "".join(
-        p["text"] for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str)
-    )
     if not text.strip():
         raise _run_request_error("new_message.parts[].text is required")
     sess = ctx.state.find_session(sid)
     if sess is None or sess.user_id != user_id:
         detail = f"Session not found: {sid}"
         return json_response(
-            {"detail": detail, "code": contract.CODE_SESSION_NOT_FOUND, "message": detail},
+            {"detail": detail, "code": codes.SESSION_NOT_FOUND, "message": detail},
             status=404,
         )
     try:
@@ -597,7 +590,7 @@ async def h_run_sse(ctx: Ctx) -> Response | None:
         spec = spec.merge("drop" if fault.arg is None else f"drop={fault.arg}")
     elif fault is not None and fault.action == "truncate":
         spec = spec.merge("drop")
-    partial = spec.partial if spec.partial is not None else bool(body.get("streaming"))
+    partial = spec.partial if spec.partial is not None else bool(body.get(stream.STREAMING))
     silent_header = ctx.header(H_SILENT)
     silent = None if silent_header is None else silent_header.strip() in ("1", "true", "yes")
     if fault is not None and fault.action == "silent":
@@ -622,7 +615,7 @@ async def h_run_sse(ctx: Ctx) -> Response | None:
             have = ctx.state.users[user_id].available
         msg = f"Insufficient credits: this request needs {plan.cost} credits, {have} available"
         if ctx.config.credits_error == "rest":
-            raise Reject(contract.CODE_NO_CREDITS, msg)
+            raise Reject(codes.NO_CREDITS, msg)
         if ctx.config.credits_error == "error_frame":
             canned = [Framer.fatal_error_v2("InsufficientCreditsError", f"2001 {msg}")]
         else:
@@ -632,7 +625,7 @@ async def h_run_sse(ctx: Ctx) -> Response | None:
                 f"积分不足（需要 {plan.cost}，当前 {have}）。"
                 "注册或充值后即可继续创作，导出视频仍然免费。",
             )
-            canned = [framer.error_event(str(contract.CODE_NO_CREDITS), msg, text=friendly)]
+            canned = [framer.error_event(str(codes.NO_CREDITS), msg, text=friendly)]
         runner = TurnRunner(ctx.emu, canned=canned, **runner_args)
     else:
         runner = TurnRunner(ctx.emu, plan=plan, **runner_args)
@@ -643,7 +636,7 @@ async def h_run_sse(ctx: Ctx) -> Response | None:
 
 # --- renders ------------------------------------------------------------------------------------
 def _render_for(ctx: Ctx, user_id: str) -> Render:
-    render_id = ctx.path_param("rid")
+    render_id = ctx.path_param("render_id")
     render = ctx.state.get_render(render_id)
     if render is None or render.user_id != user_id:
         raise Reject(404, f"Render not found: {render_id}")
@@ -653,7 +646,7 @@ def _render_for(ctx: Ctx, user_id: str) -> Render:
 async def h_render_submit(ctx: Ctx) -> Response:
     user_id = ctx.user_id()
     if ctx.config.require_attribution:
-        missing = [h for h in contract.ATTRIBUTION_HEADERS if not (ctx.header(h) or "").strip()]
+        missing = [h for h in headers.ATTRIBUTION if not (ctx.header(h) or "").strip()]
         if missing:
             raise Reject(
                 402,
@@ -662,14 +655,14 @@ async def h_render_submit(ctx: Ctx) -> Response:
     body = await ctx.json()
     if not isinstance(body, dict):
         raise Reject(400, 'Body must be {"id", "sessionId", "draft", "output"}')
-    render_id = body.get("id")
+    render_id = body.get(renders.SUBMIT_ID)
     if not isinstance(render_id, str) or not render_id.strip():
         raise Reject(400, "id is required (a unique render id, e.g. render_<timestamp>)")
-    sid = body.get("sessionId")
+    sid = body.get(renders.SUBMIT_SESSION_ID)
     if not isinstance(sid, str) or not sid:
         raise Reject(400, "sessionId (camelCase) is required")
     ctx.state.session_for(sid, user_id)
-    received = body.get("draft")
+    received = body.get(renders.SUBMIT_DRAFT)
     draft = draft_shapes.accept(received)  # JSON, labels in m, or Draft V3
     if not dr.is_ready(draft):
         raise Reject(
@@ -677,7 +670,8 @@ async def h_render_submit(ctx: Ctx) -> Response:
             "The draft is empty or unreadable: it needs tracks (t) with at least one segment "
             "(sg), or a Draft V3 document with at least one <clip>",
         )
-    output = body.get("output") if isinstance(body.get("output"), dict) else {}
+    output = body.get(renders.SUBMIT_OUTPUT)
+    output = output if isinstance(output, dict) else {}
     assert isinstance(draft, dict) and isinstance(output, dict)
     fmt = str(output.get("format", "mp4")).lower()
     if fmt != "mp4":
@@ -687,7 +681,7 @@ async def h_render_submit(ctx: Ctx) -> Response:
         session_id=sid,
         user_id=user_id,
         draft=draft,
-        output={"format": "mp4", "quality": "high", **output},
+        output={**renders.DEFAULT_OUTPUT, **output},
         created_at=time.time(),
         received_draft=received if isinstance(received, str) else None,
     )
@@ -702,52 +696,22 @@ async def h_render_submit(ctx: Ctx) -> Response:
     render.fail_reason = fail_reason
     ctx.state.add_render(render)
     ctx.emu.renders.submit(render)
-    return json_response(
-        {"success": True, "data": {"id": render_id, "status": "pending", "progress": 5}}
-    )
+    return json_response(renders.status_answer(render_id, "pending", progress=5))
 
 
-def poll_body(render: Render, shape: str, base: str) -> dict[str, Any]:
-    url = base + render.cdn_path if render.status == "completed" else None
-    output = (
-        {"url": url, "duration": render.duration, "size": render.size} if url is not None else None
+def poll_body(render: Render, shape: renders.PollShape, base: str) -> dict[str, Any]:
+    return renders.poll_answer(
+        shape,
+        render_id=render.render_id,
+        status=render.status,
+        progress=render.progress,
+        url=base + render.cdn_path if render.status == "completed" else None,
+        duration=render.duration,
+        size=render.size,
+        error=render.error,
+        created_at=render.created_at,
+        finished_at=render.finished_at,
     )
-    if shape == "success":
-        data: dict[str, Any] = {
-            "id": render.render_id,
-            "status": render.status,
-            "progress": render.progress,
-            "createdAt": int(render.created_at * 1000),
-        }
-        if url is not None:
-            data["outputUrl"] = url
-        if render.finished_at is not None:
-            data["completedAt"] = int(render.finished_at * 1000)
-        if render.error:
-            data["error"] = render.error
-        return {"success": True, "data": data}
-    if shape == "code":
-        data = {
-            "render_id": render.render_id,
-            "id": render.render_id,
-            "status": render.status,
-            "progress": render.progress,
-        }
-        if output is not None:
-            data["output"] = output
-        if render.error:
-            data["error"] = render.error
-        return {"code": 0, "data": data}
-    bare: dict[str, Any] = {
-        "taskId": render.render_id,
-        "status": render.status,
-        "progress": render.progress,
-    }
-    if output is not None:
-        bare["output"] = output
-    if render.error:
-        bare["error"] = render.error
-    return bare
 
 
 async def h_render_poll(ctx: Ctx) -> Response:
@@ -755,8 +719,8 @@ async def h_render_poll(ctx: Ctx) -> Response:
     if ctx.fault is not None and ctx.fault.action == "fail":
         ctx.emu.renders.fail_now(render, ctx.fault.message or "Render failed: injected fault")
     shape = (ctx.header(H_POLL_SHAPE) or ctx.config.poll_shape).strip().lower()
-    if shape not in POLL_SHAPES:
-        raise Reject(400, f"{H_POLL_SHAPE} must be one of {', '.join(POLL_SHAPES)}")
+    if shape not in renders.POLL_SHAPES:
+        raise Reject(400, f"{H_POLL_SHAPE} must be one of {', '.join(renders.POLL_SHAPES)}")
     with ctx.state.lock:
         body = poll_body(render, shape, ctx.base_url)
     return json_response(body)
@@ -774,7 +738,7 @@ async def h_render_cancel(ctx: Ctx) -> Response:
             else:
                 ctx.state.save()
         status = render.status
-    return json_response({"success": True, "data": {"id": render.render_id, "status": status}})
+    return json_response(renders.status_answer(render.render_id, status))
 
 
 async def _send_render(ctx: Ctx, render: Render) -> None:
@@ -826,9 +790,7 @@ async def h_cdn_media(ctx: Ctx) -> Response | None:
         ctx.scope,
         ctx.send,
         path,
-        content_type=contract.MIME_TYPES.get(
-            path.suffix.lower().lstrip("."), "application/octet-stream"
-        ),
+        content_type=MIME_TYPES.get(path.suffix.lower().lstrip("."), "application/octet-stream"),
         connections=ctx.emu.connections,
         filename=item.filename,
         truncate=fault.arg if truncating and fault is not None else None,
@@ -845,7 +807,7 @@ async def h_web_claim(ctx: Ctx) -> Response:
         sess = ctx.state.sessions.get(claim.session_id or "") if claim else None
         valid = claim is not None and claim.expires_at > ctx.state.clock()
         summary = dr.summary(sess.draft) if sess else ""
-        renders = (
+        exports = (
             [r for r in ctx.state.renders.values() if r.session_id == sess.session_id]
             if sess
             else []
@@ -855,7 +817,7 @@ async def h_web_claim(ctx: Ctx) -> Response:
         return HTMLResponse(_page("NemoVideo emulator", body), status_code=404)
     links = "".join(
         f'<li><a href="{escape(r.cdn_path)}">{escape(r.render_id)}</a> ({escape(r.status)})</li>'
-        for r in renders
+        for r in exports
     )
     body = (
         f"<h1>{escape(sess.task_name)}</h1><p>Session {escape(sess.session_id)}</p>"
@@ -885,17 +847,17 @@ async def h_root(ctx: Ctx) -> Response:
         {
             "service": "NemoVideo emulator",
             "endpoints": [
-                contract.PATH_ANON_TOKEN,
-                contract.PATH_CREATE_SESSION,
-                contract.PATH_CLAIM_TOKEN,
-                contract.PATH_RUN_SSE,
-                contract.upload_path("<sid>"),
-                contract.PATH_CREDITS,
-                contract.state_path("<sid>"),
-                contract.PATH_RENDER,
-                contract.render_path("<id>"),
-                contract.render_cancel_path("<id>"),
-                contract.render_download_path("<id>"),
+                paths.ANON_TOKEN,
+                paths.CREATE_SESSION,
+                paths.CLAIM_TOKEN,
+                paths.RUN_SSE,
+                paths.UPLOAD.format(session_id="<sid>"),
+                paths.CREDITS,
+                paths.STATE.format(session_id="<sid>"),
+                paths.RENDER,
+                paths.RENDER_STATUS.format(render_id="<id>"),
+                paths.RENDER_CANCEL.format(render_id="<id>"),
+                paths.RENDER_DOWNLOAD.format(render_id="<id>"),
             ],
             "control": "/_emulator/config",
         }
@@ -995,14 +957,14 @@ async def c_credits(ctx: Ctx) -> Response:
 
 
 async def c_delete_session(ctx: Ctx) -> Response:
-    sid = ctx.path_param("sid")
+    sid = ctx.path_param("session_id")
     if not ctx.state.delete_session(sid):
         raise Reject(404, f"No such session: {sid}")
     return ok({"deleted": sid})
 
 
 async def c_fail_render(ctx: Ctx) -> Response:
-    render_id = ctx.path_param("rid")
+    render_id = ctx.path_param("render_id")
     render = ctx.state.get_render(render_id)
     if render is None:
         raise Reject(404, f"No such render: {render_id}")
@@ -1045,30 +1007,30 @@ def create_app(
 
     routes = [
         Route("/", ep(None, h_root), methods=["GET"]),
-        Route(contract.PATH_ANON_TOKEN, ep("token", h_anon_token), methods=["POST"]),
-        Route(contract.PATH_CREATE_SESSION, ep("session", h_create_session), methods=["POST"]),
-        Route(contract.PATH_CLAIM_TOKEN, ep("claim", h_claim), methods=["POST"]),
-        Route(contract.PATH_RUN_SSE, ep("run_sse", h_run_sse), methods=["POST"]),
-        Route(contract.upload_path("{sid}"), ep("upload", h_upload), methods=["POST"]),
-        Route(contract.PATH_CREDITS, ep("credits", h_credits), methods=["GET"]),
-        Route(contract.state_path("{sid}"), ep("state", h_state), methods=["GET"]),
+        Route(paths.ANON_TOKEN, ep("token", h_anon_token), methods=["POST"]),
+        Route(paths.CREATE_SESSION, ep("session", h_create_session), methods=["POST"]),
+        Route(paths.CLAIM_TOKEN, ep("claim", h_claim), methods=["POST"]),
+        Route(paths.RUN_SSE, ep("run_sse", h_run_sse), methods=["POST"]),
+        Route(paths.UPLOAD, ep("upload", h_upload), methods=["POST"]),
+        Route(paths.CREDITS, ep("credits", h_credits), methods=["GET"]),
+        Route(paths.STATE, ep("state", h_state), methods=["GET"]),
         Route(
-            contract.PATH_RENDER,
+            paths.RENDER,
             ep("render_submit", h_render_submit, "success"),
             methods=["POST"],
         ),
         Route(
-            contract.render_path("{rid}"),
+            paths.RENDER_STATUS,
             ep("render_poll", h_render_poll, "success"),
             methods=["GET"],
         ),
         Route(
-            contract.render_cancel_path("{rid}"),
+            paths.RENDER_CANCEL,
             ep("render_cancel", h_render_cancel, "success"),
             methods=["POST"],
         ),
         Route(
-            contract.render_download_path("{rid}"),
+            paths.RENDER_DOWNLOAD,
             ep("download", h_download, "success"),
             methods=["GET"],
         ),
@@ -1083,8 +1045,8 @@ def create_app(
         Route("/_emulator/state", ctl(c_state), methods=["GET"]),
         Route("/_emulator/tokens/expire", ctl(c_expire), methods=["POST"]),
         Route("/_emulator/credits", ctl(c_credits), methods=["POST"]),
-        Route("/_emulator/sessions/{sid}", ctl(c_delete_session), methods=["DELETE"]),
-        Route("/_emulator/renders/{rid}/fail", ctl(c_fail_render), methods=["POST"]),
+        Route("/_emulator/sessions/{session_id}", ctl(c_delete_session), methods=["DELETE"]),
+        Route("/_emulator/renders/{render_id}/fail", ctl(c_fail_render), methods=["POST"]),
     ]
 
     @contextlib.asynccontextmanager

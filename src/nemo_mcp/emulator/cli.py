@@ -14,10 +14,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from nemo_mcp.contract.renders import POLL_SHAPES
 from nemo_mcp.emulator.config import (
     DEFAULT_PORT,
     DRAFT_FORMATS,
-    POLL_SHAPES,
     EmulatorConfig,
     parse_stream_spec,
 )

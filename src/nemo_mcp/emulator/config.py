@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Final, Literal, cast, get_args
 
 from nemo_mcp import constants
+from nemo_mcp.contract.renders import POLL_SHAPES, PollShape
 
 DAY: Final = 24 * 3600.0
 WEEK: Final = 7 * DAY
@@ -66,14 +67,12 @@ DEFAULT_HEIGHT: Final = 1080
 StreamDialect = Literal["adk", "adk_snake", "typed"]
 HeartbeatForm = Literal["comment", "empty", "json", "text"]
 StreamEnding = Literal["normal", "drop", "error_v1", "error_v2", "model_error", "heartbeats_only"]
-PollShape = Literal["bare", "success", "code"]
 SilentMode = Literal["auto", "always", "never"]
 CreditsError = Literal["event", "error_frame", "rest"]
 UrlFetch = Literal["loopback", "all", "none"]
 ErrorStatus = Literal["mapped", "200"]
 DraftFormat = Literal["json", "json_meta", "v3"]  # how drafts are shown (draft_shapes.py)
 
-POLL_SHAPES: Final = get_args(PollShape)
 _ENDINGS: Final = frozenset(get_args(StreamEnding)) - {"drop"}
 HEARTBEAT_FORMS: Final = get_args(HeartbeatForm)
 DRAFT_FORMATS: Final = get_args(DraftFormat)

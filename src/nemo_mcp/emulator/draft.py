@@ -31,13 +31,12 @@ Media URLs are kept relative (``/cdn/media/<mid>/<name>``) inside the emulator a
 
 from __future__ import annotations
 
-import copy
 import re
 import secrets
 from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
-from nemo_mcp import contract
+from nemo_mcp.contract.draft import TRACK_AUDIO, TRACK_TEXT, export_ready, json_tracks_have_segments
 from nemo_mcp.emulator.config import DEFAULT_HEIGHT, DEFAULT_WIDTH, RENDER_FPS
 
 Draft = dict[str, Any]
@@ -123,13 +122,8 @@ def refresh_duration(draft: Draft) -> None:
 
 
 def is_ready(draft: Any) -> bool:
-    """The contract's readiness rule: ``t`` exists and at least one track has segments."""
-    if not isinstance(draft, dict):
-        return False
-    tracks = draft.get("t")
-    if not isinstance(tracks, list):
-        return False
-    return any(isinstance(t, dict) and t.get("sg") for t in tracks)
+    """The contract's readiness rule (``contract.draft.export_ready``)."""
+    return export_ready(json_tracks_have_segments(draft))
 
 
 # --- edits --------------------------------------------------------------------------------------
@@ -150,12 +144,12 @@ def add_title(draft: Draft, text: str, start_ms: int, end_ms_: int) -> Segment:
         "size": TITLE_SIZE,
         "color": "#ffffff",
     }
-    track(draft, contract.TRACK_TEXT, "title", "Titles")["sg"].append(seg)
+    track(draft, TRACK_TEXT, "title", "Titles")["sg"].append(seg)
     return seg
 
 
 def music_tracks(draft: Draft) -> list[Track]:
-    audio = tracks_of(draft, contract.TRACK_AUDIO)
+    audio = tracks_of(draft, TRACK_AUDIO)
     music = [t for t in audio if t.get("role") in MUSIC_ROLES]
     return music or [t for t in audio if t.get("role") != "voiceover"]
 
@@ -222,10 +216,10 @@ def summary(draft: Draft | None, *, chinese: bool = False) -> str:
         first = min(int(sg.get("s", 0)) for sg in segs)
         last = max(int(sg.get("s", 0)) + int(sg.get("d", 0)) for sg in segs)
         span = f"{_secs(first)[:-1]}-{_secs(last)}"
-        if t.get("tt") == contract.TRACK_TEXT:
+        if t.get("tt") == TRACK_TEXT:
             texts = ", ".join(f'"{sg.get("text", "")}"' for sg in segs[:3])
             parts.append(f"{i}. Title: {texts} ({span})")
-        elif t.get("tt") == contract.TRACK_AUDIO:
+        elif t.get("tt") == TRACK_AUDIO:
             vol = segs[0].get("vol", 100)
             label = {"bgm": "BGM", "song": "Music", "voiceover": "Voiceover"}.get(
                 str(t.get("role")), "Audio"
@@ -263,7 +257,3 @@ def media_id_of(src: str | None) -> str | None:
     path = urlsplit(src).path if "://" in src else src
     m = _MEDIA_PATH.match(path)
     return m.group(1) if m else None
-
-
-def clone(draft: Draft | None) -> Draft | None:
-    return copy.deepcopy(draft)

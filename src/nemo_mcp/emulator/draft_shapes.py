@@ -25,7 +25,7 @@ from xml.etree.ElementTree import Element, SubElement, tostring
 
 from defusedxml.ElementTree import fromstring
 
-from nemo_mcp import contract
+from nemo_mcp.contract.draft import TRACK_AUDIO, TRACK_TEXT, TRACK_VIDEO
 from nemo_mcp.emulator import draft as dr
 from nemo_mcp.emulator.config import DEFAULT_HEIGHT, DEFAULT_WIDTH
 
@@ -33,22 +33,22 @@ _LABEL_KEYS: Final = ("name", "text", "n")
 _TITLE_STYLES: Final = ".title { font-weight: 700; text-align: center; color: #ffffff; }"
 # (tt, role) -> the V3 track type, and back.
 _V3_TYPES: Final[dict[tuple[int, str], str]] = {
-    (contract.TRACK_VIDEO, "main"): "video",
-    (contract.TRACK_TEXT, "title"): "text",
-    (contract.TRACK_AUDIO, "bgm"): "bgm",
-    (contract.TRACK_AUDIO, "song"): "audio",
-    (contract.TRACK_AUDIO, "voiceover"): "voice",
+    (TRACK_VIDEO, "main"): "video",
+    (TRACK_TEXT, "title"): "text",
+    (TRACK_AUDIO, "bgm"): "bgm",
+    (TRACK_AUDIO, "song"): "audio",
+    (TRACK_AUDIO, "voiceover"): "voice",
 }
 _FROM_V3: Final[dict[str, tuple[int, str, str]]] = {
-    "video": (contract.TRACK_VIDEO, "main", "Video"),
-    "image": (contract.TRACK_VIDEO, "main", "Images"),
-    "graphics": (contract.TRACK_VIDEO, "graphics", "Graphics"),
-    "effect": (contract.TRACK_VIDEO, "effect", "Effects"),
-    "text": (contract.TRACK_TEXT, "title", "Titles"),
-    "bgm": (contract.TRACK_AUDIO, "bgm", "BGM"),
-    "audio": (contract.TRACK_AUDIO, "song", "Music"),
-    "voice": (contract.TRACK_AUDIO, "voiceover", "Voiceover"),
-    "sfx": (contract.TRACK_AUDIO, "sfx", "SFX"),
+    "video": (TRACK_VIDEO, "main", "Video"),
+    "image": (TRACK_VIDEO, "main", "Images"),
+    "graphics": (TRACK_VIDEO, "graphics", "Graphics"),
+    "effect": (TRACK_VIDEO, "effect", "Effects"),
+    "text": (TRACK_TEXT, "title", "Titles"),
+    "bgm": (TRACK_AUDIO, "bgm", "BGM"),
+    "audio": (TRACK_AUDIO, "song", "Music"),
+    "voice": (TRACK_AUDIO, "voiceover", "Voiceover"),
+    "sfx": (TRACK_AUDIO, "sfx", "SFX"),
 }
 
 
@@ -97,7 +97,7 @@ def _v3_type(track: dict[str, Any]) -> str:
     known = _V3_TYPES.get((tt, str(track.get("role"))))
     if known:
         return known
-    return {contract.TRACK_AUDIO: "audio", contract.TRACK_TEXT: "text"}.get(tt, "video")
+    return {TRACK_AUDIO: "audio", TRACK_TEXT: "text"}.get(tt, "video")
 
 
 def to_v3(draft: dict[str, Any]) -> str:

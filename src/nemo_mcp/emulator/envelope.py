@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Any
 
 from starlette.responses import Response
 
+from nemo_mcp.contract import envelopes
+from nemo_mcp.contract.envelopes import Shape
 from nemo_mcp.emulator.faults import status_for_code
-
-Shape = Literal["code", "success"]
 
 DEFAULT_MESSAGES: dict[int, str] = {
     1001: "Token is invalid or expired",
@@ -65,14 +65,11 @@ def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = 
 
 def ok(data: Any) -> Response:
     """``{"code": 0, "data": ...}``."""
-    return json_response({"code": 0, "data": data})
+    return json_response(envelopes.ok(data))
 
 
 def error_body(reject: Reject, shape: Shape = "code") -> dict[str, Any]:
-    body: dict[str, Any] = {"code": reject.code, "message": reject.message, "data": reject.data}
-    if shape == "success":
-        body = {"success": False, "error": reject.message, **body}
-    return body
+    return envelopes.error(reject.code, reject.message, reject.data, shape=shape)
 
 
 def error_response(reject: Reject, shape: Shape = "code", *, force_200: bool = False) -> Response:

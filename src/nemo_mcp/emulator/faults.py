@@ -36,7 +36,7 @@ import threading
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Final, Literal, get_args
 
-from nemo_mcp import contract
+from nemo_mcp.contract import codes
 
 Endpoint = Literal[
     "token",
@@ -84,21 +84,12 @@ _WORD_ACTIONS: Final = frozenset(
 )
 _ARG_ACTIONS: Final = frozenset({"truncate", "drop"})
 
-# Envelope code -> the HTTP status it is answered with (EmulatorConfig.error_status="mapped").
-CODE_STATUS: Final[dict[int, int]] = {
-    contract.CODE_TOKEN_INVALID: 401,
-    contract.CODE_SESSION_NOT_FOUND: 404,
-    contract.CODE_NO_CREDITS: 402,
-    contract.CODE_UNSUPPORTED_FILE: 400,
-    contract.CODE_FILE_TOO_LARGE: 413,
-}
-
 
 def status_for_code(code: int) -> int:
     """The HTTP status that goes with an envelope code (or the code itself if it is one)."""
     if 100 <= code <= 599:
         return code
-    return CODE_STATUS.get(code, 400)
+    return codes.HTTP_STATUS.get(code, 400)
 
 
 @dataclass(frozen=True)

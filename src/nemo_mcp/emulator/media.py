@@ -10,7 +10,7 @@ import av
 import numpy as np
 from PIL import Image
 
-from nemo_mcp import contract
+from nemo_mcp.contract.media import MediaKind, media_kind
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +32,12 @@ def _stream_duration(container: Any, stream: Any) -> float | None:
     return None
 
 
-def probe(path: Path, kind: contract.MediaKind | None = None) -> dict[str, Any]:
+def probe(path: Path, kind: MediaKind | None = None) -> dict[str, Any]:
     """Duration (s), width, height, fps as the upload response reports them; {} if unreadable.
 
     Video: duration, width, height, fps. Image: width, height. Audio: duration.
     """
-    kind = kind or contract.media_kind(path.suffix)
+    kind = kind or media_kind(path.suffix)
     try:
         if kind == "image":
             with Image.open(path) as img:

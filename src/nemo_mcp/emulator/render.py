@@ -33,7 +33,8 @@ import av
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from nemo_mcp import contract
+from nemo_mcp.contract.draft import TRACK_AUDIO, TRACK_TEXT, TRACK_VIDEO
+from nemo_mcp.contract.media import media_kind
 from nemo_mcp.emulator import draft as dr
 from nemo_mcp.emulator.config import DEFAULT_HEIGHT, DEFAULT_WIDTH, RENDER_FPS, RENDER_PRESET
 from nemo_mcp.emulator.media import SAMPLE_RATE, FloatArray, decode_audio
@@ -425,8 +426,8 @@ def _mix_audio(draft: dict[str, Any], total_s: float, resolve: Resolver) -> tupl
         for seg in trk.get("sg", []):
             if not isinstance(seg, dict):
                 continue
-            is_audio = trk.get("tt") == contract.TRACK_AUDIO
-            is_clip = trk.get("tt") == contract.TRACK_VIDEO and seg.get("type") == "video"
+            is_audio = trk.get("tt") == TRACK_AUDIO
+            is_clip = trk.get("tt") == TRACK_VIDEO and seg.get("type") == "video"
             vol = float(seg.get("vol", 100 if is_audio else 0))
             if not (is_audio or is_clip) or vol <= 0:
                 continue
@@ -546,12 +547,12 @@ def render_draft(
         if not isinstance(trk, dict):
             continue
         segs = [s for s in trk.get("sg", []) if isinstance(s, dict)]
-        if trk.get("tt") == contract.TRACK_TEXT:
+        if trk.get("tt") == TRACK_TEXT:
             for seg in segs:
                 title = _make_title(seg, width, height)
                 if title is not None:
                     titles.append(title)
-        elif trk.get("tt") == contract.TRACK_VIDEO:
+        elif trk.get("tt") == TRACK_VIDEO:
             items = sorted(
                 (
                     _Seg(s, int(s.get("s", 0)), int(s.get("s", 0)) + int(s.get("d", 0)), i)
@@ -594,7 +595,7 @@ def render_draft(
                 label = str(seg.get("name") or seg.get("src") or kind or "media")
                 if path is None:
                     src = PlaceholderSource(width, height, label)
-                elif kind == "image" or contract.media_kind(path.suffix) == "image":
+                elif kind == "image" or media_kind(path.suffix) == "image":
                     src = ImageSource(
                         path,
                         width,

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Final
 
-from nemo_mcp import contract
+from nemo_mcp.contract import renders
 from nemo_mcp.emulator import draft as dr
 from nemo_mcp.emulator.render import RenderCancelled, RenderError, render_draft
 from nemo_mcp.emulator.state import EmulatorState, Render
@@ -65,7 +65,7 @@ class RenderQueue:
         """Sleep, watching for cancel/shutdown/forced failure; False if the job must stop."""
         end = time.monotonic() + seconds
         while time.monotonic() < end:
-            if self._stopped(render) or render.status in contract.RENDER_TERMINAL:
+            if self._stopped(render) or render.status in renders.TERMINAL:
                 return False
             time.sleep(min(TICK, max(end - time.monotonic(), 0)))
         return not self._stopped(render)
@@ -76,14 +76,14 @@ class RenderQueue:
             if render.status != "pending":
                 return
             if not self._wait(render, cfg.render_pending_seconds):
-                if render.status not in contract.RENDER_TERMINAL:
+                if render.status not in renders.TERMINAL:
                     self._stop(render)
                 return
             self.state.update_render(render, status="processing", started_at=time.time())
             if render.fail_reason:
                 render.progress = FAIL_PROGRESS
                 if not self._wait(render, min(cfg.render_pending_seconds, FAIL_AFTER)):
-                    if render.status not in contract.RENDER_TERMINAL:
+                    if render.status not in renders.TERMINAL:
                         self._stop(render)
                     return
                 self._fail(render, render.fail_reason)

@@ -16,18 +16,34 @@ import time
 import uuid
 from typing import Any, Final
 
+from nemo_mcp.contract import stream
+from nemo_mcp.contract.paths import APP_NAME
+from nemo_mcp.contract.stream import (
+    ARTIFACT_DELTA,
+    ERROR,
+    ERROR_CODE,
+    ERROR_DETAILS,
+    ERROR_MESSAGE,
+    ERROR_TYPE,
+    FINISH_REASON,
+    FUNCTION_CALL,
+    FUNCTION_RESPONSE,
+    INVOCATION_ID,
+    LONG_RUNNING_TOOL_IDS,
+    REQUESTED_AUTH_CONFIGS,
+    STATE_DELTA,
+    TYPE,
+    TYPE_ERROR,
+    TYPE_TEXT,
+    TYPE_TOOL_CALL,
+    TYPE_TOOL_RESULT,
+    USAGE_METADATA,
+    Field,
+)
 from nemo_mcp.emulator.config import StreamSpec
 
-AUTHOR: Final = "nemo_agent"
+AUTHOR: Final = APP_NAME
 PARTIAL_PIECES: Final = 4
-MODEL_VERSION: Final = "nemo-emulator-1"
-
-HEARTBEATS: Final[dict[str, bytes]] = {
-    "comment": b": ping\n\n",
-    "empty": b"data:\n\n",
-    "json": b'data: {"type":"heartbeat"}\n\n',
-    "text": b"data: heartbeat\n\n",
-}
 
 
 def frame(obj: Any) -> bytes:
@@ -63,30 +79,26 @@ class Framer:
         self.invocation_id = "e-" + str(uuid.uuid4())
 
     # --- helpers ------------------------------------------------------------------------------
-    def _k(self, camel: str, snake: str) -> str:
-        return snake if self.snake else camel
+    def _k(self, field: Field) -> str:
+        return field.spelled(self.snake)
 
     def _actions(self, state_delta: dict[str, Any] | None = None) -> dict[str, Any]:
-        if self.snake:
-            return {
-                "state_delta": state_delta or {},
-                "artifact_delta": {},
-                "requested_auth_configs": {},
-            }
-        return {
-            "stateDelta": state_delta or {},
-            "artifactDelta": {},
-            "requestedAuthConfigs": {},
-            "requestedToolConfirmations": {},
+        actions = {
+            self._k(STATE_DELTA): state_delta or {},
+            self._k(ARTIFACT_DELTA): {},
+            self._k(REQUESTED_AUTH_CONFIGS): {},
         }
+        if not self.snake:  # ADK >= 1.x
+            actions["requestedToolConfirmations"] = {}
+        return actions
 
     def _event(self, body: dict[str, Any], *, state_delta: dict[str, Any] | None = None) -> bytes:
         event = dict(body)
-        event[self._k("invocationId", "invocation_id")] = self.invocation_id
+        event[self._k(INVOCATION_ID)] = self.invocation_id
         event["author"] = AUTHOR
         event["actions"] = self._actions(state_delta)
         if "_long" in event:
-            event[self._k("longRunningToolIds", "long_running_tool_ids")] = event.pop("_long")
+            event[self._k(LONG_RUNNING_TOOL_IDS)] = event.pop("_long")
         event["id"] = _short_id() if self.snake else str(uuid.uuid4())
         event["timestamp"] = time.time()
         return frame(event)
@@ -94,16 +106,14 @@ class Framer:
     # --- frames -------------------------------------------------------------------------------
     def heartbeat(self) -> bytes:
         form = self.spec.heartbeat or ("json" if self.typed else "comment")
-        return HEARTBEATS[form]
+        return stream.HEARTBEATS[form]
 
     def function_call(
         self, call_id: str, name: str, args: dict[str, Any], *, long_running: bool
     ) -> bytes:
         if self.typed:
-            return frame({"type": "tool_call", "id": call_id, "name": name, "args": args})
-        part = {
-            self._k("functionCall", "function_call"): {"id": call_id, "args": args, "name": name}
-        }
+            return frame({TYPE: TYPE_TOOL_CALL, "id": call_id, "name": name, "args": args})
+        part = {self._k(FUNCTION_CALL): {"id": call_id, "args": args, "name": name}}
         body: dict[str, Any] = {"content": {"parts": [part], "role": "model"}}
         if long_running:
             body["_long"] = [call_id]
@@ -119,14 +129,14 @@ class Framer:
         if self.typed:
             return frame(
                 {
-                    "type": "tool_result",
+                    TYPE: TYPE_TOOL_RESULT,
                     "id": call_id,
                     "name": name,
                     "result": response,
-                    "state_delta": state_delta,
+                    STATE_DELTA.snake: state_delta,
                 }
             )
-        key = self._k("functionResponse", "function_response")
+        key = self._k(FUNCTION_RESPONSE)
         part = {key: {"id": call_id, "name": name, "response": response}}
         body = {"content": {"parts": [part], "role": "user"}}
         return self._event(body, state_delta=state_delta)
@@ -144,7 +154,7 @@ class Framer:
     def final_text(self, text: str, *, streamed: bool, thought: str | None = None) -> bytes:
         """The complete answer (after partials it repeats the whole text, as ADK does)."""
         if self.typed:
-            return frame({"type": "text", "content": text})
+            return frame({TYPE: TYPE_TEXT, "content": text})
         parts: list[dict[str, Any]] = []
         if thought:
             parts.append({"text": thought, "thought": True})
@@ -152,34 +162,34 @@ class Framer:
         body: dict[str, Any] = {"content": {"parts": parts, "role": "model"}}
         if streamed and not self.snake:
             body["partial"] = False
-        body[self._k("finishReason", "finish_reason")] = "STOP"
+        body[self._k(FINISH_REASON)] = "STOP"
         words = max(len(text.split()), 1)
-        body[self._k("usageMetadata", "usage_metadata")] = {
-            self._k("candidatesTokenCount", "candidates_token_count"): words * 2,
-            self._k("promptTokenCount", "prompt_token_count"): 1834,
-            self._k("totalTokenCount", "total_token_count"): 1834 + words * 2,
+        body[self._k(USAGE_METADATA)] = {
+            self._k(Field("candidatesTokenCount", "candidates_token_count")): words * 2,
+            self._k(Field("promptTokenCount", "prompt_token_count")): 1834,
+            self._k(Field("totalTokenCount", "total_token_count")): 1834 + words * 2,
         }
         return self._event(body)
 
     def error_event(self, code: str, message: str, text: str | None = None) -> bytes:
         """A model-level error event (``errorCode`` / ``errorMessage``), optionally with text."""
         if self.typed:
-            return frame({"type": "text", "content": text or message})
+            return frame({TYPE: TYPE_TEXT, "content": text or message})
         body: dict[str, Any] = {}
         if text:
             body["content"] = {"parts": [{"text": text}], "role": "model"}
-        body[self._k("errorCode", "error_code")] = code
-        body[self._k("errorMessage", "error_message")] = message
+        body[self._k(ERROR_CODE)] = code
+        body[self._k(ERROR_MESSAGE)] = message
         return self._event(body)
 
     def model_error(self, code: str, message: str) -> bytes:
         """The stream's last event is a model-level error (ADK: a non-STOP finish reason)."""
         if self.typed:
-            return frame({"type": "error", "error": {"code": code, "message": message}})
+            return frame({TYPE: TYPE_ERROR, ERROR: {"code": code, "message": message}})
         body: dict[str, Any] = {
-            self._k("finishReason", "finish_reason"): code,
-            self._k("errorCode", "error_code"): code,
-            self._k("errorMessage", "error_message"): message,
+            self._k(FINISH_REASON): code,
+            self._k(ERROR_CODE): code,
+            self._k(ERROR_MESSAGE): message,
         }
         return self._event(body)
 
@@ -188,10 +198,10 @@ class Framer:
         """ADK 2.x: ``{"error": "Type: msg", "error_details": {...}}``."""
         return frame(
             {
-                "error": f"{error_type}: {message}",
-                "error_details": {
-                    "error_type": error_type,
-                    "error_message": message,
+                ERROR: f"{error_type}: {message}",
+                ERROR_DETAILS.snake: {
+                    ERROR_TYPE.snake: error_type,
+                    ERROR_MESSAGE.snake: message,
                     "timestamp": time.time(),
                 },
             }

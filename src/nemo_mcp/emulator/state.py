@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Final, Literal, TypeVar
 from urllib.parse import quote
 
-from nemo_mcp import contract
+from nemo_mcp.contract import account, codes, headers, renders
 from nemo_mcp.emulator.config import DEFAULT_HEIGHT, DEFAULT_WIDTH, EmulatorConfig
 from nemo_mcp.emulator.envelope import Reject
 from nemo_mcp.emulator.faults import FaultBook
@@ -107,7 +107,7 @@ class Render:
     user_id: str
     draft: dict[str, Any]
     output: dict[str, Any]
-    status: contract.RenderStatus = "pending"
+    status: renders.RenderState = "pending"
     progress: int = 5
     created_at: float = 0.0
     started_at: float | None = None
@@ -160,16 +160,16 @@ class RequestRecord:
         return f"{self.path}?{self.query}" if self.query else self.path
 
     def to_dict(self, *, mask_auth: bool = True) -> dict[str, Any]:
-        headers = {}
+        shown = {}
         for key, value in self.headers:
             if mask_auth and key == "authorization":
                 value = _mask_auth(value)
-            headers[key] = value
+            shown[key] = value
         return {
             "method": self.method,
             "path": self.path,
             "query": self.query,
-            "headers": headers,
+            "headers": shown,
             "client": self.client,
             "endpoint": self.endpoint,
             "at": self.at,
@@ -380,7 +380,7 @@ class EmulatorState:
                     )
                 self.ip_log[ip] = [*recent, now]
             if user_id is None or user_id not in self.users:
-                user_id = "anon_" + secrets.token_hex(8)
+                user_id = account.ANONYMOUS_USER_PREFIX + secrets.token_hex(8)
                 self.users[user_id] = User(user_id, "anon", cfg.anon_credits, 0, now)
                 self.clients[client_id] = user_id
             token = Token(
@@ -398,19 +398,19 @@ class EmulatorState:
     def authenticate(self, authorization: str | None) -> User:
         """The user behind ``Authorization: Bearer ...``; 1001 when missing/unknown/expired."""
         if not authorization:
-            raise Reject(contract.CODE_TOKEN_INVALID, "Missing Authorization header")
+            raise Reject(codes.TOKEN_INVALID, "Missing Authorization header")
         scheme, _, cred = authorization.strip().partition(" ")
-        if scheme.lower() != "bearer" or not cred.strip():
-            raise Reject(contract.CODE_TOKEN_INVALID, "Authorization must be 'Bearer <token>'")
+        if scheme.lower() != headers.BEARER.lower() or not cred.strip():
+            raise Reject(codes.TOKEN_INVALID, "Authorization must be 'Bearer <token>'")
         with self.lock:
             tok = self.tokens.get(cred.strip())
             if tok is None:
-                raise Reject(contract.CODE_TOKEN_INVALID, "Token is invalid")
+                raise Reject(codes.TOKEN_INVALID, "Token is invalid")
             if tok.expires_at is not None and tok.expires_at <= self.clock():
-                raise Reject(contract.CODE_TOKEN_INVALID, "Token has expired")
+                raise Reject(codes.TOKEN_INVALID, "Token has expired")
             user = self.users.get(tok.user_id)
             if user is None:
-                raise Reject(contract.CODE_TOKEN_INVALID, "Token is invalid")
+                raise Reject(codes.TOKEN_INVALID, "Token is invalid")
             return user
 
     def expire_tokens(self, token: str | None = None, user_id: str | None = None) -> int:
@@ -494,7 +494,7 @@ class EmulatorState:
         with self.lock:
             sess = self.sessions.get(session_id)
             if sess is None or sess.user_id != user_id:
-                raise Reject(contract.CODE_SESSION_NOT_FOUND, f"Session not found: {session_id}")
+                raise Reject(codes.SESSION_NOT_FOUND, f"Session not found: {session_id}")
             return sess
 
     def find_session(self, session_id: str) -> Session | None:

@@ -27,7 +27,9 @@ import httpx
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from nemo_mcp import constants, contract
+from nemo_mcp import constants
+from nemo_mcp.contract import codes
+from nemo_mcp.contract.media import MIME_TYPES, SUPPORTED_EXTENSIONS, MediaKind, media_kind
 from nemo_mcp.emulator import media
 from nemo_mcp.emulator.config import EmulatorConfig
 from nemo_mcp.emulator.envelope import Reject
@@ -38,7 +40,7 @@ log = logging.getLogger(__name__)
 FILE_FIELD: Final = "files"
 MAX_FIELD_BYTES: Final = 64 * 1024
 FETCH_TIMEOUT: Final = 60.0
-_EXT_BY_MIME: Final = {v: k for k, v in reversed(list(contract.MIME_TYPES.items()))}
+_EXT_BY_MIME: Final = {v: k for k, v in reversed(list(MIME_TYPES.items()))}
 
 
 @dataclass
@@ -64,7 +66,7 @@ class Saved:
     path: Path
     size: int
     hash: str
-    kind: contract.MediaKind
+    kind: MediaKind
     source_url: str | None = None
 
 
@@ -72,20 +74,19 @@ def extension_of(name: str) -> str:
     return Path(name).suffix.lower().lstrip(".")
 
 
-def check_extension(name: str) -> contract.MediaKind:
-    kind = contract.media_kind(extension_of(name))
+def check_extension(name: str) -> MediaKind:
+    kind = media_kind(extension_of(name))
     if kind is None:
         raise Reject(
-            contract.CODE_UNSUPPORTED_FILE,
-            f"Unsupported file type: {name!r}. Supported: "
-            + ", ".join(contract.SUPPORTED_EXTENSIONS),
+            codes.UNSUPPORTED_FILE,
+            f"Unsupported file type: {name!r}. Supported: " + ", ".join(SUPPORTED_EXTENSIONS),
         )
     return kind
 
 
 def too_large(name: str, limit: int) -> Reject:
     return Reject(
-        contract.CODE_FILE_TOO_LARGE,
+        codes.FILE_TOO_LARGE,
         f"File too large: {name!r} is over the {limit / (1024 * 1024):.0f} MB limit",
     )
 
@@ -359,7 +360,7 @@ async def _download(state: EmulatorState, url: str, name: str, limit: int) -> Sa
         return Saved(media_id, safe, dest, size, md5.hexdigest(), kind, url)
 
 
-def guess_recorded(url: str) -> tuple[str, contract.MediaKind]:
+def guess_recorded(url: str) -> tuple[str, MediaKind]:
     """File name and kind for a URL that is recorded but not fetched (by its extension)."""
     name = url_filename(url)
     return name, check_extension(name)
