@@ -31,7 +31,7 @@ from nemo_mcp import __version__
 from nemo_mcp.config import Settings
 from nemo_mcp.contract import headers, paths
 from nemo_mcp.server import build_server
-from nemo_mcp.store import Store
+from nemo_mcp.store.sqlite import SQLiteStore
 
 WARMUP = 10
 
@@ -49,7 +49,7 @@ async def _measure(calls: int, url: str, home: Path) -> dict[str, list[float]]:
         ):
             first = await memory.call_tool("nemo_get_credits", {})  # gets the token
             assert not first.is_error, first
-            cred = Store(home).load_credential(url)
+            cred = SQLiteStore(home).load_credential(url)
             assert cred is not None
             sent = {
                 **headers.bearer(cred.token),

@@ -36,7 +36,7 @@ from benchmarks.common import (
     wait_for_port,
 )
 from nemo_mcp.contract import paths
-from nemo_mcp.store import Store
+from nemo_mcp.store.sqlite import SQLiteStore
 
 
 async def _burst(
@@ -123,7 +123,7 @@ def run(clients: int = 16, per_client: int = 20) -> list[Row]:
             url = f"http://127.0.0.1:{port}/mcp"
             lat, wall = anyio.run(_mcp, url, clients, per_client)
             say(f"concurrency: {len(lat)} MCP calls in {wall:.2f} s")
-            with Store(home) as store:
+            with SQLiteStore(home) as store:
                 cred = store.load_credential(api)
                 current = store.current_session(api)
             assert cred is not None and current is not None

@@ -16,9 +16,9 @@ import respx
 from nemo_mcp import constants
 from nemo_mcp.auth import TokenProvider
 from nemo_mcp.config import Settings
-from nemo_mcp.errors import AuthError, ClientIdMissingError, InvalidInputError, RateLimitError
-from nemo_mcp.models import Credential
-from nemo_mcp.store import Store
+from nemo_mcp.errors import AuthError, ClientIdMissingError, RateLimitError
+from nemo_mcp.store.records import Credential
+from nemo_mcp.store.sqlite import SQLiteStore
 
 pytestmark = pytest.mark.anyio
 
@@ -47,8 +47,8 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def store(settings: Settings) -> Iterator[Store]:
-    with Store(settings.home) as s:
+def store(settings: Settings) -> Iterator[SQLiteStore]:
+    with SQLiteStore(settings.home) as s:
         yield s
 
 
@@ -65,7 +65,7 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 
 def _provider(
-    settings: Settings, store: Store, http: httpx.AsyncClient, sleeps: Sleeps | None = None
+    settings: Settings, store: SQLiteStore, http: httpx.AsyncClient, sleeps: Sleeps | None = None
 ) -> TokenProvider:
     return TokenProvider(
         settings, store, http, headers={"X-Skill-Source": "nemo-mcp"}, sleep=sleeps or Sleeps()
@@ -75,7 +75,9 @@ def _provider(
 # --- order of sources ---------------------------------------------------------------------
 
 
-async def test_env_token_wins(settings: Settings, store: Store, http: httpx.AsyncClient) -> None:
+async def test_env_token_wins(
+    settings: Settings, store: SQLiteStore, http: httpx.AsyncClient
+) -> None:
     store.save_credential(API, Credential(token="nmv_usr_stored_login", source="login"))
     with respx.mock(assert_all_called=False) as r:
         route = r.post(API + TOKEN_PATH)
@@ -87,20 +89,24 @@ async def test_env_token_wins(settings: Settings, store: Store, http: httpx.Asyn
 
 
 async def test_login_token_beats_anonymous(
-    settings: Settings, store: Store, http: httpx.AsyncClient
+    settings: Settings, store: SQLiteStore, http: httpx.AsyncClient
 ) -> None:
+    store.save_credential(
+        API,
+        Credential(token="nmv_usr_anon_token_1", user_id="anon_1", expires_at=time.time() + 1e5),
+    )
+    store.save_credential(  # what `nemo-mcp login` stores: it replaces the anonymous token
+        API, Credential(token="nmv_usr_manual_token_1", user_id="u_1", source="login")
+    )
     p = _provider(settings, store, http)
-    p.save_login("  nmv_usr_manual_token_1 \n", user_id="u_1")
     assert await p.token() == "nmv_usr_manual_token_1"
     assert p.identity().source == "login" and p.identity().user_id == "u_1"
-    with pytest.raises(InvalidInputError):
-        p.save_login("two words")
-    assert p.logout()
+    assert store.clear_credential(API)
     assert p.identity().source == "none"
 
 
 async def test_fresh_stored_anonymous_token_is_reused(
-    settings: Settings, store: Store, http: httpx.AsyncClient
+    settings: Settings, store: SQLiteStore, http: httpx.AsyncClient
 ) -> None:
     store.save_credential(
         API, Credential(token=TOKEN, expires_at=time.time() + 3 * 24 * 3600, user_id="anon_x")
@@ -112,7 +118,7 @@ async def test_fresh_stored_anonymous_token_is_reused(
 
 
 async def test_nearly_expired_token_is_renewed_with_the_same_client_id(
-    settings: Settings, store: Store, http: httpx.AsyncClient, router: respx.MockRouter
+    settings: Settings, store: SQLiteStore, http: httpx.AsyncClient, router: respx.MockRouter
 ) -> None:
     client_id = store.get_client_id()
     almost = time.time() + constants.TOKEN_REFRESH_MARGIN / 2
@@ -126,7 +132,7 @@ async def test_nearly_expired_token_is_renewed_with_the_same_client_id(
 
 
 async def test_bootstrap_stores_token_user_and_expiry(
-    settings: Settings, store: Store, http: httpx.AsyncClient, router: respx.MockRouter
+    settings: Settings, store: SQLiteStore, http: httpx.AsyncClient, router: respx.MockRouter
 ) -> None:
     route = router.post(TOKEN_PATH).mock(return_value=_ok(expires_at="2030-01-02T03:04:05Z"))
     p = _provider(settings, store, http)
@@ -163,7 +169,7 @@ async def test_bootstrap_stores_token_user_and_expiry(
 )
 async def test_expiry_forms(
     settings: Settings,
-    store: Store,
+    store: SQLiteStore,
     http: httpx.AsyncClient,
     router: respx.MockRouter,
     extra: dict[str, object],
@@ -181,14 +187,14 @@ async def test_expiry_forms(
 
 
 async def test_bare_token_answer_is_accepted(
-    settings: Settings, store: Store, http: httpx.AsyncClient, router: respx.MockRouter
+    settings: Settings, store: SQLiteStore, http: httpx.AsyncClient, router: respx.MockRouter
 ) -> None:
     router.post(TOKEN_PATH).respond(json={"token": TOKEN})
     assert await _provider(settings, store, http).token() == TOKEN
 
 
 async def test_configured_client_id_is_used(
-    settings: Settings, store: Store, http: httpx.AsyncClient, router: respx.MockRouter
+    settings: Settings, store: SQLiteStore, http: httpx.AsyncClient, router: respx.MockRouter
 ) -> None:
     route = router.post(TOKEN_PATH).mock(return_value=_ok())
     await _provider(settings.with_(client_id="my-client"), store, http).token()
@@ -196,7 +202,7 @@ async def test_configured_client_id_is_used(
 
 
 async def test_concurrent_coroutines_request_one_token(
-    settings: Settings, store: Store, http: httpx.AsyncClient, router: respx.MockRouter
+    settings: Settings, store: SQLiteStore, http: httpx.AsyncClient, router: respx.MockRouter
 ) -> None:
     async def slow(request: httpx.Request) -> httpx.Response:
         await anyio.sleep(0.05)
@@ -218,7 +224,7 @@ async def test_concurrent_coroutines_request_one_token(
 
 async def test_token_never_logged(
     settings: Settings,
-    store: Store,
+    store: SQLiteStore,
     http: httpx.AsyncClient,
     router: respx.MockRouter,
     caplog: pytest.LogCaptureFixture,
@@ -236,7 +242,7 @@ async def test_token_never_logged(
 
 
 async def test_400_regenerates_the_client_id_and_retries_once(
-    settings: Settings, store: Store, http: httpx.AsyncClient, router: respx.MockRouter
+    settings: Settings, store: SQLiteStore, http: httpx.AsyncClient, router: respx.MockRouter
 ) -> None:
     first_id = store.get_client_id()
     route = router.post(TOKEN_PATH).mock(
@@ -249,7 +255,7 @@ async def test_400_regenerates_the_client_id_and_retries_once(
 
 
 async def test_400_for_a_configured_client_id_falls_back_to_a_stored_one(
-    settings: Settings, store: Store, http: httpx.AsyncClient, router: respx.MockRouter
+    settings: Settings, store: SQLiteStore, http: httpx.AsyncClient, router: respx.MockRouter
 ) -> None:
     route = router.post(TOKEN_PATH).mock(side_effect=[httpx.Response(400), _ok()])
     p = _provider(settings.with_(client_id="x" * 100), store, http)
@@ -259,7 +265,7 @@ async def test_400_for_a_configured_client_id_falls_back_to_a_stored_one(
 
 
 async def test_400_twice_is_a_client_id_error(
-    settings: Settings, store: Store, http: httpx.AsyncClient, router: respx.MockRouter
+    settings: Settings, store: SQLiteStore, http: httpx.AsyncClient, router: respx.MockRouter
 ) -> None:
     route = router.post(TOKEN_PATH).respond(400)
     with pytest.raises(ClientIdMissingError):
@@ -269,7 +275,7 @@ async def test_400_twice_is_a_client_id_error(
 
 
 async def test_429_waits_30s_once(
-    settings: Settings, store: Store, http: httpx.AsyncClient, router: respx.MockRouter
+    settings: Settings, store: SQLiteStore, http: httpx.AsyncClient, router: respx.MockRouter
 ) -> None:
     sleeps = Sleeps()
     route = router.post(TOKEN_PATH).mock(side_effect=[httpx.Response(429), _ok()])
@@ -279,7 +285,7 @@ async def test_429_waits_30s_once(
 
 
 async def test_429_twice_explains_the_limit(
-    settings: Settings, store: Store, http: httpx.AsyncClient, router: respx.MockRouter
+    settings: Settings, store: SQLiteStore, http: httpx.AsyncClient, router: respx.MockRouter
 ) -> None:
     sleeps = Sleeps()
     route = router.post(TOKEN_PATH).respond(429)
@@ -291,7 +297,7 @@ async def test_429_twice_explains_the_limit(
 
 
 async def test_error_envelope_from_token_endpoint(
-    settings: Settings, store: Store, http: httpx.AsyncClient, router: respx.MockRouter
+    settings: Settings, store: SQLiteStore, http: httpx.AsyncClient, router: respx.MockRouter
 ) -> None:
     router.post(TOKEN_PATH).respond(json={"code": 5000, "message": "maintenance"})
     with pytest.raises(Exception, match="5000"):
@@ -305,7 +311,7 @@ async def test_error_envelope_from_token_endpoint(
 
 
 async def test_invalidate_drops_only_the_rejected_anonymous_token(
-    settings: Settings, store: Store, http: httpx.AsyncClient
+    settings: Settings, store: SQLiteStore, http: httpx.AsyncClient
 ) -> None:
     p = _provider(settings, store, http)
     store.save_credential(API, Credential(token=TOKEN2))
@@ -317,7 +323,7 @@ async def test_invalidate_drops_only_the_rejected_anonymous_token(
 
 
 async def test_invalidate_env_or_login_token_raises(
-    settings: Settings, store: Store, http: httpx.AsyncClient
+    settings: Settings, store: SQLiteStore, http: httpx.AsyncClient
 ) -> None:
     with pytest.raises(AuthError, match="NEMO_TOKEN"):
         await _provider(settings.with_(token=TOKEN), store, http).invalidate(TOKEN)

@@ -23,11 +23,11 @@ import anyio
 import httpx
 from nemo_mcp.auth import TokenProvider
 from nemo_mcp.config import Settings
-from nemo_mcp.store import Store
+from nemo_mcp.store.sqlite import SQLiteStore
 
 async def main() -> None:
     settings = Settings.from_env()
-    store = Store(settings.state_db)
+    store = SQLiteStore(settings.state_db)
     async with httpx.AsyncClient() as http:
         provider = TokenProvider(settings, store, http)
         print("ready", flush=True)

@@ -17,8 +17,8 @@ import pytest
 
 from nemo_mcp import constants
 from nemo_mcp.errors import LockTimeoutError, StoreError
-from nemo_mcp.models import Credential, RenderRecord, SessionRecord, TurnRecord
-from nemo_mcp.store import Store
+from nemo_mcp.store.records import Credential, RenderRecord, SessionRecord, TurnClaim, TurnRecord
+from nemo_mcp.store.sqlite import SQLiteStore
 
 API = "http://api.test"
 POSIX = os.name != "nt"
@@ -26,8 +26,8 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store(tmp_path / "state" / "state.db") as s:
+def store(tmp_path: Path) -> Iterator[SQLiteStore]:
+    with SQLiteStore(tmp_path / "state" / "state.db") as s:
         yield s
 
 
@@ -46,19 +46,19 @@ def _run(code: str, *args: str) -> subprocess.Popen[str]:
 
 
 def test_folder_or_file_path(tmp_path: Path) -> None:
-    with Store(tmp_path / "a") as s:
+    with SQLiteStore(tmp_path / "a") as s:
         assert s.db_path == tmp_path / "a" / "state.db"
-    with Store(tmp_path / "b" / "custom.db") as s:
+    with SQLiteStore(tmp_path / "b" / "custom.db") as s:
         assert s.db_path == tmp_path / "b" / "custom.db"
     (tmp_path / "c.d").mkdir()
-    with Store(tmp_path / "c.d") as s:
+    with SQLiteStore(tmp_path / "c.d") as s:
         assert s.db_path == tmp_path / "c.d" / "state.db"
 
 
 @pytest.mark.skipif(not POSIX, reason="POSIX permissions")
 def test_private_permissions(tmp_path: Path) -> None:
     folder = tmp_path / "state"
-    with Store(folder) as s:
+    with SQLiteStore(folder) as s:
         s.get_client_id()
         assert folder.stat().st_mode & 0o777 == 0o700
         for name in ("state.db", "state.db-wal", "state.db-shm"):
@@ -71,15 +71,15 @@ def test_private_permissions(tmp_path: Path) -> None:
 @pytest.mark.skipif(not POSIX, reason="POSIX permissions")
 def test_permissions_converge_on_open(tmp_path: Path) -> None:
     folder = tmp_path / "state"
-    Store(folder).close()
+    SQLiteStore(folder).close()
     os.chmod(folder, 0o755)
     os.chmod(folder / "state.db", 0o644)
-    with Store(folder):
+    with SQLiteStore(folder):
         assert folder.stat().st_mode & 0o777 == 0o700
         assert (folder / "state.db").stat().st_mode & 0o777 == 0o600
 
 
-def test_wal_mode(store: Store) -> None:
+def test_wal_mode(store: SQLiteStore) -> None:
     conn = sqlite3.connect(store.db_path)
     try:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -92,25 +92,25 @@ def test_unreadable_database_is_a_clear_error(tmp_path: Path) -> None:
     folder.mkdir()
     (folder / "state.db").write_bytes(b"this is not a database at all" * 100)
     with pytest.raises(StoreError, match="unreadable"):
-        Store(folder)
+        SQLiteStore(folder)
 
 
 # --- identity and credentials -------------------------------------------------------------
 
 
 def test_client_id_is_created_once_and_persists(tmp_path: Path) -> None:
-    with Store(tmp_path / "s") as a:
+    with SQLiteStore(tmp_path / "s") as a:
         assert a.get_client_id(create=False) is None
         first = a.get_client_id()
         assert first and len(first) == 36
         assert a.get_client_id() == first
-    with Store(tmp_path / "s") as b:
+    with SQLiteStore(tmp_path / "s") as b:
         assert b.get_client_id() == first
         b.set_client_id("custom-id")
         assert b.get_client_id() == "custom-id"
 
 
-def test_credentials_round_trip(store: Store) -> None:
+def test_credentials_round_trip(store: SQLiteStore) -> None:
     cred = Credential(
         token="nmv_usr_roundtrip_secret",
         user_id="anon_1",
@@ -128,7 +128,7 @@ def test_credentials_round_trip(store: Store) -> None:
     assert store.load_credential(API) == login
 
 
-def test_clear_credential_compare_and_delete(store: Store) -> None:
+def test_clear_credential_compare_and_delete(store: SQLiteStore) -> None:
     store.save_credential(API, Credential(token="nmv_usr_new_token_1"))
     assert not store.clear_credential(API, only_token="nmv_usr_old_token_0")
     assert store.load_credential(API) is not None
@@ -153,7 +153,7 @@ def _session(sid: str, created: float, **kw: object) -> SessionRecord:
     )  # type: ignore[arg-type]
 
 
-def test_sessions(store: Store) -> None:
+def test_sessions(store: SQLiteStore) -> None:
     store.save_session(_session("1", 1.0, title="first"))
     store.save_session(_session("2", 2.0))
     other = SessionRecord(session_id="o", task_id=None, api_url="http://o", created_at=3)
@@ -170,7 +170,7 @@ def test_sessions(store: Store) -> None:
     assert store.current_session(API) is None
 
 
-def test_session_state_survives_resaves(store: Store) -> None:
+def test_session_state_survives_resaves(store: SQLiteStore) -> None:
     store.save_session(_session("1", 1.0))
     store.update_session_state("1", {"state": {"draft": {"t": [1]}}, "session_id": "1"})
     rec = store.get_session("1")
@@ -180,7 +180,7 @@ def test_session_state_survives_resaves(store: Store) -> None:
     assert rec is not None and rec.title == "renamed" and rec.state is not None
 
 
-def test_gone_session_stops_being_current(store: Store) -> None:
+def test_gone_session_stops_being_current(store: SQLiteStore) -> None:
     store.save_session(_session("1", 1.0))
     store.set_current_session(API, "1")
     store.mark_session_gone("1")
@@ -193,7 +193,7 @@ def test_gone_session_stops_being_current(store: Store) -> None:
 # --- renders and turns --------------------------------------------------------------------
 
 
-def test_renders(store: Store) -> None:
+def test_renders(store: SQLiteStore) -> None:
     store.save_render(RenderRecord(render_id="r1", session_id="s", api_url=API, created_at=1))
     store.save_render(
         RenderRecord(render_id="r2", session_id="s", api_url=API, status="completed", created_at=2)
@@ -219,32 +219,39 @@ def test_renders(store: Store) -> None:
         store.update_render("r1", render_id="other")
 
 
-def test_turns(store: Store) -> None:
-    store.save_turn(TurnRecord(turn_id="t1", session_id="s", message_preview="x" * 500))
-    store.save_turn(
-        TurnRecord(turn_id="t2", session_id="s", status="lost", created_at=time.time() + 1)
+def test_turns(store: SQLiteStore) -> None:
+    def claim(rec: TurnRecord) -> TurnClaim:
+        return store.claim_turn(rec, duplicate_after=None, lease_seconds=60)
+
+    later = time.time() + 1
+    assert claim(TurnRecord(turn_id="t2", session_id="s", created_at=later)).outcome == "started"
+    store.update_turn("t2", status="lost")
+    assert claim(TurnRecord(turn_id="t1", session_id="s", message_preview="x" * 500)).outcome == (
+        "started"
     )
-    store.save_turn(TurnRecord(turn_id="t3", session_id="o", status="replied"))
-    store.save_turn(TurnRecord(turn_id="t4", session_id="o"))
+    assert claim(TurnRecord(turn_id="t3", session_id="o")).outcome == "started"
+    store.update_turn("t3", status="replied")
+    assert claim(TurnRecord(turn_id="t4", session_id="o")).outcome == "started"
     t1 = store.get_turn("t1")
     assert t1 is not None and len(t1.message_preview) == constants.TURN_PREVIEW_CHARS
     assert [t.turn_id for t in store.list_turns("s")] == ["t2", "t1"]
     assert {t.turn_id for t in store.list_turns()} == {"t1", "t2", "t3", "t4"}
     assert {t.turn_id for t in store.list_turns(unfinished_only=True)} == {"t1", "t4"}
     # one running turn per session: a second is refused, never silently replaces the first
-    with pytest.raises(StoreError):
-        store.save_turn(TurnRecord(turn_id="t5", session_id="s"))
+    assert claim(TurnRecord(turn_id="t5", session_id="s")) == TurnClaim("busy", "t1")
     assert store.get_turn("t1") is not None and store.get_turn("t5") is None
+    with pytest.raises(StoreError):  # an id already taken
+        claim(TurnRecord(turn_id="t3", session_id="z"))
     done = store.update_turn("t1", status="silent_changed", result_json='{"ok":true}')
     assert done is not None and done.status == "silent_changed" and done.result_json
     with pytest.raises(ValueError):
-        store.save_turn(TurnRecord(turn_id="bad", session_id="s", status="weird"))  # type: ignore[arg-type]
+        store.update_turn("t1", status="weird")
 
 
 # --- the cross-process lock ---------------------------------------------------------------
 
 
-def test_lock_excludes_and_times_out(store: Store) -> None:
+def test_lock_excludes_and_times_out(store: SQLiteStore) -> None:
     held = store.token_lock(1.0)
     held.acquire()
     try:
@@ -259,7 +266,7 @@ def test_lock_excludes_and_times_out(store: Store) -> None:
     held.release()  # idempotent
 
 
-def test_lock_between_threads(store: Store) -> None:
+def test_lock_between_threads(store: SQLiteStore) -> None:
     inside = 0
     peak = 0
     guard = threading.Lock()
@@ -284,13 +291,13 @@ def test_lock_between_threads(store: Store) -> None:
 
 def test_lock_is_released_when_the_holder_dies(tmp_path: Path) -> None:
     folder = tmp_path / "state"
-    Store(folder).close()
+    SQLiteStore(folder).close()
     holder = _run(
         """
         import sys, time
         from pathlib import Path
-        from nemo_mcp.store import Store
-        lock = Store(Path(sys.argv[1])).token_lock(5)
+        from nemo_mcp.store.sqlite import SQLiteStore
+        lock = SQLiteStore(Path(sys.argv[1])).token_lock(5)
         lock.acquire()
         print("held", flush=True)
         time.sleep(60)
@@ -300,7 +307,7 @@ def test_lock_is_released_when_the_holder_dies(tmp_path: Path) -> None:
     try:
         assert holder.stdout is not None
         assert holder.stdout.readline().strip() == "held"
-        with Store(folder) as s:
+        with SQLiteStore(folder) as s:
             with pytest.raises(LockTimeoutError), s.token_lock(0.2):
                 pass
             holder.kill()
@@ -317,9 +324,9 @@ def test_lock_is_released_when_the_holder_dies(tmp_path: Path) -> None:
 WRITER = """
 import sys
 from pathlib import Path
-from nemo_mcp.models import RenderRecord
-from nemo_mcp.store import Store
-store = Store(Path(sys.argv[1]))
+from nemo_mcp.store.records import RenderRecord
+from nemo_mcp.store.sqlite import SQLiteStore
+store = SQLiteStore(Path(sys.argv[1]))
 prefix, count = sys.argv[2], int(sys.argv[3])
 print("ready", flush=True)
 i = 0
@@ -334,12 +341,12 @@ print("done", flush=True)
 @pytest.mark.slow
 def test_concurrent_writers_in_several_processes(tmp_path: Path) -> None:
     folder = tmp_path / "state"
-    Store(folder).close()
+    SQLiteStore(folder).close()
     procs = [_run(WRITER, str(folder), f"p{n}-", "150") for n in range(3)]
     for p in procs:
         _out, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
-    with Store(folder) as s:
+    with SQLiteStore(folder) as s:
         for n in range(3):
             renders = s.list_renders(f"p{n}-")
             assert len(renders) == 150
@@ -350,7 +357,7 @@ def test_concurrent_writers_in_several_processes(tmp_path: Path) -> None:
 @pytest.mark.skipif(not POSIX, reason="SIGKILL")
 def test_kill_mid_write_leaves_a_readable_database(tmp_path: Path) -> None:
     folder = tmp_path / "state"
-    Store(folder).close()
+    SQLiteStore(folder).close()
     writer = _run(WRITER, str(folder), "k", "-1")
     try:
         assert writer.stdout is not None
@@ -362,7 +369,7 @@ def test_kill_mid_write_leaves_a_readable_database(tmp_path: Path) -> None:
         writer.kill()
         writer.wait(10)
     assert writer.returncode == -signal.SIGKILL
-    with Store(folder) as s:
+    with SQLiteStore(folder) as s:
         renders = s.list_renders("k")
         assert len(renders) > 0
         conn = sqlite3.connect(s.db_path)
@@ -394,7 +401,7 @@ def test_schema_v1_database_is_migrated_in_place(tmp_path: Path) -> None:
         """
     )
     conn.close()
-    with Store(db) as store:
+    with SQLiteStore(db) as store:
         old = store.get_render("render_old")
         assert old is not None and old.status == "processing" and old.draft_digest is None
         store.update_render("render_old", draft_digest="abc", replaced_by="render_new")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nemo_mcp import constants, texts
 from nemo_mcp.manifest import load_manifest
-from nemo_mcp.models import TurnStatus
+from nemo_mcp.store.records import TurnStatus
 from nemo_mcp.views import CreditsNote, RenderView, TurnView
 
 MANIFEST = load_manifest("nemo-mcp")

@@ -35,12 +35,10 @@ from nemo_mcp.errors import (
     APIError,
     AuthError,
     ClientIdMissingError,
-    InvalidInputError,
     RateLimitError,
     TransportError,
 )
 from nemo_mcp.models import (
-    Credential,
     Identity,
     TokenSource,
     parse_retry_after,
@@ -48,7 +46,9 @@ from nemo_mcp.models import (
     transport_error,
 )
 from nemo_mcp.redact import register_secret
-from nemo_mcp.store import Store, normalise_api_url
+from nemo_mcp.store.base import StateStore
+from nemo_mcp.store.records import Credential
+from nemo_mcp.store.schema import normalise_api_url
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class TokenProvider:
     def __init__(
         self,
         settings: Settings,
-        store: Store,
+        store: StateStore,
         http: httpx.AsyncClient,
         *,
         headers: Mapping[str, str] | None = None,
@@ -323,30 +323,6 @@ class TokenProvider:
                 )
             self._store.clear_credential(self.api_url, only_token=cred.token)
             log.info("dropped a rejected anonymous token; the next call gets a new one")
-
-    # --- login / logout -------------------------------------------------------------------
-
-    def save_login(
-        self, token: str, *, user_id: str | None = None, expires_at: float | None = None
-    ) -> Credential:
-        """Store a manually issued token (``nemo-mcp login``); it wins over anonymous ones."""
-        token = token.strip()
-        if not token or any(c.isspace() for c in token):
-            raise InvalidInputError("That does not look like a NemoVideo token.")
-        register_secret(token)
-        cred = Credential(
-            token=token,
-            user_id=user_id,
-            expires_at=expires_at,
-            source="login",
-            obtained_at=self._clock(),
-        )
-        self._store.save_credential(self.api_url, cred)
-        return cred
-
-    def logout(self) -> bool:
-        """Forget the stored token for this API URL (``NEMO_TOKEN`` is not ours to forget)."""
-        return self._store.clear_credential(self.api_url)
 
 
 __all__ = ["Sleep", "TokenProvider"]

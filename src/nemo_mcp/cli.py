@@ -639,8 +639,8 @@ def _read_token(args: argparse.Namespace) -> str:
 
 
 async def cmd_login(ctx: Ctx) -> Result:
-    from nemo_mcp.models import Credential
-    from nemo_mcp.store import Store
+    from nemo_mcp.store import open_store
+    from nemo_mcp.store.records import Credential
 
     settings = ctx.settings
     notes: list[str] = []
@@ -677,7 +677,7 @@ async def cmd_login(ctx: Ctx) -> Result:
                 ).strip()
             raise caught
         verified = True
-    with Store(settings.state_db) as store:
+    with open_store(settings) as store:
         store.save_credential(settings.api_url, Credential(token=token, source="login"))
     summary = "Token stored for " + settings.api_url
     summary += f" (verified: {credits:g} credits available)." if verified else " (not verified)."
@@ -693,9 +693,9 @@ async def cmd_login(ctx: Ctx) -> Result:
 
 
 async def cmd_logout(ctx: Ctx) -> Result:
-    from nemo_mcp.store import Store
+    from nemo_mcp.store import open_store
 
-    with Store(ctx.settings.state_db) as store:
+    with open_store(ctx.settings) as store:
         removed = store.clear_credential(ctx.settings.api_url)
     summary = (
         f"Forgot the stored token for {ctx.settings.api_url}."
@@ -715,10 +715,10 @@ async def cmd_whoami(ctx: Ctx) -> Result:
     from nemo_mcp.attribution import detect_platform
     from nemo_mcp.auth import TokenProvider
     from nemo_mcp.manifest import load_manifest, skill_identity
-    from nemo_mcp.store import Store
+    from nemo_mcp.store import open_store
 
     s = ctx.settings
-    with Store(s.state_db) as store:
+    with open_store(s) as store:
         async with httpx.AsyncClient() as http:
             ident = TokenProvider(s, store, http).identity()
     manifest = load_manifest(s.skill)

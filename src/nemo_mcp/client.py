@@ -76,7 +76,8 @@ from nemo_mcp.models import (
     transport_error,
 )
 from nemo_mcp.netguard import AddressGuard
-from nemo_mcp.store import Store
+from nemo_mcp.store import open_store
+from nemo_mcp.store.base import StateStore
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +203,7 @@ def _actionable(fn: Callable[_P, Awaitable[_T]]) -> Callable[_P, Awaitable[_T]]:
 class NemoClient:
     """The NemoVideo API. Use as ``async with NemoClient(settings) as client: …``.
 
-    ``store`` defaults to ``Store(settings.state_db)`` (then closed with the client);
+    ``store`` defaults to ``open_store(settings)`` (then closed with the client);
     ``transport`` replaces the network (tests, the embedded emulator); ``sleep`` is used for every
     wait so tests can make retries instant.
     """
@@ -211,14 +212,14 @@ class NemoClient:
         self,
         settings: Settings,
         *,
-        store: Store | None = None,
+        store: StateStore | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Sleep = anyio.sleep,
         tokens: TokenProvider | None = None,
     ) -> None:
         self.settings = settings
         self._owns_store = store is None
-        self.store = store if store is not None else Store(settings.state_db)
+        self.store = store if store is not None else open_store(settings)
         self._sleep = sleep
         manifest = load_manifest(settings.skill)
         source, version = skill_identity(manifest, settings.skill_dir)

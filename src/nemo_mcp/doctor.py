@@ -126,9 +126,9 @@ def check_state_folder(settings: Settings) -> Check:
         detail += f" and private (mode {mode:o})"
     if settings.state_db.exists():
         try:
-            from nemo_mcp.store import Store
+            from nemo_mcp.store import open_store
 
-            with Store(settings.state_db):
+            with open_store(settings):
                 pass
         except NemoError as err:
             return Check("state folder", "FAIL", err.message, err.hint)
@@ -136,11 +136,11 @@ def check_state_folder(settings: Settings) -> Check:
 
 
 def check_token_source(settings: Settings) -> Check:
-    from nemo_mcp.store import Store
+    from nemo_mcp.store import open_store
 
     cred = None
     if settings.state_db.exists():
-        with Store(settings.state_db) as store:
+        with open_store(settings) as store:
             cred = store.load_credential(settings.api_url)
     if settings.token:
         return Check("token", "OK", "NEMO_TOKEN is set in the environment (it wins).")

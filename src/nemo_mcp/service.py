@@ -57,9 +57,10 @@ from nemo_mcp.files import (
 )
 from nemo_mcp.jobs import Job, JobRunner, ProgressFn
 from nemo_mcp.manifest import SkillManifest, load_manifest
-from nemo_mcp.models import RenderRecord, SessionRecord, TurnRecord
 from nemo_mcp.next_steps import Step, phrase
-from nemo_mcp.store import Store
+from nemo_mcp.store import open_store
+from nemo_mcp.store.base import StateStore
+from nemo_mcp.store.records import RenderRecord, SessionRecord, TurnRecord
 from nemo_mcp.turns import TurnOutcome, run_turn
 from nemo_mcp.views import (
     CreditsNote,
@@ -132,7 +133,7 @@ class Studio:
         self,
         settings: Settings,
         client: NemoClient,
-        store: Store,
+        store: StateStore,
         runner: JobRunner,
         *,
         face: Face = "mcp",
@@ -164,7 +165,7 @@ class Studio:
         turn_limits: Any = None,
     ) -> AsyncIterator[Studio]:
         settings = settings or Settings.from_env()
-        store = Store(settings.state_db)
+        store = open_store(settings)
         async with (
             NemoClient(settings, store=store, transport=transport) as client,
             anyio.create_task_group() as tg,

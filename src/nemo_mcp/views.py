@@ -12,8 +12,8 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from nemo_mcp import constants
-from nemo_mcp.models import RenderRecordStatus as RenderStatusName
-from nemo_mcp.models import TurnStatus
+from nemo_mcp.store.records import RenderRecordStatus as RenderStatusName
+from nemo_mcp.store.records import TurnStatus
 
 
 class CreditsNote(BaseModel):

@@ -12,11 +12,11 @@ from nemo_cli_helpers import MUSIC_VIDEO, REGISTERED_TOKEN, Env, RunFn
 
 from nemo_mcp import media, skillpkg
 from nemo_mcp.manifest import load_manifest
-from nemo_mcp.store import Store
+from nemo_mcp.store.sqlite import SQLiteStore
 
 
 def _stored_token(env: Env) -> str | None:
-    with Store(env.home / "nemo-state") as store:
+    with SQLiteStore(env.home / "nemo-state") as store:
         cred = store.load_credential(env.emu.url)
     return cred.token if cred else None
 

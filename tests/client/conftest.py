@@ -13,7 +13,7 @@ from nemo_client_helpers import API, SENTINEL, SENTINEL2, WEB, Sleeps, token_bod
 
 from nemo_mcp.client import NemoClient
 from nemo_mcp.config import Settings
-from nemo_mcp.store import Store
+from nemo_mcp.store.sqlite import SQLiteStore
 
 
 @pytest.fixture
@@ -28,8 +28,8 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def store(settings: Settings) -> Iterator[Store]:
-    with Store(settings.state_db) as s:
+def store(settings: Settings) -> Iterator[SQLiteStore]:
+    with SQLiteStore(settings.state_db) as s:
         yield s
 
 
@@ -53,7 +53,7 @@ def api() -> Iterator[respx.MockRouter]:
 
 @pytest.fixture
 async def client(
-    settings: Settings, store: Store, sleeps: Sleeps, api: respx.MockRouter
+    settings: Settings, store: SQLiteStore, sleeps: Sleeps, api: respx.MockRouter
 ) -> AsyncIterator[NemoClient]:
     async with NemoClient(settings, store=store, sleep=sleeps) as c:
         yield c

@@ -21,7 +21,7 @@ from nemo_mcp.client import NemoClient
 from nemo_mcp.config import Settings
 from nemo_mcp.errors import DestinationExistsError, DownloadError, InvalidInputError
 from nemo_mcp.files import choose_output_path
-from nemo_mcp.store import Store
+from nemo_mcp.store.sqlite import SQLiteStore
 
 pytestmark = pytest.mark.anyio
 
@@ -345,7 +345,9 @@ class _DroppingHandler(BaseHTTPRequestHandler):
 
 
 @pytest.mark.slow
-async def test_resume_over_a_real_socket(settings: Settings, store: Store, tmp_path: Path) -> None:
+async def test_resume_over_a_real_socket(
+    settings: Settings, store: SQLiteStore, tmp_path: Path
+) -> None:
     _DroppingHandler.ranges = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), _DroppingHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

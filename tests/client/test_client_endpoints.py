@@ -16,7 +16,7 @@ from nemo_mcp.config import Settings
 from nemo_mcp.errors import APIError
 from nemo_mcp.manifest import load_manifest
 from nemo_mcp.models import Credits, SessionInfo
-from nemo_mcp.store import Store
+from nemo_mcp.store.sqlite import SQLiteStore
 
 pytestmark = pytest.mark.anyio
 
@@ -165,7 +165,7 @@ async def test_upload_urls(client: NemoClient, api: respx.MockRouter) -> None:
 
 
 async def test_stored_token_is_reused_across_clients(
-    settings: Settings, store: Store, sleeps: Sleeps, api: respx.MockRouter
+    settings: Settings, store: SQLiteStore, sleeps: Sleeps, api: respx.MockRouter
 ) -> None:
     api.get("/api/credits/balance/simple").respond(json={"available": 1, "frozen": 0})
     async with NemoClient(settings, store=store, sleep=sleeps) as c1:
@@ -194,7 +194,7 @@ async def test_api_redirects_are_not_followed(client: NemoClient, api: respx.Moc
     assert not any(c.request.url.host == "evil.test" for c in api.calls)
 
 
-async def test_transport_can_be_injected(settings: Settings, store: Store) -> None:
+async def test_transport_can_be_injected(settings: Settings, store: SQLiteStore) -> None:
     seen: list[str] = []
 
     def handler(request: httpx.Request) -> httpx.Response:

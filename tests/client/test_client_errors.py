@@ -23,8 +23,8 @@ from nemo_mcp.errors import (
     TransportError,
     UnsupportedFileError,
 )
-from nemo_mcp.models import Credential
-from nemo_mcp.store import Store
+from nemo_mcp.store.records import Credential
+from nemo_mcp.store.sqlite import SQLiteStore
 
 pytestmark = pytest.mark.anyio
 
@@ -53,7 +53,7 @@ def _bearer(call: respx.models.Call) -> str:
 async def test_rejected_anonymous_token_is_replaced_once(
     client: NemoClient,
     api: respx.MockRouter,
-    store: Store,
+    store: SQLiteStore,
     rejection: httpx.Response,
     no_leaks: pytest.LogCaptureFixture,
 ) -> None:
@@ -77,7 +77,7 @@ async def test_second_rejection_is_an_auth_error(
 
 
 async def test_env_token_rejection_tells_the_user_to_replace_it(
-    settings: Settings, store: Store, sleeps: Sleeps, api: respx.MockRouter
+    settings: Settings, store: SQLiteStore, sleeps: Sleeps, api: respx.MockRouter
 ) -> None:
     route = api.get(CREDITS).respond(200, json={"code": 1001})
     env_settings = settings.with_(token=SENTINEL)
@@ -91,7 +91,7 @@ async def test_env_token_rejection_tells_the_user_to_replace_it(
 
 
 async def test_login_token_rejection_is_not_replaced(
-    settings: Settings, store: Store, sleeps: Sleeps, api: respx.MockRouter
+    settings: Settings, store: SQLiteStore, sleeps: Sleeps, api: respx.MockRouter
 ) -> None:
     store.save_credential(settings.api_url, Credential(token=SENTINEL, source="login"))
     route = api.get(CREDITS).respond(401, json={"code": 1001})
@@ -146,7 +146,7 @@ async def test_no_credits_for_anonymous_user_links_registration(
 
 
 async def test_no_credits_for_registered_user_has_no_link(
-    settings: Settings, store: Store, sleeps: Sleeps, api: respx.MockRouter
+    settings: Settings, store: SQLiteStore, sleeps: Sleeps, api: respx.MockRouter
 ) -> None:
     api.post(SESSION).respond(200, json={"code": 2001})
     async with NemoClient(settings.with_(token=SENTINEL), store=store, sleep=sleeps) as c:
@@ -339,7 +339,7 @@ async def test_transport_error_text_hides_urls(client: NemoClient, api: respx.Mo
 
 
 async def test_token_endpoint_failure_is_clean(
-    settings: Settings, store: Store, sleeps: Sleeps
+    settings: Settings, store: SQLiteStore, sleeps: Sleeps
 ) -> None:
     with respx.mock(base_url=settings.api_url) as router:
         router.post("/api/auth/anonymous-token").mock(side_effect=httpx.ConnectError("down"))

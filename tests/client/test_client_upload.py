@@ -13,7 +13,7 @@ from nemo_client_helpers import SENTINEL, Sleeps, token_body
 from nemo_mcp.client import NemoClient
 from nemo_mcp.config import Settings
 from nemo_mcp.errors import InvalidInputError, SessionNotFoundError
-from nemo_mcp.store import Store
+from nemo_mcp.store.sqlite import SQLiteStore
 
 pytestmark = pytest.mark.anyio
 
@@ -131,7 +131,7 @@ class DrainingTransport(httpx.AsyncBaseTransport):
 
 @pytest.mark.slow
 async def test_large_upload_streams_with_constant_memory(
-    settings: Settings, store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    settings: Settings, store: SQLiteStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     size = 256 * 1024 * 1024
     big = tmp_path / "big.mp4"

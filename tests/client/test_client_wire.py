@@ -19,13 +19,7 @@ from nemo_mcp.errors import (
     SessionNotFoundError,
     TransportError,
 )
-from nemo_mcp.models import (
-    parse_retry_after,
-    response_error,
-    safe_url,
-    strip_urls,
-    transport_error,
-)
+from nemo_mcp.models import parse_retry_after, response_error, safe_url, strip_urls, transport_error
 
 
 @pytest.mark.parametrize(

@@ -41,7 +41,7 @@ from nemo_mcp.errors import NemoError
 from nemo_mcp.mcp_errors import ERROR_META_KEY
 from nemo_mcp.server import build_server
 from nemo_mcp.service import Studio
-from nemo_mcp.store import Store
+from nemo_mcp.store.sqlite import SQLiteStore
 from nemo_mcp.turns import TurnLimits
 
 REPO = Path(__file__).resolve().parents[2]
@@ -148,7 +148,7 @@ class Ledger:
         records = {}
         for home in homes:
             if (home / "state.db").exists():
-                with Store(home) as store:
+                with SQLiteStore(home) as store:
                     for rec in store.list_renders():
                         records[rec.render_id] = rec.status
         for render_id, remote_status in renders:
@@ -528,7 +528,7 @@ def submitted_render_ids(emu: EmulatorServer) -> list[str]:
 
 
 def store_renders(home: Path) -> dict[str, str]:
-    with Store(home) as store:
+    with SQLiteStore(home) as store:
         return {r.render_id: r.status for r in store.list_renders()}
 
 

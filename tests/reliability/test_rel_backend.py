@@ -37,8 +37,8 @@ from nemo_mcp import constants, netguard
 from nemo_mcp.client import NemoClient
 from nemo_mcp.config import Settings
 from nemo_mcp.errors import DownloadError
-from nemo_mcp.models import RenderRecord, SessionRecord
-from nemo_mcp.store import Store
+from nemo_mcp.store.records import RenderRecord, SessionRecord
+from nemo_mcp.store.sqlite import SQLiteStore
 
 pytestmark = pytest.mark.anyio
 
@@ -90,7 +90,7 @@ async def tools_on(rig: Rig, server: HostileServer) -> AsyncIterator[Tools]:
 
 def seed(home: Path, api: str, render_url: str | None = None) -> None:
     """A current session (and a finished render waiting for its download) in the store."""
-    with Store(home) as store:
+    with SQLiteStore(home) as store:
         store.save_session(
             SessionRecord(
                 session_id=SID, task_id="task_1", api_url=api, language="en", title=None,
@@ -170,7 +170,7 @@ async def test_a_200k_deep_state_is_a_clear_error_not_a_recursion_error(rig: Rig
 def test_the_stored_state_keeps_only_what_is_needed(tmp_path: Path) -> None:
     """A large state (under the answer cap) is stored as its draft only; too large even so,
     the previous state is kept."""
-    with Store(tmp_path) as store:
+    with SQLiteStore(tmp_path) as store:
         store.save_session(
             SessionRecord(
                 session_id=SID, task_id=None, api_url="http://x", language="en", title=None,
@@ -272,7 +272,7 @@ def public_api(tmp_path: Path, **kwargs: Any) -> NemoClient:
         output_dir=tmp_path / "out",
         allowed_dirs=(tmp_path,),
     )
-    return NemoClient(settings, store=Store(tmp_path / "state"), **kwargs)
+    return NemoClient(settings, store=SQLiteStore(tmp_path / "state"), **kwargs)
 
 
 def ok_file(request: Request) -> Answer:
@@ -343,7 +343,7 @@ async def test_a_name_resolving_elsewhere_when_connecting_is_caught(
 
 async def test_local_render_links_are_fine_when_the_api_is_local(tmp_path: Path) -> None:
     """The emulator case: the API itself is on loopback, so its render links may be too."""
-    with HostileServer({"GET /": ok_file}) as server, Store(tmp_path / "state") as store:
+    with HostileServer({"GET /": ok_file}) as server, SQLiteStore(tmp_path / "state") as store:
         settings = Settings(
             api_url="http://127.0.0.1:9", token=SENTINEL_TOKEN, home=tmp_path / "state",
             output_dir=tmp_path, allowed_dirs=(tmp_path,),
@@ -377,6 +377,6 @@ async def test_a_token_echoed_by_the_backend_is_never_stored(rig: Rig) -> None:
     assert SENTINEL_TOKEN not in turn.text
     for path in rig.home.glob("state.db*"):
         assert SENTINEL_TOKEN.encode() not in path.read_bytes(), path.name
-    with Store(rig.home) as store:
+    with SQLiteStore(rig.home) as store:
         turns = store.list_turns()
         assert turns and turns[0].result_json and "[redacted]" in turns[0].result_json

@@ -3,7 +3,7 @@
 Models do issue parallel tool calls. Two identical calls at the same moment (over stdio, over
 ``serve --http``, or into two server processes sharing one state folder) must reach
 ``/run_sse`` once and be charged once; the second caller gets the first call's turn, saying it
-was not sent again. The guard is one atomic step in the store (``Store.claim_turn``), tested
+was not sent again. The guard is one atomic step in the store (``SQLiteStore.claim_turn``), tested
 here through real MCP clients against the emulator, and directly with many threads.
 """
 
@@ -30,8 +30,8 @@ from rel_helpers import (
     stdio_tools,
 )
 
-from nemo_mcp.models import TurnRecord
-from nemo_mcp.store import Store
+from nemo_mcp.store.records import TurnRecord
+from nemo_mcp.store.sqlite import SQLiteStore
 
 pytestmark = pytest.mark.anyio
 
@@ -110,7 +110,7 @@ async def test_identical_parallel_chats_reach_the_agent_once(
     assert accepted_messages(emu) == [message, message]
     with emu.state.lock:  # parallel first calls agreed on one session (the other stays empty)
         assert len([s for s in emu.state.sessions.values() if s.history]) == 2
-    with Store(rig.home) as store:
+    with SQLiteStore(rig.home) as store:
         assert len(store.list_sessions(emu.url)) == 2
     assert raced == once > 0, (raced, once)
     rig.ledger.measurements[f"parallel chat, {transport}, {'fresh' if fresh else 'session'}"] = {
@@ -160,13 +160,13 @@ async def test_parallel_different_messages_one_runs_one_is_told_to_wait(rig: Rig
 def test_the_claim_is_atomic_across_connections(tmp_path: Path) -> None:
     """Many threads, each with its own connection to one database (as separate processes
     have), claim the same message at once: exactly one starts it."""
-    Store(tmp_path).close()  # created and migrated once
+    SQLiteStore(tmp_path).close()  # created and migrated once
     barrier = threading.Barrier(12)
     outcomes: list[str] = []
     lock = threading.Lock()
 
     def claim(n: int) -> None:
-        with Store(tmp_path) as store:
+        with SQLiteStore(tmp_path) as store:
             barrier.wait()
             got = store.claim_turn(
                 TurnRecord(turn_id=f"turn_{n}", session_id="s1", message_hash="h"),
@@ -182,12 +182,12 @@ def test_the_claim_is_atomic_across_connections(tmp_path: Path) -> None:
     for t in threads:
         t.join(30)
     assert sorted(outcomes) == ["duplicate"] * 11 + ["started"]
-    with Store(tmp_path) as store:
+    with SQLiteStore(tmp_path) as store:
         assert [t.status for t in store.list_turns("s1")] == ["running"]
 
 
 def test_a_dead_owners_turn_goes_stale_and_frees_the_session(tmp_path: Path) -> None:
-    with Store(tmp_path) as store:
+    with SQLiteStore(tmp_path) as store:
         first = store.claim_turn(
             TurnRecord(turn_id="turn_a", session_id="s1", message_hash="a"),
             duplicate_after=None,

@@ -30,7 +30,7 @@ from nemo_mcp.config import Settings
 from nemo_mcp.contract import paths
 from nemo_mcp.errors import InvalidInputError
 from nemo_mcp.files import NAME_MAX_BYTES
-from nemo_mcp.store import Store
+from nemo_mcp.store.sqlite import SQLiteStore
 
 pytestmark = pytest.mark.anyio
 
@@ -176,7 +176,7 @@ async def test_the_client_checks_and_escapes_every_id(tmp_path: Path) -> None:
         api_url="http://api.nemo.test", token="nmv_usr_PATHS0test0token", home=tmp_path
     )
     async with NemoClient(
-        settings, store=Store(tmp_path), transport=httpx.MockTransport(answer)
+        settings, store=SQLiteStore(tmp_path), transport=httpx.MockTransport(answer)
     ) as client:
         for bad in HOSTILE_IDS:
             with pytest.raises(InvalidInputError):

@@ -35,7 +35,7 @@ from nemo_mcp.config import Settings
 from nemo_mcp.errors import NemoError
 from nemo_mcp.manifest import load_manifest
 from nemo_mcp.service import Studio
-from nemo_mcp.store import Store
+from nemo_mcp.store.sqlite import SQLiteStore
 from nemo_mcp.turns import TurnLimits, TurnOutcome, run_turn
 
 pytestmark = pytest.mark.anyio
@@ -455,7 +455,10 @@ def _client(tmp: Path, answer: Callable[[httpx.Request], httpx.Response], token:
         allowed_dirs=(tmp,),
     )
     return NemoClient(
-        settings, store=Store(tmp / "state"), transport=httpx.MockTransport(answer), sleep=_no_sleep
+        settings,
+        store=SQLiteStore(tmp / "state"),
+        transport=httpx.MockTransport(answer),
+        sleep=_no_sleep,
     )
 
 

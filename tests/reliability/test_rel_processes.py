@@ -27,7 +27,7 @@ from rel_helpers import (
     submitted_render_ids,
 )
 
-from nemo_mcp.store import Store
+from nemo_mcp.store.sqlite import SQLiteStore
 
 pytestmark = [
     pytest.mark.anyio,
@@ -134,7 +134,7 @@ async def test_server_killed_during_a_render_then_restarted_finishes_it(rig: Rig
         render_id = started.data["render_id"]
         assert started.data["status"] in ("submitting", "pending", "processing")
         a.kill()
-    with Store(rig.home) as store:
+    with SQLiteStore(rig.home) as store:
         rec = store.get_render(render_id)
         assert rec is not None and rec.status in ("submitting", "pending", "processing")
     assert integrity(rig.home) == "ok"
@@ -214,7 +214,7 @@ async def test_two_servers_share_one_state_folder_under_load(rig: Rig) -> None:
     assert count(emu, "token") == 1
     assert len(emu.state.tokens) == 1
     assert integrity(rig.home) == "ok"
-    with Store(rig.home) as store:
+    with SQLiteStore(rig.home) as store:
         assert all(r.status == "downloaded" for r in store.list_renders())
         assert len(store.list_renders()) == 2
         assert not store.list_turns(unfinished_only=True)
@@ -248,7 +248,7 @@ async def test_server_killed_mid_write_leaves_a_readable_state(rig: Rig, ledger:
             await wait_for(lambda: len(emu.state.sessions) >= 20)
             c.kill()
     assert integrity(rig.home) == "ok"
-    with Store(rig.home) as store:
+    with SQLiteStore(rig.home) as store:
         before = store.list_sessions(emu.url)
         assert len(before) >= 1
         current = store.current_session(emu.url)

@@ -25,11 +25,7 @@ from nemo_mcp.contract.values import epoch
 from nemo_mcp.emulator.faults import Fault
 from nemo_mcp.errors import APIError, InvalidInputError, NemoError, UnsafePathError
 from nemo_mcp.files import is_within, resolve_in_roots, safe_filename
-from nemo_mcp.models import (
-    parse_render_status,
-    parse_retry_after,
-    response_error,
-)
+from nemo_mcp.models import parse_render_status, parse_retry_after, response_error
 from nemo_mcp.redact import redact, register_secret
 
 STATES = {"pending", "processing", "completed", "failed", "cancelled"}

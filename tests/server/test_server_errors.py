@@ -27,7 +27,7 @@ from nemo_mcp.config import Settings
 from nemo_mcp.contract import codes
 from nemo_mcp.emulator import EmulatorServer
 from nemo_mcp.server import build_server
-from nemo_mcp.store import Store
+from nemo_mcp.store.sqlite import SQLiteStore
 
 pytestmark = pytest.mark.anyio
 
@@ -45,7 +45,7 @@ def assert_actionable(call: Call, kind: str, *words: str) -> None:
 
 
 async def _anon_user(settings: Settings) -> str:
-    with Store(settings.state_db) as store:
+    with SQLiteStore(settings.state_db) as store:
         cred = store.load_credential(settings.api_url)
         assert cred is not None and cred.user_id
         return cred.user_id

@@ -25,7 +25,7 @@ from nemo_server_helpers import (
 from nemo_mcp.config import Settings
 from nemo_mcp.emulator import EmulatorServer
 from nemo_mcp.server import build_server
-from nemo_mcp.store import Store
+from nemo_mcp.store.sqlite import SQLiteStore
 
 pytestmark = pytest.mark.anyio
 
@@ -152,7 +152,7 @@ async def test_client_cancel_cancels_the_render(
     [render] = list(emu.state.renders.values())
     await eventually(lambda: requests_to(emu, "render_cancel", "POST") == 1)
     await eventually(lambda: emu.render(render.render_id).status == "cancelled")  # type: ignore[union-attr]
-    with Store(settings.state_db) as store:
+    with SQLiteStore(settings.state_db) as store:
         rec = store.get_render(render.render_id)
         assert rec is not None
         await eventually(lambda: store.get_render(render.render_id).status == "cancelled")  # type: ignore[union-attr]
@@ -218,7 +218,7 @@ async def test_restarted_server_resumes_the_render(
     assert render_submits(emu) == 1
     assert len(emu.state.renders) == 1
     assert len(_mp4s(folders.out)) == 1
-    with Store(settings.state_db) as store:
+    with SQLiteStore(settings.state_db) as store:
         assert [r.status for r in store.list_renders()] == ["downloaded"]
         assert store.list_renders(unfinished_only=True) == []
 

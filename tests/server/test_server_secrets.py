@@ -22,7 +22,7 @@ from nemo_server_helpers import (
 from nemo_mcp.config import Settings
 from nemo_mcp.emulator import EmulatorServer
 from nemo_mcp.server import build_server
-from nemo_mcp.store import Store
+from nemo_mcp.store.sqlite import SQLiteStore
 
 pytestmark = pytest.mark.anyio
 
@@ -90,13 +90,13 @@ async def test_anonymous_token_never_leaks(
     async with Client(server, mode=mode) as client:  # type: ignore[arg-type]
         mcp = Recorder(client)
         await mcp.ok("nemo_get_credits")
-        with Store(settings.state_db) as store:
+        with SQLiteStore(settings.state_db) as store:
             first = store.load_credential(settings.api_url)
         assert first is not None and first.token
         # the first token expires mid-flow: a second one is fetched, and must not leak either
         emu.expire_token(token=first.token)
         await _full_flow(mcp, emu, folders)
-        with Store(settings.state_db) as store:
+        with SQLiteStore(settings.state_db) as store:
             second = store.load_credential(settings.api_url)
         assert second is not None and second.token and second.token != first.token
     _assert_clean(first.token, mcp, caplog)
