@@ -18,7 +18,7 @@ from pathlib import Path
 
 import anyio
 
-from nemo_mcp.client import NemoClient
+from nemo_mcp.api.client import NemoClient
 from nemo_mcp.config import Settings
 
 

@@ -14,7 +14,7 @@ import pytest
 import respx
 
 from nemo_mcp import constants
-from nemo_mcp.auth import TokenProvider
+from nemo_mcp.api.auth import TokenProvider
 from nemo_mcp.config import Settings
 from nemo_mcp.errors import AuthError, ClientIdMissingError, RateLimitError
 from nemo_mcp.store.records import Credential

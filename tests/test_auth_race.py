@@ -21,7 +21,7 @@ CHILD = """
 import sys
 import anyio
 import httpx
-from nemo_mcp.auth import TokenProvider
+from nemo_mcp.api.auth import TokenProvider
 from nemo_mcp.config import Settings
 from nemo_mcp.store.sqlite import SQLiteStore
 

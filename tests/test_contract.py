@@ -7,6 +7,12 @@ from typing import Any
 
 import pytest
 
+from nemo_mcp.api.records import (
+    parse_credits,
+    parse_render_poll,
+    parse_session_info,
+    parse_upload_receipt,
+)
 from nemo_mcp.condense.events import parse_frame
 from nemo_mcp.condense.sse import SSEDecoder
 from nemo_mcp.condense.timeline import Timeline
@@ -15,12 +21,6 @@ from nemo_mcp.emulator import draft as emulator_draft
 from nemo_mcp.emulator.app import create_app
 from nemo_mcp.emulator.config import StreamSpec
 from nemo_mcp.emulator.sse import Framer
-from nemo_mcp.models import (
-    parse_credits,
-    parse_render_status,
-    parse_session_info,
-    parse_upload_result,
-)
 
 URL = "http://cdn.test/renders/render_1.mp4"
 
@@ -53,7 +53,7 @@ def test_every_poll_shape_reads_back(
     )
     unwrapped = envelopes.unwrap(answer)
     assert unwrapped.ok
-    poll = parse_render_status(unwrapped.payload, "fallback")
+    poll = parse_render_poll(unwrapped.payload, "fallback")
     assert (poll.render_id, poll.status, poll.url, poll.error) == ("render_1", status, url, error)
     assert poll.progress == (100.0 if url else 40.0)
     if url and shape != "success":  # the success shape carries the URL only
@@ -73,7 +73,7 @@ def test_submit_and_cancel_answers_read_back() -> None:
         (renders.status_answer("render_1", "pending", progress=5), "pending"),
         (renders.status_answer("render_1", "cancelled"), "cancelled"),
     ):
-        poll = parse_render_status(envelopes.unwrap(answer).payload, "x")
+        poll = parse_render_poll(envelopes.unwrap(answer).payload, "x")
         assert (poll.render_id, poll.status) == ("render_1", status)
 
 
@@ -106,7 +106,7 @@ def test_upload_answer_reads_back() -> None:
         digest="abc",
         probed={"duration": 4.5, "bitrate": 1},
     )
-    result = parse_upload_result(uploads.answer([entry]))
+    result = parse_upload_receipt(uploads.answer([entry]))
     (got,) = result.files
     assert (got.filename, got.file_type, got.cdn_url, got.duration) == (
         "song.mp3",

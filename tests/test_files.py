@@ -9,13 +9,8 @@ from pathlib import Path
 import pytest
 
 from nemo_mcp import errors, media
-from nemo_mcp.files import (
-    check_media_url,
-    choose_output_path,
-    resolve_in_roots,
-    resolve_upload,
-    safe_filename,
-)
+from nemo_mcp.files.outputs import choose_output_path, safe_filename
+from nemo_mcp.files.uploads import check_media_url, resolve_in_roots, resolve_upload
 
 MB = 1024 * 1024
 

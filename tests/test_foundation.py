@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from nemo_mcp import constants, errors
-from nemo_mcp.attribution import detect_platform
+from nemo_mcp.api.attribution import detect_platform
 from nemo_mcp.config import DEFAULT_API_URL, DEFAULT_WEB_URL, Settings
 from nemo_mcp.contract.media import SUPPORTED_EXTENSIONS
 from nemo_mcp.manifest import all_manifests, load_manifest, read_frontmatter, skill_identity
@@ -162,8 +162,8 @@ def test_detect_platform_from_install_path(tmp_path: Path) -> None:
         (429, None, errors.RateLimitError),
         (500, None, errors.ServerError),
         (503, None, errors.ServerError),
-        (418, None, errors.APIError),
-        (200, 9999, errors.APIError),
+        (418, None, errors.APIStatusError),
+        (200, 9999, errors.APIStatusError),
     ],
 )
 def test_error_mapping(status: int, code: int | None, cls: type[errors.NemoError]) -> None:

@@ -712,18 +712,16 @@ async def cmd_logout(ctx: Ctx) -> Result:
 async def cmd_whoami(ctx: Ctx) -> Result:
     import httpx
 
-    from nemo_mcp.attribution import detect_platform
-    from nemo_mcp.auth import TokenProvider
-    from nemo_mcp.manifest import load_manifest, skill_identity
+    from nemo_mcp.api.attribution import attribution_for
+    from nemo_mcp.api.auth import TokenProvider
     from nemo_mcp.store import open_store
 
     s = ctx.settings
     with open_store(s) as store:
         async with httpx.AsyncClient() as http:
             ident = TokenProvider(s, store, http).identity()
-    manifest = load_manifest(s.skill)
-    skill, skill_version = skill_identity(manifest, s.skill_dir)
-    platform = s.skill_source_override or detect_platform(os.environ, skill_dir=s.skill_dir)
+    who = attribution_for(s)
+    skill, skill_version, platform = who.source, who.version, who.platform
     source = ident.source if ident.source != "none" else "none"
     expires_in = ident.expires_at - time.time() if ident.expires_at else None
     data: dict[str, Any] = {

@@ -33,7 +33,7 @@ import platformdirs
 
 from nemo_mcp import constants
 from nemo_mcp.contract import account
-from nemo_mcp.files import too_broad
+from nemo_mcp.files.roots import too_broad
 from nemo_mcp.redact import register_secret
 
 APP_DIR_NAME = "nemo-mcp"

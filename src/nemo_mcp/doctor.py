@@ -22,12 +22,12 @@ import anyio
 import httpx
 
 from nemo_mcp import constants, installers, media
-from nemo_mcp.attribution import detect_platform
+from nemo_mcp.api.attribution import UNKNOWN, attribution_for
 from nemo_mcp.config import Settings
 from nemo_mcp.contract import paths
 from nemo_mcp.errors import AuthError, ConfigError, NemoError, RateLimitError
-from nemo_mcp.files import configured_roots
-from nemo_mcp.manifest import load_manifest, read_frontmatter, skill_identity
+from nemo_mcp.files.roots import configured_roots
+from nemo_mcp.manifest import load_manifest, read_frontmatter
 
 Status = Literal["OK", "WARN", "FAIL", "SKIP"]
 LOW_DISK_BYTES = 1024**3
@@ -73,7 +73,8 @@ def check_skill(settings: Settings) -> list[Check]:
         manifest = load_manifest(settings.skill)
     except NemoError as err:
         return [Check("skill", "FAIL", err.message, err.hint)]
-    name, version = skill_identity(manifest, settings.skill_dir)
+    who = attribution_for(settings, manifest)
+    name, version = who.source, who.version
     origin = f"manifest {manifest.name}"
     if settings.skill_dir is not None:
         skill_md = settings.skill_dir / "SKILL.md"
@@ -93,11 +94,8 @@ def check_skill(settings: Settings) -> list[Check]:
         0,
         Check("skill", "OK", f"X-Skill-Source {name}, X-Skill-Version {version} (from {origin})"),
     )
-    platform = settings.skill_source_override or detect_platform(
-        os.environ, skill_dir=settings.skill_dir
-    )
-    note = " (the documented fallback)" if platform == "unknown" else ""
-    out.append(Check("platform", "OK", f"X-Skill-Platform {platform}{note}"))
+    note = " (the documented fallback)" if who.platform == UNKNOWN else ""
+    out.append(Check("platform", "OK", f"X-Skill-Platform {who.platform}{note}"))
     return out
 
 

@@ -1,32 +1,42 @@
 """One error hierarchy for everything that can go wrong, each error saying what to do next.
 
-    NemoError                      str(e) is always safe to show a person or a model
-    ├── ConfigError                bad settings or input before anything is sent
-    │   ├── InvalidInputError      a tool/command argument is wrong
-    │   └── UnsafePathError        a path outside the allowed folders, a symlink out, not media
-    ├── AuthError                  1001 / HTTP 401-403: token missing, expired or revoked
-    │   └── ClientIdMissingError   HTTP 400 from the token endpoint: no X-Client-Id
-    ├── SessionNotFoundError       1002 / HTTP 404 on a session: the timeline is gone
-    ├── InsufficientCreditsError   2001: out of credits (anonymous users get a registration link)
-    ├── UnsupportedFileError       4001: the file type is not accepted
-    ├── FileTooLargeError          4002 (or our own pre-check): over the upload limit
-    ├── ExportBlockedError         HTTP 402: the plan does not allow export (not a credit issue)
-    ├── RateLimitError             HTTP 429 (.retry_after)
-    ├── ServerError                HTTP 5xx
-    ├── APIError                   any other non-zero code or unexpected status
-    │   └── AnswerTooLargeError    an answer over the size cap, or JSON nested too deeply
-    ├── TransportError             the request never got an answer
-    │   └── APITimeoutError
-    ├── StreamError                the chat stream broke its rules (oversized event, idle, bad type)
-    │   └── OutcomeUnknownError    sent, but the answer was lost (AmbiguousSubmitError for renders)
-    │       StreamInterruptedError  the chat stream broke after it started (never resend)
-    ├── AgentTurnFailedError       the chat stream ended in an error (the agent did not finish)
-    ├── RenderFailedError          the render job ended "failed"
-    ├── StoreError                 the state folder is unusable (LockTimeoutError: busy)
-    └── DownloadError              the rendered file could not be fetched or failed its checks
+    NemoError                       str(e) is always safe to show a person or a model
+    ├── ConfigError                 bad settings or input, found before anything is sent
+    │   ├── InvalidInputError       a tool or command argument is wrong
+    │   │   └── DestinationExistsError  the export's file name is taken
+    │   └── UnsafePathError         outside the allowed folders, a symlink out, not media
+    ├── UnsupportedFileError        4001, or refused before sending: not a type NemoVideo takes
+    ├── FileTooLargeError           4002 / HTTP 413, or over the upload limit before sending
+    ├── APIStatusError              NemoVideo answered with an error (a status or a code) that
+    │   │                           no class below names (.status, .code)
+    │   ├── AuthError               1001 / HTTP 401-403: the token is missing, expired or revoked
+    │   │   └── ClientIdMissingError  HTTP 400 from the token endpoint: no X-Client-Id
+    │   ├── SessionNotFoundError    1002 / HTTP 404 on a session: its timeline is gone
+    │   ├── RenderNotFoundError     HTTP 404 on a render: never submitted, or expired
+    │   ├── InsufficientCreditsError  2001: out of credits (a registration link for anonymous use)
+    │   ├── ExportBlockedError      HTTP 402: the plan does not allow export (not credits)
+    │   ├── RateLimitError          HTTP 429 (.retry_after)
+    │   └── ServerError             HTTP 5xx
+    ├── APIError                    an answer nemo-mcp cannot use (not JSON, a field missing)
+    │   └── AnswerTooLargeError     over the size cap, or JSON nested too deeply
+    ├── TransportError              no (complete) answer: the connection failed
+    │   ├── APITimeoutError         ... or was too slow
+    │   ├── OutcomeUnknownError     sent, but the answer was lost: it may have taken effect
+    │   │   └── AmbiguousSubmitError  a render submit: look the render id up before resubmitting
+    │   └── StreamInterruptedError  the chat stream broke after it started (never resend)
+    │       └── StreamTimeoutError  ... because it went silent (also an APITimeoutError)
+    ├── StreamError                 the chat stream broke its rules (size, type)
+    ├── AgentTurnFailedError        the chat stream ended in an error: the agent did not finish
+    ├── RenderFailedError           the render ended "failed" (or cancelled, or lost)
+    ├── DownloadError               the rendered file could not be fetched or failed its checks
+    ├── StoreError                  the state folder is unusable
+    │   └── LockTimeoutError        another process holds the token lock
+    └── InternalError               a tool failed in a way nemo-mcp did not foresee
 
 Every class carries ``kind`` (a stable machine-readable name), ``hint`` (the next step), and
 ``retryable``. Messages never contain a token: ``redact`` scrubs any registered secret anyway.
+Errors from HTTP answers are made in one place (``error_for``, from the status and the envelope
+code); transport failures in another (``nemo_mcp.api.failures``).
 """
 
 from __future__ import annotations
@@ -35,6 +45,7 @@ from typing import Any, ClassVar
 
 from nemo_mcp.contract import codes
 from nemo_mcp.contract.media import SUPPORTED_EXTENSIONS
+from nemo_mcp.faces import Tool
 from nemo_mcp.redact import redact
 
 
@@ -91,7 +102,20 @@ class UnsafePathError(ConfigError):
     )
 
 
-class AuthError(NemoError):
+_CHECK_THE_REQUEST = (
+    "Check the request (session id, file, message) and try again; if it keeps failing, "
+    "`nemo-mcp doctor` checks the token, the API address and the state folder."
+)
+
+
+class APIStatusError(NemoError):
+    """NemoVideo answered with an error status or envelope code (``status``, ``code``)."""
+
+    kind = "api_error"
+    default_hint = _CHECK_THE_REQUEST
+
+
+class AuthError(APIStatusError):
     kind = "auth"
     default_hint = (
         "The token is invalid or expired. With an anonymous token nemo-mcp gets a new one by "
@@ -104,7 +128,7 @@ class ClientIdMissingError(AuthError):
     default_hint = "The token request needs an X-Client-Id; nemo-mcp creates one and retries."
 
 
-class SessionNotFoundError(NemoError):
+class SessionNotFoundError(APIStatusError):
     kind = "session_not_found"
     default_hint = (
         "That session no longer exists on the server and its timeline is gone. Start a new "
@@ -112,7 +136,7 @@ class SessionNotFoundError(NemoError):
     )
 
 
-class InsufficientCreditsError(NemoError):
+class InsufficientCreditsError(APIStatusError):
     kind = "no_credits"
 
     def __init__(self, message: str, *, registration_url: str | None = None, **kw: Any) -> None:
@@ -143,7 +167,7 @@ class FileTooLargeError(NemoError):
     )
 
 
-class ExportBlockedError(NemoError):
+class ExportBlockedError(APIStatusError):
     kind = "export_blocked"
     default_hint = (
         "This is a plan restriction, not a credit problem: register or upgrade at nemovideo.com "
@@ -151,7 +175,7 @@ class ExportBlockedError(NemoError):
     )
 
 
-class RateLimitError(NemoError):
+class RateLimitError(APIStatusError):
     kind = "rate_limited"
     retryable = True
 
@@ -162,18 +186,17 @@ class RateLimitError(NemoError):
         super().__init__(message, **kw)
 
 
-class ServerError(NemoError):
+class ServerError(APIStatusError):
     kind = "server_error"
     retryable = True
     default_hint = "NemoVideo had a server error; try again in a minute."
 
 
 class APIError(NemoError):
+    """An answer nemo-mcp cannot use: not JSON, or without a field it needs."""
+
     kind = "api_error"
-    default_hint = (
-        "Check the request (session id, file, message) and try again; if it keeps failing, "
-        "`nemo-mcp doctor` checks the token, the API address and the state folder."
-    )
+    default_hint = _CHECK_THE_REQUEST
 
 
 class AnswerTooLargeError(APIError):
@@ -222,7 +245,7 @@ class DownloadError(NemoError):
     )
 
 
-class RenderNotFoundError(APIError):
+class RenderNotFoundError(APIStatusError):
     """The server does not know this render id (never submitted, or expired)."""
 
     kind = "render_not_found"
@@ -291,13 +314,23 @@ class LockTimeoutError(StoreError):
     default_hint = "Another nemo-mcp process is busy getting a token; try again in a minute."
 
 
+class InternalError(NemoError):
+    """A tool failed in a way nemo-mcp did not foresee (the details stay in the server log)."""
+
+    kind = "internal"
+    default_hint = (
+        f"Check the session with {Tool.STATE} before repeating the request (nothing is ever "
+        "resent by itself); if it happens again, `nemo-mcp doctor` checks the setup."
+    )
+
+
 # Status -> class for HTTP errors that carry no more specific envelope code.
 _STATUS_MAP: dict[int, type[NemoError]] = {
-    400: APIError,
+    400: APIStatusError,
     401: AuthError,
     402: ExportBlockedError,
     403: AuthError,
-    404: APIError,
+    404: APIStatusError,
     413: FileTooLargeError,
     429: RateLimitError,
 }
@@ -341,11 +374,11 @@ def error_for(
     elif status >= 500:
         cls = ServerError
     else:
-        cls = _STATUS_MAP.get(status, APIError)
+        cls = _STATUS_MAP.get(status, APIStatusError)
     base = _DEFAULT_MESSAGES.get(cls) or f"NemoVideo answered HTTP {status}"
-    if cls is APIError and code not in (None, 0):
+    if cls is APIStatusError and code not in (None, 0):
         base = f"NemoVideo answered with error code {code} (HTTP {status})."
-    elif cls is APIError:
+    elif cls is APIStatusError:
         base = f"NemoVideo answered HTTP {status}."
     server_text = (message or "").strip().replace("\n", " ")[:300]
     text = f"{base} Server said: {server_text}" if server_text else base

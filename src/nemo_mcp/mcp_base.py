@@ -31,8 +31,8 @@ from mcp.types import (
 )
 from pydantic import ValidationError
 
-from nemo_mcp.errors import NemoError
-from nemo_mcp.mcp_errors import InternalError, error_result, invalid_arguments, unknown_tool
+from nemo_mcp.errors import InternalError, NemoError
+from nemo_mcp.mcp_errors import error_result, invalid_arguments, unknown_tool
 
 log = logging.getLogger(__name__)
 

@@ -60,16 +60,6 @@ _EXPECTED = {  # the first word of a pydantic type-error kind -> what the argume
 }
 
 
-class InternalError(NemoError):
-    """A tool failed in a way nemo-mcp did not foresee (the details stay in the server log)."""
-
-    kind = "internal"
-    default_hint = (
-        "Check the session with nemo_get_state before repeating the request (nothing is ever "
-        "resent by itself); if it happens again, `nemo-mcp doctor` checks the setup."
-    )
-
-
 def error_text(err: NemoError) -> str:
     """``Error (<kind>): <what happened>`` and ``Next step: <hint>``: what a model must read."""
     text = f"Error ({err.kind}): {err.message}"

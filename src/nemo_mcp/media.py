@@ -79,12 +79,6 @@ def family_for(extension: str, head: bytes) -> str | None:
     return family if allowed is not None and family in allowed else None
 
 
-def content_matches_extension(path: Path) -> bool:
-    """True when the file's bytes are a media container its extension may hold."""
-    with path.open("rb") as f:
-        return family_for(path.suffix, f.read(constants.SNIFF_BYTES)) is not None
-
-
 @dataclass(frozen=True)
 class Probe:
     """What PyAV found in a media file."""

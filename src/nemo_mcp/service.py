@@ -30,7 +30,7 @@ import anyio.lowlevel
 import httpx
 
 from nemo_mcp import constants, media, texts
-from nemo_mcp.client import NemoClient, check_id
+from nemo_mcp.api.client import NemoClient, check_id
 from nemo_mcp.condense.timeline import Timeline
 from nemo_mcp.config import Settings
 from nemo_mcp.contract import codes
@@ -45,16 +45,9 @@ from nemo_mcp.errors import (
     RenderNotFoundError,
     SessionNotFoundError,
 )
-from nemo_mcp.files import (
-    UploadCandidate,
-    check_media_url,
-    choose_output_path,
-    dedupe,
-    is_url,
-    resolve_upload,
-    safe_filename,
-    upload_roots,
-)
+from nemo_mcp.files.outputs import choose_output_path, safe_filename
+from nemo_mcp.files.roots import upload_roots
+from nemo_mcp.files.uploads import UploadCandidate, check_media_url, dedupe, is_url, resolve_upload
 from nemo_mcp.jobs import Job, JobRunner, ProgressFn
 from nemo_mcp.manifest import SkillManifest, load_manifest
 from nemo_mcp.next_steps import Step, phrase

@@ -11,7 +11,7 @@ import pytest
 import respx
 from nemo_client_helpers import API, SENTINEL, SENTINEL2, WEB, Sleeps, token_body
 
-from nemo_mcp.client import NemoClient
+from nemo_mcp.api.client import NemoClient
 from nemo_mcp.config import Settings
 from nemo_mcp.store.sqlite import SQLiteStore
 

@@ -10,18 +10,16 @@ import pytest
 import respx
 from nemo_client_helpers import SENTINEL, SENTINEL2, assert_clean
 
-from nemo_mcp.client import (
-    NemoClient,
-    OutcomeUnknownError,
-    StreamInterruptedError,
-    StreamTimeoutError,
-)
+from nemo_mcp.api.client import NemoClient
 from nemo_mcp.errors import (
     APITimeoutError,
     AuthError,
+    OutcomeUnknownError,
     ServerError,
     SessionNotFoundError,
     StreamError,
+    StreamInterruptedError,
+    StreamTimeoutError,
     TransportError,
 )
 

@@ -17,10 +17,10 @@ import respx
 from nemo_client_helpers import API, CDN, SENTINEL, Sleeps
 
 from nemo_mcp import constants
-from nemo_mcp.client import NemoClient
+from nemo_mcp.api.client import NemoClient
 from nemo_mcp.config import Settings
 from nemo_mcp.errors import DestinationExistsError, DownloadError, InvalidInputError
-from nemo_mcp.files import choose_output_path
+from nemo_mcp.files.outputs import choose_output_path
 from nemo_mcp.store.sqlite import SQLiteStore
 
 pytestmark = pytest.mark.anyio

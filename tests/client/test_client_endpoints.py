@@ -11,11 +11,11 @@ import respx
 from nemo_client_helpers import ANON_USER, API, SENTINEL, WEB, Sleeps
 
 from nemo_mcp import __version__
-from nemo_mcp.client import NemoClient
+from nemo_mcp.api.client import NemoClient
+from nemo_mcp.api.records import Credits, SessionInfo
 from nemo_mcp.config import Settings
-from nemo_mcp.errors import APIError
+from nemo_mcp.errors import APIStatusError
 from nemo_mcp.manifest import load_manifest
-from nemo_mcp.models import Credits, SessionInfo
 from nemo_mcp.store.sqlite import SQLiteStore
 
 pytestmark = pytest.mark.anyio
@@ -188,7 +188,7 @@ async def test_client_owns_a_default_store(tmp_path: Path) -> None:
 async def test_api_redirects_are_not_followed(client: NemoClient, api: respx.MockRouter) -> None:
     # the client never follows redirects on API calls; a 3xx is an unexpected answer
     api.get("/api/credits/balance/simple").respond(302, headers={"location": "http://evil.test/"})
-    with pytest.raises(APIError) as info:
+    with pytest.raises(APIStatusError) as info:
         await client.get_credits()
     assert "302" in str(info.value)
     assert not any(c.request.url.host == "evil.test" for c in api.calls)

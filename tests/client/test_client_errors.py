@@ -8,10 +8,11 @@ import respx
 from nemo_client_helpers import ANON_USER, SENTINEL, SENTINEL2, WEB, Sleeps, assert_clean
 
 from nemo_mcp import constants
-from nemo_mcp.client import NemoClient
+from nemo_mcp.api.client import NemoClient
 from nemo_mcp.config import Settings
 from nemo_mcp.errors import (
     APIError,
+    APIStatusError,
     APITimeoutError,
     AuthError,
     ExportBlockedError,
@@ -116,8 +117,8 @@ async def test_login_token_rejection_is_not_replaced(
         (httpx.Response(200, json={"code": 4002, "message": "too big"}), FileTooLargeError),
         (httpx.Response(413, text="too large"), FileTooLargeError),
         (httpx.Response(402, json={"message": "upgrade"}), ExportBlockedError),
-        (httpx.Response(200, json={"code": 7777, "message": "odd"}), APIError),
-        (httpx.Response(200, json={"success": False, "error": "nope"}), APIError),
+        (httpx.Response(200, json={"code": 7777, "message": "odd"}), APIStatusError),
+        (httpx.Response(200, json={"success": False, "error": "nope"}), APIStatusError),
     ],
 )
 async def test_error_codes_map_to_classes(
@@ -162,7 +163,7 @@ async def test_server_message_urls_are_reduced_to_hosts(
     api.get(CREDITS).respond(
         400, json={"code": 9, "message": "see https://signed.example/x?sig=SECRET1234 now"}
     )
-    with pytest.raises(APIError) as info:
+    with pytest.raises(APIStatusError) as info:
         await client.get_credits()
     assert "SECRET1234" not in str(info.value)
     assert "signed.example" in str(info.value)

@@ -10,7 +10,7 @@ import pytest
 import respx
 from nemo_client_helpers import API, CDN, SENTINEL, SENTINEL2, assert_clean
 
-from nemo_mcp.client import NemoClient
+from nemo_mcp.api.client import NemoClient
 from nemo_mcp.errors import AmbiguousSubmitError, NemoError
 
 pytestmark = pytest.mark.anyio

@@ -10,14 +10,16 @@ import pytest
 import respx
 from nemo_client_helpers import assert_clean
 
-from nemo_mcp.client import (
+from nemo_mcp.api.client import NemoClient
+from nemo_mcp.api.records import RenderPoll, parse_render_poll
+from nemo_mcp.contract import renders
+from nemo_mcp.errors import (
     AmbiguousSubmitError,
-    NemoClient,
     OutcomeUnknownError,
     RenderNotFoundError,
+    ServerError,
+    SessionNotFoundError,
 )
-from nemo_mcp.errors import ServerError, SessionNotFoundError
-from nemo_mcp.models import RenderStatus, parse_render_status
 
 pytestmark = pytest.mark.anyio
 
@@ -36,7 +38,7 @@ async def test_submit_sends_the_documented_body(client: NemoClient, api: respx.M
         "draft": DRAFT,
         "output": {"format": "mp4", "quality": "high"},
     }
-    assert status == RenderStatus(
+    assert status == RenderPoll(
         render_id="render_1", status="pending", progress=5.0, raw_status="pending"
     )
 
@@ -159,11 +161,11 @@ async def test_every_poll_shape_normalises(
     assert status.status == "completed"
     assert status.url == "https://cdn.example.com/o.mp4"
     assert status.progress == 100.0
-    assert status.is_terminal
+    assert status.status in renders.TERMINAL
 
 
 def test_poll_details_and_status_words() -> None:
-    st = parse_render_status(
+    st = parse_render_poll(
         {"taskId": "r", "status": "completed", "output": {"url": "u", "duration": 30.5, "size": 9}},
         "fallback",
     )
@@ -179,10 +181,10 @@ def test_poll_details_and_status_words() -> None:
         "something-new": "processing",
     }
     for word, expected in words.items():
-        assert parse_render_status({"status": word}, "r").status == expected
-    failed = parse_render_status({"status": "failed", "error": {"message": "bad draft"}}, "r")
+        assert parse_render_poll({"status": word}, "r").status == expected
+    failed = parse_render_poll({"status": "failed", "error": {"message": "bad draft"}}, "r")
     assert failed.error == "bad draft" and failed.render_id == "r"
-    assert parse_render_status({"status": "processing", "progress": 250}, "r").progress == 100.0
+    assert parse_render_poll({"status": "processing", "progress": 250}, "r").progress == 100.0
 
 
 async def test_poll_is_retried_on_5xx(client: NemoClient, api: respx.MockRouter) -> None:

@@ -10,7 +10,7 @@ import pytest
 import respx
 from nemo_client_helpers import SENTINEL, Sleeps, token_body
 
-from nemo_mcp.client import NemoClient
+from nemo_mcp.api.client import NemoClient
 from nemo_mcp.config import Settings
 from nemo_mcp.errors import InvalidInputError, SessionNotFoundError
 from nemo_mcp.store.sqlite import SQLiteStore

@@ -8,18 +8,19 @@ import httpx
 import pytest
 
 from nemo_mcp import constants
-from nemo_mcp.client import backoff_delay
+from nemo_mcp.api.answers import parse_retry_after, response_error, safe_url, strip_urls
+from nemo_mcp.api.failures import transport_error
+from nemo_mcp.api.retry import backoff_delay
 from nemo_mcp.contract.envelopes import Envelope, unwrap
 from nemo_mcp.contract.values import epoch
 from nemo_mcp.errors import (
-    APIError,
+    APIStatusError,
     APITimeoutError,
     AuthError,
     ServerError,
     SessionNotFoundError,
     TransportError,
 )
-from nemo_mcp.models import parse_retry_after, response_error, safe_url, strip_urls, transport_error
 
 
 @pytest.mark.parametrize(
@@ -98,7 +99,7 @@ def test_response_error_mapping() -> None:
     assert isinstance(response_error(200, b'{"code":1002}', None), SessionNotFoundError)
     assert isinstance(response_error(503, b"", None), ServerError)
     err = response_error(418, b"\x00\x01binary", "application/octet-stream")
-    assert type(err) is APIError and "non-JSON" in str(err) and "octet-stream" in str(err)
+    assert type(err) is APIStatusError and "non-JSON" in str(err) and "octet-stream" in str(err)
 
 
 def test_transport_error_mapping() -> None:

@@ -33,8 +33,9 @@ from hostile import (
 from mcp import Client
 from rel_helpers import SENTINEL_TOKEN, Rig, Tools, assert_actionable, partial_files
 
-from nemo_mcp import constants, netguard
-from nemo_mcp.client import NemoClient
+from nemo_mcp import constants
+from nemo_mcp.api import netguard
+from nemo_mcp.api.client import NemoClient
 from nemo_mcp.config import Settings
 from nemo_mcp.errors import DownloadError
 from nemo_mcp.store.records import RenderRecord, SessionRecord

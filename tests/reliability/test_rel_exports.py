@@ -25,11 +25,11 @@ from rel_helpers import (
 )
 
 from nemo_mcp import hostrules
-from nemo_mcp.client import NemoClient
+from nemo_mcp.api.client import NemoClient
 from nemo_mcp.config import Settings
 from nemo_mcp.contract import paths
 from nemo_mcp.errors import InvalidInputError
-from nemo_mcp.files import NAME_MAX_BYTES
+from nemo_mcp.files.outputs import NAME_MAX_BYTES
 from nemo_mcp.store.sqlite import SQLiteStore
 
 pytestmark = pytest.mark.anyio

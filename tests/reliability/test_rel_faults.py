@@ -603,7 +603,7 @@ def test_only_temporary_files_of_dead_downloads_are_swept(tmp_path: Path) -> Non
     """A ``.part`` file is removed only when no process holds it and it is not brand new."""
     import fcntl
 
-    from nemo_mcp.downloads import _sweep_stale_parts
+    from nemo_mcp.files.partial import sweep_stale_parts
 
     def part(name: str, age: float) -> Path:
         path = tmp_path / name
@@ -619,11 +619,11 @@ def test_only_temporary_files_of_dead_downloads_are_swept(tmp_path: Path) -> Non
     holder = os.open(live, os.O_RDONLY)
     try:
         fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        assert _sweep_stale_parts(tmp_path) == 1
+        assert sweep_stale_parts(tmp_path) == 1
         assert not dead.exists() and live.exists() and fresh.exists() and other.exists()
     finally:
         os.close(holder)
-    assert _sweep_stale_parts(tmp_path) == 1  # released: its writer is gone
+    assert sweep_stale_parts(tmp_path) == 1  # released: its writer is gone
     assert not live.exists() and fresh.exists()
 
 
@@ -667,7 +667,7 @@ async def test_claim_link_and_fallback_download_survive_broken_connections(
 ) -> None:
     """The two endpoints the studio does not use in its flow (the browser link's claim token and
     the API's own download route), through the client: retried or resumed, never half-done."""
-    from nemo_mcp.client import NemoClient
+    from nemo_mcp.api.client import NemoClient
 
     emu = rig.emulator()
     async with rig.tools(emu) as tools:

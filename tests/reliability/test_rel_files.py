@@ -27,9 +27,11 @@ import anyio
 import pytest
 from rel_helpers import AUDITORS, Ledger, Rig, assert_actionable, count, stdio_tools
 
-from nemo_mcp import files, media
-from nemo_mcp.client import NemoClient
+from nemo_mcp import media
+from nemo_mcp.api.client import NemoClient
 from nemo_mcp.emulator import EmulatorServer, synth
+from nemo_mcp.errors import ConfigError, UnsafePathError
+from nemo_mcp.files import roots, uploads
 
 pytestmark = [
     pytest.mark.anyio,
@@ -64,14 +66,14 @@ def swap_for_fifo(victim: Path) -> None:
 
 def after_resolving(monkeypatch: pytest.MonkeyPatch, attack: Callable[[], None]) -> None:
     """Run ``attack`` right after the path was resolved and confined, before it is opened."""
-    real = files.resolve_in_roots
+    real = uploads.resolve_in_roots
 
     def resolve_then_attack(*args: Any, **kwargs: Any) -> Path:
         path = real(*args, **kwargs)
         attack()
         return path
 
-    monkeypatch.setattr(files, "resolve_in_roots", resolve_then_attack)
+    monkeypatch.setattr(uploads, "resolve_in_roots", resolve_then_attack)
 
 
 def before_sending(monkeypatch: pytest.MonkeyPatch, attack: Callable[[], None]) -> None:
@@ -231,15 +233,15 @@ def test_roots_narrow_the_setting_and_never_widen_it(tmp_path: Path) -> None:
     other = tmp_path / "other"
     other.mkdir()
     real = media.resolve()
-    assert files.upload_roots([media]) == [real]
-    assert files.upload_roots([media], [media / "project"]) == [real / "project"]
-    assert files.upload_roots([media / "project"], [Path("/")]) == [real / "project"]
-    assert files.upload_roots([media], [tmp_path]) == [real]  # a wider root: the setting
-    with pytest.raises(files.UnsafePathError, match="does not overlap"):
-        files.upload_roots([media], [other])
+    assert roots.upload_roots([media]) == [real]
+    assert roots.upload_roots([media], [media / "project"]) == [real / "project"]
+    assert roots.upload_roots([media / "project"], [Path("/")]) == [real / "project"]
+    assert roots.upload_roots([media], [tmp_path]) == [real]  # a wider root: the setting
+    with pytest.raises(UnsafePathError, match="does not overlap"):
+        roots.upload_roots([media], [other])
     for broad in (Path("/"), Path.home(), Path.home().parent):
-        with pytest.raises(files.ConfigError, match="never lets"):
-            files.upload_roots([broad])
+        with pytest.raises(ConfigError, match="never lets"):
+            roots.upload_roots([broad])
 
 
 def test_the_outside_read_counter_is_not_vacuous(tmp_path: Path) -> None:
@@ -255,9 +257,9 @@ def test_the_outside_read_counter_is_not_vacuous(tmp_path: Path) -> None:
     AUDITORS.append(led)
     try:
         secret.read_bytes()  # the test's own read: not counted
-        media.content_matches_extension(secret)  # nemo-mcp's: counted
-        with pytest.raises(files.UnsafePathError):
-            files.open_media_file(link, [tmp_path], max_bytes=10**9)  # stopped: not counted
+        media.sniff(secret)  # nemo-mcp's: counted
+        with pytest.raises(UnsafePathError):
+            uploads.open_media_file(link, [tmp_path], max_bytes=10**9)  # stopped: not counted
     finally:
         AUDITORS.remove(led)
     assert led.outside_reads == ["s.mp3 in outside"], led.outside_reads

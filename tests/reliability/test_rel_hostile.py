@@ -30,7 +30,7 @@ from rel_helpers import (
     partial_files,
 )
 
-from nemo_mcp.client import NemoClient
+from nemo_mcp.api.client import NemoClient
 from nemo_mcp.config import Settings
 from nemo_mcp.errors import NemoError
 from nemo_mcp.manifest import load_manifest

@@ -18,14 +18,17 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from nemo_mcp.api.answers import parse_retry_after, response_error
+from nemo_mcp.api.records import parse_render_poll
 from nemo_mcp.condense.router import extract_paths, route
 from nemo_mcp.contract.envelopes import unwrap
 from nemo_mcp.contract.renders import state_of
 from nemo_mcp.contract.values import epoch
 from nemo_mcp.emulator.faults import Fault
 from nemo_mcp.errors import APIError, InvalidInputError, NemoError, UnsafePathError
-from nemo_mcp.files import is_within, resolve_in_roots, safe_filename
-from nemo_mcp.models import parse_render_status, parse_retry_after, response_error
+from nemo_mcp.files.outputs import safe_filename
+from nemo_mcp.files.paths import is_within
+from nemo_mcp.files.uploads import resolve_in_roots
 from nemo_mcp.redact import redact, register_secret
 
 STATES = {"pending", "processing", "completed", "failed", "cancelled"}
@@ -120,7 +123,7 @@ def test_status_words(word: str, state: str) -> None:
 @given(ENVELOPEY, st.text(min_size=1, max_size=20))
 def test_render_status_of_anything(payload: Any, fallback: str) -> None:
     try:
-        st_ = parse_render_status(payload, fallback)
+        st_ = parse_render_poll(payload, fallback)
     except APIError:
         assert not isinstance(payload, dict)
         return
@@ -129,7 +132,6 @@ def test_render_status_of_anything(payload: Any, fallback: str) -> None:
     assert st_.progress is None or 0.0 <= st_.progress <= 100.0
     assert st_.url is None or isinstance(st_.url, str)
     assert st_.size is None or isinstance(st_.size, int)
-    assert st_.is_terminal == (st_.status in ("completed", "failed", "cancelled"))
 
 
 URLS = st.builds(
@@ -166,7 +168,7 @@ def test_every_documented_poll_shape(
     else:
         body = {"code": 0, "data": {"render": {"id": rid, "status": word, "outputUrl": url}}}
     payload = unwrap(body).payload
-    st_ = parse_render_status(payload, "fallback")
+    st_ = parse_render_poll(payload, "fallback")
     assert st_.render_id == rid
     assert st_.status == WORDS[word]
     assert st_.url == url

@@ -16,31 +16,26 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 import re
-import tempfile
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from functools import cache
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import anyio
 import anyio.to_thread
 import httpx
 
 from nemo_mcp import constants
+from nemo_mcp.api.answers import safe_url
+from nemo_mcp.api.netguard import AddressGuard
+from nemo_mcp.api.records import DownloadResult
+from nemo_mcp.api.transport import notify, timeout
 from nemo_mcp.errors import DestinationExistsError, DownloadError, InvalidInputError
-from nemo_mcp.models import DownloadResult, safe_url
-from nemo_mcp.netguard import AddressGuard
-
-try:
-    import fcntl
-except ImportError:  # Windows: no sweeping of temporary files left by a crash
-    fcntl = None  # type: ignore[assignment]
+from nemo_mcp.faces import COMMANDS, Tool
+from nemo_mcp.files import partial
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +43,10 @@ log = logging.getLogger(__name__)
 DownloadProgress = Callable[[int, int], Awaitable[None] | None]
 Backoff = Callable[[int], float]
 
+_WAIT = f"{Tool.WAIT} / `{COMMANDS[Tool.WAIT]}`"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _CONTENT_RANGE_RE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
 _CONTENT_RANGE_UNSAT_RE = re.compile(r"^\s*bytes\s+\*/(\d+)\s*$", re.IGNORECASE)
-# ``tempfile.mkstemp`` names: <dest name>.<8 random characters>.part
-_PART_NAME_RE = re.compile(r"^.+\.[a-z0-9_]{8}\.part$")
 
 
 class _Retryable(Exception):
@@ -99,21 +93,19 @@ class Downloader:
             raise InvalidInputError("Only http and https download links are supported.")
         if expected_size is not None and expected_size > constants.MAX_DOWNLOAD_BYTES:
             raise self._too_big(start, expected_size)
-        if _taken(dest) and not (overwrite and dest.is_file() and not dest.is_symlink()):
+        if partial.taken(dest) and not (overwrite and dest.is_file() and not dest.is_symlink()):
             raise DestinationExistsError(f"{dest.name} already exists; it was not overwritten.")
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
+            fd, tmp = partial.create_part(dest)
         except OSError as err:
             raise DownloadError(
                 f"Cannot write {dest.name!r} to the folder {dest.parent}: {err.strerror or err}.",
                 hint="Choose another file name, or a folder you can write to "
                 "(NEMO_MCP_OUTPUT_DIR).",
             ) from err
-        tmp = Path(tmp_name)
-        _lock_part(fd)  # held until the file is closed: a live download is never swept
         try:
-            _sweep_stale_parts(dest.parent)
+            partial.sweep_stale_parts(dest.parent)
             with os.fdopen(fd, "wb", buffering=constants.CHUNK_SIZE) as out:
                 written, resumed = await self._fetch_within_deadline(
                     start, out, on_progress, expected_size
@@ -122,15 +114,15 @@ class Downloader:
                 await anyio.to_thread.run_sync(os.fsync, out.fileno())
             try:
                 if os.name != "nt":
-                    os.chmod(tmp, _file_mode())
-                _place(tmp, dest, overwrite)
+                    os.chmod(tmp, partial.file_mode())
+                partial.place(tmp, dest, overwrite)
             except OSError as err:
                 raise DownloadError(
                     f"The download finished but could not be saved as {dest.name!r}: "
                     f"{err.strerror or err}.",
                     hint="Choose another file name, or free space in the output folder.",
                 ) from err
-            _fsync_dir(dest.parent)
+            partial.fsync_dir(dest.parent)
             log.info("downloaded %d bytes to %s (%d resume(s))", written, dest.name, resumed)
             return DownloadResult(path=dest, size=written, resumed=resumed)
         finally:
@@ -159,8 +151,7 @@ class Downloader:
         raise DownloadError(
             f"The download from {start.host} did not finish within {took}; what had arrived "
             "was discarded.",
-            hint="Wait for the export again later (nemo_wait / `nemo-mcp wait`): it downloads "
-            "afresh.",
+            hint=f"Wait for the export again later ({_WAIT}): it downloads afresh.",
         )
 
     async def _fetch_into(
@@ -241,7 +232,7 @@ class Downloader:
                                 f"{total} bytes; the file was discarded."
                             )
                         if on_progress is not None:
-                            await _notify(on_progress, written, total or 0)
+                            await notify(on_progress, written, total or 0)
                     if total is not None and written < total:
                         raise _Retryable("body ended early")
                     break
@@ -256,8 +247,7 @@ class Downloader:
                     raise DownloadError(
                         f"The download from {host} kept failing ({attempts} attempts, at most "
                         f"{best} bytes received; last: {type(exc).__name__}); nothing was saved.",
-                        hint="Wait for the export again later (nemo_wait / `nemo-mcp wait`): it "
-                        "downloads afresh.",
+                        hint=f"Wait for the export again later ({_WAIT}): it downloads afresh.",
                     ) from exc
                 if written:
                     resumed += 1
@@ -288,18 +278,13 @@ class Downloader:
     ) -> AsyncIterator[httpx.Response]:
         """GET ``start``, following redirects by hand; every hop is checked by the guard."""
         url = start
-        timeout = httpx.Timeout(
-            constants.READ_TIMEOUT,
-            connect=constants.CONNECT_TIMEOUT,
-            write=constants.WRITE_TIMEOUT,
-            pool=constants.POOL_TIMEOUT,
-        )
+        limits = timeout(constants.READ_TIMEOUT)
         for _hop in range(constants.MAX_REDIRECTS + 1):
             await self._guard.check_url(url)
             hop_headers = dict(headers)
             if self._guard.same_origin(url):
                 hop_headers.update(await self._api_headers())
-            request = self._http.build_request("GET", url, headers=hop_headers, timeout=timeout)
+            request = self._http.build_request("GET", url, headers=hop_headers, timeout=limits)
             log.debug("GET %s", safe_url(url))
             response = await self._http.send(request, stream=True)
             try:
@@ -348,123 +333,9 @@ class Downloader:
         raise DownloadError(f"The download from {start.host} redirected too many times.")
 
 
-async def _notify(callback: Callable[..., Awaitable[None] | None], *args: Any) -> None:
-    result = callback(*args)
-    if inspect.isawaitable(result):
-        await result
-
-
-def _taken(path: Path) -> bool:
-    """Anything at ``path``, a dangling symlink included."""
-    try:
-        os.lstat(path)
-    except OSError:
-        return False
-    return True
-
-
-@cache
-def _file_mode() -> int:
-    """The mode a new file gets under the current umask (``mkstemp`` makes ``0o600``)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def _lock_part(fd: int) -> None:
-    """Mark a temporary download file as in use (POSIX: an exclusive ``flock``).
-
-    The lock goes away with the process, however it ends, so a ``.part`` file nobody holds was
-    left by a process that died mid-download (SIGKILL, power loss): ``_sweep_stale_parts``
-    removes those.
-    """
-    if fcntl is None:
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:  # a file system without locks: the file is simply not protected
-        log.debug("could not lock a temporary download file")
-
-
-def _sweep_stale_parts(folder: Path) -> int:
-    """Remove temporary download files left by dead processes; returns how many."""
-    if fcntl is None:
-        return 0
-    removed = 0
-    now = time.time()
-    try:
-        candidates = [p for p in folder.iterdir() if _PART_NAME_RE.match(p.name)]
-    except OSError:
-        return 0
-    for path in candidates:
-        try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        except OSError:
-            continue
-        try:
-            if now - os.fstat(fd).st_mtime < constants.STALE_PART_SECONDS:
-                continue  # just created: its writer may not have locked it yet
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                continue  # a download in progress (this process or another) holds it
-            path.unlink(missing_ok=True)
-            removed += 1
-            log.info("removed a temporary download file left by an interrupted run")
-        except OSError:
-            continue
-        finally:
-            os.close(fd)
-    return removed
-
-
 def _agree(known: int | None, announced: int, host: str | None) -> int:
     if known is not None and known != announced:
         raise DownloadError(
             f"The download from {host} is {announced} bytes, expected {known}; nothing was saved."
         )
     return announced
-
-
-def _place(tmp: Path, dest: Path, overwrite: bool) -> None:
-    """Move the finished temporary file to ``dest`` atomically, never replacing a file unasked."""
-    if overwrite:
-        os.replace(tmp, dest)
-        return
-    try:
-        os.link(tmp, dest)  # atomic, and fails if dest appeared meanwhile
-    except FileExistsError as err:
-        raise DestinationExistsError(
-            f"{dest.name} already exists; it was not overwritten."
-        ) from err
-    except OSError:
-        # Hard links unsupported here (some filesystems): rename is exclusive on Windows; on POSIX
-        # check first (a narrow race, acceptable on such filesystems).
-        if os.name == "nt":
-            try:
-                os.rename(tmp, dest)
-            except FileExistsError as err:
-                raise DestinationExistsError(
-                    f"{dest.name} already exists; it was not overwritten."
-                ) from err
-            return
-        if _taken(dest):
-            raise DestinationExistsError(
-                f"{dest.name} already exists; it was not overwritten."
-            ) from None
-        os.replace(tmp, dest)
-
-
-def _fsync_dir(folder: Path) -> None:
-    if os.name == "nt":
-        return
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -1,59 +1,34 @@
-"""Typed records: what the state store keeps, and what the API client returns.
-
-Everything here is a plain frozen dataclass (pydantic can validate and serialise them at the tool
-boundary). The ``parse_*`` functions turn NemoVideo's loosely specified JSON (two envelopes, bare
-objects, four render-poll shapes) into these types, and the wire helpers at the end turn failed
-answers and transport failures into ``NemoError``s with safe messages. All of it is pure: no I/O.
+"""What the API client returns: typed records of NemoVideo's answers, and the readers that make
+them from every shape the backend uses (field names from ``nemo_mcp.contract``). Pure: no I/O.
 """
 
 from __future__ import annotations
 
-import email.utils
-import json
-import re
-import time
 from dataclasses import dataclass, field
-from datetime import UTC
 from pathlib import Path
 from typing import Any, Literal, cast
-
-import httpx
 
 from nemo_mcp.contract import account, envelopes, renders, uploads
 from nemo_mcp.contract.renders import RenderState
 from nemo_mcp.contract.values import as_float, as_int, as_str, first, first_str
-from nemo_mcp.errors import APIError, APITimeoutError, NemoError, TransportError, error_for
+from nemo_mcp.errors import APIError
 
 __all__ = [
     "Credits",
     "DownloadResult",
     "Identity",
-    "RenderState",
-    "RenderStatus",
+    "RenderPoll",
     "SessionInfo",
     "TokenSource",
-    "UploadResult",
+    "UploadReceipt",
     "UploadedFile",
-    "decode_json",
     "parse_credits",
-    "parse_render_status",
-    "parse_retry_after",
+    "parse_render_poll",
     "parse_session_info",
-    "parse_upload_result",
-    "response_error",
-    "safe_url",
-    "strip_urls",
-    "transport_error",
+    "parse_upload_receipt",
 ]
 
 TokenSource = Literal["env", "login", "anonymous", "none"]
-
-
-def _now() -> float:
-    return time.time()
-
-
-# --- Stored records -------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -65,13 +40,6 @@ class Identity:
     expires_at: float | None
     client_id: str | None
     credits: int | None = None
-
-    @property
-    def is_anonymous(self) -> bool:
-        return self.source == "anonymous"
-
-
-# --- API results ----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -94,7 +62,7 @@ class UploadedFile:
 
 
 @dataclass(frozen=True)
-class UploadResult:
+class UploadReceipt:
     files: list[UploadedFile]
     session_state_applied: bool | None = None
 
@@ -107,7 +75,7 @@ class Credits:
 
 
 @dataclass(frozen=True)
-class RenderStatus:
+class RenderPoll:
     """One render poll, whatever shape the server used. ``raw_status`` keeps the server's word."""
 
     render_id: str
@@ -119,19 +87,12 @@ class RenderStatus:
     size: int | None = None
     raw_status: str | None = None
 
-    @property
-    def is_terminal(self) -> bool:
-        return self.status in ("completed", "failed", "cancelled")
-
 
 @dataclass(frozen=True)
 class DownloadResult:
     path: Path
     size: int
     resumed: int = 0  # how many times the transfer was resumed after a drop
-
-
-# --- Wire parsing ---------------------------------------------------------------------------
 
 
 def _require_dict(payload: Any, what: str) -> dict[str, Any]:
@@ -158,7 +119,7 @@ _UPLOAD_KNOWN = frozenset(
 )
 
 
-def parse_upload_result(payload: Any) -> UploadResult:
+def parse_upload_receipt(payload: Any) -> UploadReceipt:
     data = _require_dict(payload, "the upload")
     raw_files = data.get(uploads.FILES_FIELD)
     if raw_files is None and isinstance(data.get("file"), dict):
@@ -180,7 +141,7 @@ def parse_upload_result(payload: Any) -> UploadResult:
             )
         )
     applied = data.get(uploads.STATE_APPLIED)
-    return UploadResult(
+    return UploadReceipt(
         files=files, session_state_applied=applied if isinstance(applied, bool) else None
     )
 
@@ -209,7 +170,7 @@ def _render_error(data: dict[str, Any]) -> str | None:
     return None
 
 
-def parse_render_status(payload: Any, fallback_id: str) -> RenderStatus:
+def parse_render_poll(payload: Any, fallback_id: str) -> RenderPoll:
     """Normalise every render-poll shape (``contract.renders.poll_answer``).
 
     Pass the *unwrapped* payload (see ``contract.envelopes.unwrap``).
@@ -228,7 +189,7 @@ def parse_render_status(payload: Any, fallback_id: str) -> RenderStatus:
         progress = min(max(progress, 0.0), 100.0)
     elif status == "completed":
         progress = 100.0
-    return RenderStatus(
+    return RenderPoll(
         render_id=render_id,
         status=status,
         progress=progress,
@@ -238,96 +199,3 @@ def parse_render_status(payload: Any, fallback_id: str) -> RenderStatus:
         size=as_int(output.get("size", data.get("size"))),
         raw_status=raw_status,
     )
-
-
-# --- Wire helpers: errors out of answers and transport failures ------------------------------
-
-_URL_RE = re.compile(r"(?i)\b[a-z][a-z0-9+.\-]*://([^/\s'\"<>]+)[^\s'\"<>]*")
-
-
-def strip_urls(text: str) -> str:
-    """Replace every URL in ``text`` with its host (signed URLs carry secrets in the query)."""
-    return _URL_RE.sub(lambda m: f"<{m.group(1).rsplit('@', 1)[-1]}>", text)
-
-
-def safe_url(url: str | httpx.URL) -> str:
-    """``scheme://host/path`` of a URL, without credentials, query or fragment (for logs)."""
-    u = httpx.URL(str(url))
-    port = f":{u.port}" if u.port else ""
-    return f"{u.scheme}://{u.host}{port}{u.path}"
-
-
-def parse_retry_after(headers: httpx.Headers, *, now: float | None = None) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
-    ms = as_float(headers.get("retry-after-ms"))
-    if ms is not None and ms >= 0:
-        return ms / 1000.0
-    raw = headers.get("retry-after")
-    if not raw:
-        return None
-    seconds = as_float(raw)
-    if seconds is not None:
-        return seconds if seconds >= 0 else None
-    try:
-        when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(when.timestamp() - (time.time() if now is None else now), 0.0)
-
-
-def decode_json(content: bytes) -> tuple[bool, Any]:
-    """``(True, value)`` for a JSON body, ``(False, None)`` for anything else."""
-    if not content:
-        return False, None
-    try:
-        return True, json.loads(content)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return False, None
-
-
-def _describe_body(content: bytes, content_type: str | None) -> str:
-    kind = (content_type or "no content type").split(";", 1)[0].strip() or "no content type"
-    return f"a non-JSON answer ({kind}, {len(content)} bytes)"
-
-
-def response_error(
-    status: int,
-    content: bytes,
-    content_type: str | None,
-    *,
-    retry_after: float | None = None,
-    registration_url: str | None = None,
-) -> NemoError:
-    """The error an HTTP answer stands for: its envelope ``code``/``message`` and its status.
-
-    Call it for any non-2xx answer, and for a 2xx whose envelope says it failed. The server's
-    own text is kept short; a non-JSON body is described, never echoed.
-    """
-    is_json, body = decode_json(content)
-    code: int | None = None
-    message: str | None = None
-    if is_json and isinstance(body, dict):
-        env = envelopes.unwrap(body)
-        code = env.code
-        message = env.message or envelopes.message_of(body)
-    elif content:
-        message = _describe_body(content, content_type)
-    if message:
-        message = strip_urls(message)
-    return error_for(
-        status, code, message, retry_after=retry_after, registration_url=registration_url
-    )
-
-
-def transport_error(exc: httpx.HTTPError, action: str) -> NemoError:
-    """A NemoError for a request that got no (complete) answer. Raise it ``from exc``.
-
-    The message names the failure type and a URL-free reason; never a token or a signed URL.
-    """
-    reason = strip_urls(str(exc)).strip().replace("\n", " ")[:200]
-    detail = f"{type(exc).__name__}: {reason}" if reason else type(exc).__name__
-    if isinstance(exc, httpx.TimeoutException):
-        return APITimeoutError(f"{action}: NemoVideo did not answer in time ({detail}).")
-    return TransportError(f"{action}: the connection failed ({detail}).")

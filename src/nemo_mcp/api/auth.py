@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import anyio
@@ -28,22 +28,20 @@ import anyio.to_thread
 import httpx
 
 from nemo_mcp import constants
-from nemo_mcp.bounded import decode_answer, read_answer
+from nemo_mcp.api import retry
+from nemo_mcp.api.answers import decode_answer, parse_retry_after, read_answer, response_error
+from nemo_mcp.api.failures import transport_error
+from nemo_mcp.api.records import Identity, TokenSource
+from nemo_mcp.api.transport import Sleep
 from nemo_mcp.config import Settings
 from nemo_mcp.contract import account, codes, envelopes, headers, paths, values
 from nemo_mcp.errors import (
     APIError,
+    APIStatusError,
     AuthError,
     ClientIdMissingError,
     RateLimitError,
     TransportError,
-)
-from nemo_mcp.models import (
-    Identity,
-    TokenSource,
-    parse_retry_after,
-    response_error,
-    transport_error,
 )
 from nemo_mcp.redact import register_secret
 from nemo_mcp.store.base import StateStore
@@ -51,11 +49,6 @@ from nemo_mcp.store.records import Credential
 from nemo_mcp.store.schema import normalise_api_url
 
 log = logging.getLogger(__name__)
-
-Sleep = Callable[[float], Awaitable[None]]
-
-# Failures that prove the token request never left.
-_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 _ENV_REJECTED_HINT = (
     "Replace NEMO_TOKEN with a fresh token (nemovideo.com -> Settings -> API Tokens), or unset it "
@@ -205,7 +198,7 @@ class TokenProvider:
                 if retried:
                     raise
                 retried = True
-                lost = lost or not isinstance(err.__cause__, _NEVER_SENT)
+                lost = lost or not isinstance(err.__cause__, retry.PRE_SEND)
                 log.info("the anonymous-token request failed (%s); retrying once", err.kind)
                 await self._sleep(constants.RETRY_BASE_DELAY)
                 continue
@@ -229,9 +222,9 @@ class TokenProvider:
                     client_id = self._fresh_client_id()
                     continue
                 retry_after = parse_retry_after(response.headers)
-                if not waited and (retry_after is None or retry_after <= constants.RETRY_AFTER_CAP):
+                delay = retry.rate_limit_wait(retry_after)
+                if not waited and delay is not None:
                     waited = True
-                    delay = retry_after if retry_after else constants.RATE_LIMIT_RETRY_DELAY
                     log.info("anonymous token rate limited; retrying once in %.0f s", delay)
                     await self._sleep(delay)
                     continue
@@ -250,7 +243,9 @@ class TokenProvider:
             if 200 <= status < 300 and not retried:
                 try:
                     return self._credential_from(response, content)
-                except APIError:
+                except (APIError, APIStatusError) as err:
+                    if type(err) is not APIStatusError and not isinstance(err, APIError):
+                        raise  # a refusal the envelope names (a known code): not unreadable
                     # A success whose body is unreadable: the token may have been issued.
                     retried = lost = True
                     log.info("the anonymous-token answer was unreadable; retrying once")

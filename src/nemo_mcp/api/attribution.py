@@ -1,6 +1,8 @@
-"""Detect ``X-Skill-Platform``: where nemo-mcp (or the skill running it) is installed.
+"""The attribution headers, built once: which skill calls (``X-Skill-Source`` and
+``X-Skill-Version``, from the active manifest or the running SKILL.md) and where it is installed
+(``X-Skill-Platform``).
 
-Order (first match wins):
+The platform is found in this order (first match wins):
 1. ``SKILL_SOURCE`` in the environment;
 2. the skill folder (``NEMO_SKILL_DIR``) and then the package's own install path, looked up in
    the table below: a ClawHub install has ``.clawhub/origin.json`` (legacy ``.clawdhub``) beside
@@ -14,10 +16,14 @@ Order (first match wins):
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
-from nemo_mcp.config import ENV_SKILL_SOURCE
+from nemo_mcp.config import ENV_SKILL_SOURCE, Settings
+from nemo_mcp.contract import headers
+from nemo_mcp.manifest import SkillManifest, load_manifest, skill_identity
 
 UNKNOWN = "unknown"
 
@@ -89,3 +95,23 @@ def detect_platform(
         if env.get(var):
             return name
     return UNKNOWN
+
+
+@dataclass(frozen=True)
+class Attribution:
+    source: str  # the skill's name
+    version: str
+    platform: str
+
+    def headers(self) -> dict[str, str]:
+        return headers.attribution(self.source, self.version, self.platform)
+
+
+def attribution_for(settings: Settings, manifest: SkillManifest | None = None) -> Attribution:
+    """Who calls, for these settings (the active manifest unless one is given)."""
+    manifest = manifest if manifest is not None else load_manifest(settings.skill)
+    source, version = skill_identity(manifest, settings.skill_dir)
+    platform = settings.skill_source_override or detect_platform(
+        os.environ, skill_dir=settings.skill_dir
+    )
+    return Attribution(source, version, platform)

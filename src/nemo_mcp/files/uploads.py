@@ -1,14 +1,10 @@
-"""Every local path decision in one module: what may be read for upload, where exports land.
+"""Opening a file for upload: a path the user (or a model) named is accepted only when it is a
+regular media file inside an allowed folder.
 
-- ``upload_roots``: the folders uploads may come from. The user's setting (or the defaults) is
-  the outer limit: a client's roots only narrow it, the disk root and the home folder itself are
-  never allowed, and a broken setting is refused loudly.
-- ``resolve_upload``: a path the user (or a model) named is accepted only when it is a regular
-  media file inside an allowed folder. It is resolved (``~``, ``..``, symlinks), then opened
-  once (no-follow, non-blocking) and everything else is checked on that handle: regular file,
-  still inside the allowed folders, content matching the extension, size. The upload reads
-  from the same handle, so swapping the file after the check changes nothing.
-- ``choose_output_path``: exports go to the output folder and never overwrite silently.
+It is resolved (``~``, ``..``, symlinks), then opened once (no-follow, non-blocking) and
+everything else is checked on that handle: regular file, still inside the allowed folders,
+content matching the extension, size. The upload reads from the same handle, so swapping the
+file after the check changes nothing. URLs are handed to NemoVideo, never fetched here.
 """
 
 from __future__ import annotations
@@ -18,7 +14,6 @@ import os
 import re
 import stat
 import sys
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,13 +23,9 @@ from urllib.parse import unquote, urlparse
 
 from nemo_mcp import constants, media
 from nemo_mcp.contract.media import SUPPORTED_EXTENSIONS, MediaKind
-from nemo_mcp.errors import (
-    ConfigError,
-    FileTooLargeError,
-    InvalidInputError,
-    UnsafePathError,
-)
+from nemo_mcp.errors import FileTooLargeError, InvalidInputError, UnsafePathError
 from nemo_mcp.errors import UnsupportedFileError as _UnsupportedFileError
+from nemo_mcp.files.paths import exists, is_within, quoted_path, resolved
 
 # no-follow (the last component must not be a symlink), non-blocking (a FIFO cannot stall the
 # open), close-on-exec; each is 0 where the platform lacks it
@@ -88,138 +79,6 @@ def _as_path(raw: str) -> Path:
     return Path(text).expanduser()
 
 
-def _shown(raw: str) -> str:
-    """A user's path for a message: quoted, and shortened when it is very long."""
-    return repr(raw if len(raw) <= 160 else f"{raw[:100]}...{raw[-40:]}")
-
-
-def _exists(path: Path) -> bool:
-    """``path.exists()``, False for names the OS refuses outright (too long, bad bytes)."""
-    try:
-        return path.exists()
-    except (OSError, ValueError):
-        return False
-
-
-def _lexists(path: Path) -> bool:
-    """Whether anything (a dangling symlink included) has this name; True when unsure."""
-    try:
-        os.lstat(path)
-    except FileNotFoundError:
-        return False
-    except OSError as err:
-        if err.errno == errno.ENOTDIR:
-            return False
-        raise
-    return True
-
-
-def is_within(path: Path, root: Path) -> bool:
-    """True when ``path`` (already resolved) is ``root`` or inside it."""
-    try:
-        path.relative_to(root)
-    except ValueError:
-        return False
-    return True
-
-
-# --- the allowed folders ------------------------------------------------------------------
-
-
-def too_broad(folder: Path) -> str | None:
-    """Why ``folder`` (resolved) can never be an upload root, or None when it can."""
-    if folder == Path(folder.anchor):
-        return "the root of the disk"
-    try:
-        home = Path.home().resolve()
-    except (OSError, RuntimeError):
-        return None
-    if folder == home:
-        return "your home folder itself"
-    if is_within(home, folder):
-        return "a folder holding your home folder"
-    return None
-
-
-def _resolved(folder: Path) -> Path:
-    try:
-        return folder.expanduser().resolve()
-    except (OSError, RuntimeError, ValueError):
-        return folder.expanduser().absolute()
-
-
-_SETTING_HINT = (
-    "Set NEMO_MCP_ALLOWED_DIRS to the folders holding your media, separated by "
-    f"{os.pathsep!r} (for example ~/Music{os.pathsep}~/Videos), or remove it to use the "
-    "defaults (the working directory and your Music, Videos, Pictures, Downloads, Desktop and "
-    "Documents folders)."
-)
-
-
-def configured_roots(dirs: Sequence[Path], *, problem: str | None = None) -> list[Path]:
-    """The configured upload folders, resolved; a ``ConfigError`` when the setting is unusable.
-
-    Every folder must exist and be narrower than the home folder; a setting that names none
-    (empty, an unfilled ``${...}`` template) is refused, never replaced by the defaults.
-    """
-    if problem:
-        raise ConfigError(problem, hint=_SETTING_HINT)
-    roots: list[Path] = []
-    for folder in dirs:
-        real = _resolved(folder)
-        why = too_broad(real)
-        if why:
-            raise ConfigError(
-                f"The upload folders include {real} ({why}); nemo-mcp never lets a model read "
-                "everything there.",
-                hint=_SETTING_HINT,
-            )
-        if not real.is_dir():
-            raise ConfigError(
-                f"The upload folder {real} does not exist (or is not a folder).",
-                hint=_SETTING_HINT,
-            )
-        if real not in roots:
-            roots.append(real)
-    if not roots:
-        raise ConfigError("No upload folder is configured.", hint=_SETTING_HINT)
-    return roots
-
-
-def upload_roots(
-    dirs: Sequence[Path],
-    client_roots: Sequence[Path] | None = None,
-    *,
-    problem: str | None = None,
-) -> list[Path]:
-    """Where uploads may come from: the configured folders, narrowed by the client's roots.
-
-    A client's roots never widen the configured folders: the result is where the two overlap
-    (a root inside a configured folder, or a configured folder inside a root).
-    """
-    configured = configured_roots(dirs, problem=problem)
-    if not client_roots:
-        return configured
-    overlap: list[Path] = []
-    for root in (_resolved(r) for r in client_roots):
-        for folder in configured:
-            inner = root if is_within(root, folder) else folder if is_within(folder, root) else None
-            if inner is not None and inner not in overlap:
-                overlap.append(inner)
-    if not overlap:
-        shown = ", ".join(str(r) for r in client_roots[:4])
-        allowed = ", ".join(str(r) for r in configured[:6])
-        raise UnsafePathError(
-            f"The client limits file access to {shown}, which does not overlap the folders "
-            f"nemo-mcp may read ({allowed}).",
-            hint="Add the media's folder to the client's roots and to NEMO_MCP_ALLOWED_DIRS.",
-        )
-    return overlap
-
-
-# --- resolving and opening an upload ------------------------------------------------------
-
-
 def resolve_in_roots(raw: str, roots: Sequence[Path], *, base: Path | None = None) -> Path:
     """Resolve a user path (absolute, relative to ``base``, ``~`` or ``file://``) inside a root.
 
@@ -231,20 +90,20 @@ def resolve_in_roots(raw: str, roots: Sequence[Path], *, base: Path | None = Non
     if not candidate.is_absolute():
         # relative to the working directory (or ``base``), else to the first root holding it
         bases = [base or Path.cwd(), *real_roots]
-        found = [b / candidate for b in bases if _exists(b / candidate)]
+        found = [b / candidate for b in bases if exists(b / candidate)]
         inside = [b for b in bases if any(is_within(b.resolve(), r) for r in real_roots)]
         candidate = found[0] if found else (inside or bases)[0] / candidate
     try:
         resolved = candidate.resolve()
     except (OSError, RuntimeError, ValueError) as err:  # a symlink loop raises RuntimeError
         raise UnsafePathError(
-            f"{_shown(raw)} cannot be resolved to a file (a symlink loop, or a name the "
+            f"{quoted_path(raw)} cannot be resolved to a file (a symlink loop, or a name the "
             "system refuses).",
         ) from err
     if not any(is_within(resolved, r) for r in real_roots):
         shown = ", ".join(str(r) for r in real_roots) or "(none configured)"
         raise UnsafePathError(
-            f"{_shown(raw)} is outside the folders nemo-mcp may read ({shown}).",
+            f"{quoted_path(raw)} is outside the folders nemo-mcp may read ({shown}).",
         )
     return resolved
 
@@ -304,7 +163,7 @@ def _open_beneath(path: Path, roots: Sequence[Path]) -> int:
     no-follow. A folder swapped for a symlink after the path was resolved fails the open
     (``ELOOP`` / ``ENOTDIR``) instead of leading outside. Where the platform cannot open
     relative to a folder, the path is opened as a whole (the handle checks still apply)."""
-    root = next((r for r in (_resolved(r) for r in roots) if is_within(path, r)), None)
+    root = next((r for r in (resolved(r) for r in roots) if is_within(path, r)), None)
     if root is None or os.open not in os.supports_dir_fd or path == root:
         return os.open(path, _OPEN_FLAGS)
     *folders, leaf = path.relative_to(root).parts
@@ -337,7 +196,7 @@ def open_media_file(
     path: Path, roots: Sequence[Path], *, max_bytes: int, shown: str | None = None
 ) -> UploadCandidate:
     """Open ``path`` (resolved) once and check the handle: see the module docstring."""
-    name = shown or _shown(path.name)
+    name = shown or quoted_path(path.name)
     kind = media.kind_of(path)
     if kind is None:
         raise _UnsupportedFileError(f"{name} is not a supported media type.")
@@ -412,80 +271,6 @@ def check_media_url(url: str) -> str:
     if ext and ext not in SUPPORTED_EXTENSIONS:
         raise _UnsupportedFileError(f"The URL points at a .{ext} file.")
     return url
-
-
-_UNSAFE_NAME = re.compile(r"[^\w.\- ]+", re.UNICODE)
-_RESERVED_NAMES = frozenset(
-    {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(10)), *(f"LPT{i}" for i in range(10))}
-)
-# A name's length is counted in bytes (UTF-8; never fewer than the UTF-16 units Windows counts),
-# leaving room for what is added to it: a free-name counter and the download's temporary suffix.
-NAME_MAX_BYTES = 255
-_COUNTER_RESERVE = len(" (9999)")
-_PART_RESERVE = len(".abcdefgh.part")  # <name>.<8 random characters>.part, see client.download
-
-
-def _fit(text: str, max_bytes: int) -> str:
-    """``text`` cut to at most ``max_bytes`` UTF-8 bytes, on a character boundary."""
-    data = text.encode("utf-8")
-    if len(data) <= max_bytes:
-        return text
-    return data[: max(0, max_bytes)].decode("utf-8", "ignore")
-
-
-def _name_max(folder: Path) -> int:
-    """The longest file name (bytes) the folder's file system takes (255 when it cannot say)."""
-    try:
-        return min(NAME_MAX_BYTES, int(os.pathconf(folder, "PC_NAME_MAX")))
-    except (AttributeError, OSError, ValueError):
-        return NAME_MAX_BYTES
-
-
-def safe_filename(name: str, *, default: str = "nemovideo", suffix: str = ".mp4") -> str:
-    """A portable file name: no separators, control characters or reserved Windows names; at
-    most 80 characters, and short enough in bytes for a counter and the download's temporary
-    suffix to fit any common file system."""
-    name = unicodedata.normalize("NFC", name)
-    stem = Path(name).stem if name.lower().endswith(suffix) else name
-    budget = NAME_MAX_BYTES - _COUNTER_RESERVE - _PART_RESERVE - len(suffix.encode("utf-8"))
-    stem = _fit(_UNSAFE_NAME.sub("_", stem).strip(" ._")[:80], budget).strip(" ._")
-    if not stem or stem.upper() in _RESERVED_NAMES:
-        stem = default
-    return stem + suffix
-
-
-def choose_output_path(folder: Path, name: str, *, overwrite: bool = False) -> Path:
-    """``folder/name``, or ``name (2).mp4`` etc. when taken: never overwrite silently.
-
-    Anything already at the name counts as taken (a folder, a dangling symlink); ``overwrite``
-    replaces only a regular file. The name is shortened to what the folder's file system takes,
-    with room left for the download's temporary suffix.
-    """
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise ConfigError(
-            f"Cannot create the output folder {folder}: {err.strerror or err}.",
-            hint="Set NEMO_MCP_OUTPUT_DIR to a folder you can write to.",
-        ) from err
-    suffix = Path(name).suffix if len(Path(name).suffix) <= 8 else ""
-    stem = name[: len(name) - len(suffix)] if suffix else name
-    budget = _name_max(folder) - _PART_RESERVE - _COUNTER_RESERVE - len(suffix.encode("utf-8"))
-    stem = _fit(stem, budget) or "nemovideo"
-    target = folder / f"{stem}{suffix}"
-    try:
-        if not _lexists(target) or (overwrite and stat.S_ISREG(os.lstat(target).st_mode)):
-            return target
-        for n in range(2, 10_000):
-            alt = folder / f"{stem} ({n}){suffix}"
-            if not _lexists(alt):
-                return alt
-    except OSError as err:
-        raise ConfigError(
-            f"Cannot use the name {_shown(target.name)} in {folder}: {err.strerror or err}.",
-            hint="Pass another filename, or set NEMO_MCP_OUTPUT_DIR to another folder.",
-        ) from err
-    raise InvalidInputError("Too many files with that name in the output folder.")
 
 
 def dedupe(values: Iterable[str]) -> list[str]:
