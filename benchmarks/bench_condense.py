@@ -25,7 +25,9 @@ import tracemalloc
 from collections.abc import Iterator
 
 from benchmarks.common import Row
-from nemo_mcp.condense import SSEDecoder, TurnCondenser, parse_frame
+from nemo_mcp.stream.condenser import TurnCondenser
+from nemo_mcp.stream.events import parse_frame
+from nemo_mcp.stream.sse import SSEDecoder
 
 BATCH_BYTES = 256 * 1024  # generated (and held) at a time
 MAX_CHUNK = 16 * 1024  # network chunks are cut at random sizes up to this

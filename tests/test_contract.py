@@ -13,14 +13,14 @@ from nemo_mcp.api.records import (
     parse_session_info,
     parse_upload_receipt,
 )
-from nemo_mcp.condense.events import parse_frame
-from nemo_mcp.condense.sse import SSEDecoder
-from nemo_mcp.condense.timeline import Timeline
 from nemo_mcp.contract import account, draft, envelopes, paths, renders, stream, uploads
 from nemo_mcp.emulator import draft as emulator_draft
 from nemo_mcp.emulator.app import create_app
 from nemo_mcp.emulator.config import StreamSpec
 from nemo_mcp.emulator.sse import Framer
+from nemo_mcp.stream.events import parse_frame
+from nemo_mcp.stream.sse import SSEDecoder
+from nemo_mcp.timeline.model import Timeline
 
 URL = "http://cdn.test/renders/render_1.mp4"
 

@@ -18,8 +18,8 @@ import anyio.lowlevel
 import httpx
 import pytest
 
-from nemo_mcp.condense.condenser import ProgressNote
 from nemo_mcp.errors import InsufficientCreditsError, SessionNotFoundError, TransportError
+from nemo_mcp.stream.condenser import ProgressNote
 from nemo_mcp.turns import TurnLimits, TurnOutcome, run_turn
 
 STREAMS = Path(__file__).resolve().parent / "streams"

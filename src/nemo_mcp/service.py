@@ -29,9 +29,8 @@ import anyio
 import anyio.lowlevel
 import httpx
 
-from nemo_mcp import constants, media, texts
+from nemo_mcp import constants, media
 from nemo_mcp.api.client import NemoClient, check_id
-from nemo_mcp.condense.timeline import Timeline
 from nemo_mcp.config import Settings
 from nemo_mcp.contract import codes
 from nemo_mcp.errors import (
@@ -54,7 +53,9 @@ from nemo_mcp.next_steps import Step, phrase
 from nemo_mcp.store import open_store
 from nemo_mcp.store.base import StateStore
 from nemo_mcp.store.records import RenderRecord, SessionRecord, TurnRecord
+from nemo_mcp.timeline.model import Timeline
 from nemo_mcp.turns import TurnOutcome, run_turn
+from nemo_mcp.untrusted import cap, clean
 from nemo_mcp.views import (
     CreditsNote,
     CreditsView,
@@ -92,7 +93,7 @@ def _turn_failed(v: TurnView, reply: str, steps: list[str], hint: str) -> AgentT
     else:
         message += " Nothing on the timeline changed; the request was not finished."
     if reply:
-        said = texts.cap(" ".join(texts.clean(reply).split()), 300).replace('"', "'")
+        said = cap(" ".join(clean(reply).split()), 300).replace('"', "'")
         message += f' The agent had said (its words): "{said}"'
     return AgentTurnFailedError(
         message,

@@ -45,12 +45,6 @@ from typing import Any, Literal
 import anyio
 import httpx
 
-from nemo_mcp.condense.condenser import ProgressNote, TurnCondenser, TurnSummary
-from nemo_mcp.condense.diff import diff_states
-from nemo_mcp.condense.events import parse_frame
-from nemo_mcp.condense.gui import Face, SuggestedAction, translate
-from nemo_mcp.condense.sse import IdleTimeout, iter_frames
-from nemo_mcp.condense.timeline import Timeline
 from nemo_mcp.constants import (
     MAX_SSE_EVENT_BYTES,
     MAX_SSE_LINE_BYTES,
@@ -64,6 +58,12 @@ from nemo_mcp.constants import (
     TURN_SOCKET_READ_TIMEOUT,
 )
 from nemo_mcp.errors import NemoError, TransportError
+from nemo_mcp.stream.condenser import ProgressNote, TurnCondenser, TurnSummary
+from nemo_mcp.stream.events import parse_frame
+from nemo_mcp.stream.gui import Face, SuggestedAction, translate
+from nemo_mcp.stream.sse import IdleTimeout, iter_frames
+from nemo_mcp.timeline.diff import diff_states
+from nemo_mcp.timeline.model import Timeline
 
 __all__ = ["TurnLimits", "TurnOutcome", "TurnStatus", "run_turn"]
 

@@ -8,14 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nemo_mcp.condense.condenser import (
+from nemo_mcp.constants import MAX_REPLY_CHARS, PROGRESS_EVERY, STILL_WORKING_EVERY
+from nemo_mcp.stream.condenser import (
     STILL_WORKING,
     ProgressNote,
     TurnCondenser,
     human_tool_name,
 )
-from nemo_mcp.condense.events import HEARTBEAT, AgentEvent
-from nemo_mcp.constants import MAX_REPLY_CHARS, PROGRESS_EVERY, STILL_WORKING_EVERY
+from nemo_mcp.stream.events import HEARTBEAT, AgentEvent
 
 
 def text(t: str) -> AgentEvent:

@@ -12,15 +12,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nemo_mcp.condense.diff import diff_states
-from nemo_mcp.condense.draft_v3 import (
+from nemo_mcp.timeline.diff import diff_states
+from nemo_mcp.timeline.draft_v3 import (
     MAX_DEPTH,
     MAX_ELEMENTS,
     MAX_V3_CHARS,
     looks_like_v3,
     read_v3,
 )
-from nemo_mcp.condense.timeline import LABEL_CHARS, Timeline
+from nemo_mcp.timeline.fields import LABEL_CHARS
+from nemo_mcp.timeline.model import Timeline
 
 FULL = """<?xml version="1.0" encoding="UTF-8"?>
 <draft fps="30" width="1080" height="1920" duration="9000" title="Launch day">
@@ -366,8 +367,8 @@ def test_any_text_after_a_draft_tag_never_raises(tail: str) -> None:
         assert doc.problem is not None or isinstance(doc.tracks, tuple)
         tl = Timeline.from_state(state(text))
         assert isinstance(tl.summary(), str)
-        tl.overview()
-        tl.to_dict()
+        tl.track_views()
+        assert tl.is_export_ready in (True, False)
 
 
 @settings(max_examples=200)

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nemo_mcp.condense.events import AgentEvent, parse_data, parse_frame
-from nemo_mcp.condense.sse import SSEFrame
+from nemo_mcp.stream.events import AgentEvent, parse_data, parse_frame
+from nemo_mcp.stream.sse import SSEFrame
 
 
 def kinds(data: str | None, **kw: Any) -> list[str]:

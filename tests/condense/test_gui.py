@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nemo_mcp.condense.gui import ACTIONS, translate
+from nemo_mcp.stream.gui import ACTIONS, translate
 
 CASES = [
     # (text, mcp text, cli text, actions)

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nemo_mcp.condense.condenser import TurnCondenser
-from nemo_mcp.condense.events import AgentEvent
-from nemo_mcp.condense.question import (
+from nemo_mcp.stream.condenser import TurnCondenser
+from nemo_mcp.stream.events import AgentEvent
+from nemo_mcp.stream.question import (
     MAX_OPTION_CHARS,
     MAX_OPTIONS,
     MAX_QUESTION_CHARS,

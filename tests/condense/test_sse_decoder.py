@@ -10,15 +10,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nemo_mcp.condense.events import parse_frame
-from nemo_mcp.condense.sse import (
+from nemo_mcp.errors import StreamError
+from nemo_mcp.stream.events import parse_frame
+from nemo_mcp.stream.sse import (
     IdleTimeout,
     SSEDecoder,
     SSEFrame,
     SSELimitError,
     iter_frames,
 )
-from nemo_mcp.errors import StreamError
 
 STREAMS = Path(__file__).resolve().parents[1] / "streams"
 CORPUS = [p.read_bytes() for p in sorted(STREAMS.glob("*.sse"))]

@@ -14,7 +14,10 @@ from typing import Any
 
 import pytest
 
-from nemo_mcp.condense import SSEDecoder, TurnCondenser, parse_frame, translate
+from nemo_mcp.stream.condenser import TurnCondenser
+from nemo_mcp.stream.events import parse_frame
+from nemo_mcp.stream.gui import translate
+from nemo_mcp.stream.sse import SSEDecoder
 
 STREAMS = Path(__file__).resolve().parents[1] / "streams"
 NAMES = sorted(p.stem for p in STREAMS.glob("*.sse"))

@@ -12,8 +12,8 @@ import av
 import pytest
 from emu_helpers import FAST, Api, Media, serve
 
-from nemo_mcp.condense.timeline import Timeline
 from nemo_mcp.emulator import draft_shapes
+from nemo_mcp.timeline.model import Timeline
 
 pytestmark = pytest.mark.anyio
 

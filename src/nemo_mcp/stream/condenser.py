@@ -8,7 +8,7 @@ clock and hands back :class:`ProgressNote` objects to relay. Rules (api-contract
   event), never appended to it;
 - a trailing "I encountered a temporary issue..." is dropped when a real reply came before it;
 - tool calls become human steps ("generating video"), consecutive repeats folded;
-- a question to the user (``ask_question``, see :mod:`nemo_mcp.condense.question`) that no
+- a question to the user (``ask_question``, see :mod:`nemo_mcp.stream.question`) that no
   later step moves past is the turn's open question: the agent waits for the answer;
 - the turn failed when it ends in an error: a fatal error frame, or a model error
   (``errorCode``) that no later event resolved. Text said *before the agent's last tool call*
@@ -25,9 +25,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-from nemo_mcp.condense.events import AgentEvent
-from nemo_mcp.condense.question import AgentQuestion, is_answer, read_question
-from nemo_mcp.condense.text import clean_text, one_line, truncate
 from nemo_mcp.constants import (
     MAX_REPLY_CHARS,
     MAX_TURN_ERROR_CHARS,
@@ -37,6 +34,9 @@ from nemo_mcp.constants import (
     STILL_WORKING_EVERY,
 )
 from nemo_mcp.redact import redact
+from nemo_mcp.stream.events import AgentEvent
+from nemo_mcp.stream.question import AgentQuestion, is_answer, read_question
+from nemo_mcp.untrusted import clean_text, one_line, truncate
 
 __all__ = [
     "STILL_WORKING",

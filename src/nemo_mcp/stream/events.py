@@ -22,7 +22,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from nemo_mcp.condense.sse import SSEFrame
 from nemo_mcp.contract.stream import (
     ERROR,
     ERROR_CODE,
@@ -40,6 +39,7 @@ from nemo_mcp.contract.stream import (
     TYPE_TOOL_CALL,
     TYPE_TOOL_RESULT,
 )
+from nemo_mcp.stream.sse import SSEFrame
 
 __all__ = ["HEARTBEAT", "AgentEvent", "EventKind", "parse_data", "parse_frame"]
 

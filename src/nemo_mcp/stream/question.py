@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from nemo_mcp.condense.text import clean_label
+from nemo_mcp.untrusted import clean_label
 
 __all__ = [
     "MAX_OPTIONS",

@@ -1,6 +1,6 @@
 """What changed between two reads of a session's state, in words.
 
-Works on :class:`~nemo_mcp.condense.timeline.Timeline` objects, so a JSON draft and a Draft V3
+Works on :class:`~nemo_mcp.timeline.model.Timeline` objects, so a JSON draft and a Draft V3
 document are compared the same way. Labels are quoted (see ``timeline.quote``). When either
 draft could not be read, no track-by-track diff is guessed: one line says the draft changed and
 why it could not be read.
@@ -12,14 +12,10 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from nemo_mcp.condense.timeline import (
-    Segment,
-    Timeline,
-    Track,
-    format_seconds,
-    quote,
-)
 from nemo_mcp.contract.draft import TRACK_AUDIO, TRACK_TEXT, TRACK_VIDEO
+from nemo_mcp.timeline.model import Timeline
+from nemo_mcp.timeline.tracks import Segment, Track
+from nemo_mcp.timeline.values import fmt_percent, fmt_range, format_seconds, quote
 
 __all__ = ["MAX_DIFF_LINES", "diff_states"]
 
@@ -29,14 +25,6 @@ _NO_TEXT: Final = "(no text)"
 
 def _plural(n: int, word: str, plural: str | None = None) -> str:
     return f"{n} {word if n == 1 else plural or word + 's'}"
-
-
-def _range(start: int, end: int) -> str:
-    return f"{format_seconds(start)}-{format_seconds(end)} s"
-
-
-def _percent(volume: float) -> str:
-    return f"{round(volume * 100)}%"
 
 
 def _quoted(label: str | None) -> str:
@@ -49,7 +37,7 @@ def _span(segments: Iterable[Segment]) -> str:
         return ""
     start = min(s.start_ms for s in items)
     end = max(s.end_ms for s in items)
-    return f" {_range(start, end)}"
+    return f" {fmt_range(start, end, ' s')}"
 
 
 def _track_label(track: Track) -> str | None:
@@ -86,13 +74,15 @@ def _diff_titles(before: Timeline, after: Timeline) -> list[str]:
     for text, segments in new.items():
         previous = old.get(text, [])
         for segment in segments[len(previous) :]:
-            lines.append(f"added title {shown(text)} {_range(segment.start_ms, segment.end_ms)}")
+            lines.append(
+                f"added title {shown(text)} {fmt_range(segment.start_ms, segment.end_ms, ' s')}"
+            )
         if len(previous) == 1 and len(segments) == 1:
             a, b = previous[0], segments[0]
             if (a.start_ms, a.end_ms) != (b.start_ms, b.end_ms):
                 lines.append(
-                    f"title {shown(text)} moved {_range(a.start_ms, a.end_ms)} -> "
-                    f"{_range(b.start_ms, b.end_ms)}"
+                    f"title {shown(text)} moved {fmt_range(a.start_ms, a.end_ms, ' s')} -> "
+                    f"{fmt_range(b.start_ms, b.end_ms, ' s')}"
                 )
     for text, segments in old.items():
         for _ in segments[len(new.get(text, [])) :]:
@@ -117,7 +107,7 @@ def _diff_tracks(before: Timeline, after: Timeline) -> list[str]:
                 )
                 volume = track.effective_volume
                 if track.type_code == TRACK_AUDIO and volume is not None:
-                    line += f" ({_percent(volume)})"
+                    line += f" ({fmt_percent(volume)})"
                 lines.append(line)
                 continue
             if i >= len(new):
@@ -141,9 +131,9 @@ def _diff_track(a: Track, b: Track) -> list[str]:
         va, vb = a.effective_volume, b.effective_volume
         if vb is not None and va != vb and (va is None or round(va * 100) != round(vb * 100)):
             if va is None:
-                lines.append(f"{role} volume set to {_percent(vb)}")
+                lines.append(f"{role} volume set to {fmt_percent(vb)}")
             else:
-                lines.append(f"{role} volume {_percent(va)} -> {_percent(vb)}")
+                lines.append(f"{role} volume {fmt_percent(va)} -> {fmt_percent(vb)}")
     return lines
 
 
