@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from nemo_mcp import demo, media
+from nemo_mcp import demo
+from nemo_mcp.media.probe import probe as probe_media
 
 SECONDS = 6.0
 
@@ -24,7 +25,7 @@ def test_demo_makes_a_music_video(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert video.is_file() and video.parent == (out / "exports").resolve()
     assert "(audio, 6 s)" in printed  # the upload result carries the song's duration
 
-    probe = media.probe(video)
+    probe = probe_media(video)
     assert probe is not None
     assert probe.video_codec == "h264" and probe.audio_codec == "aac"
     assert probe.width and probe.height and probe.width > probe.height

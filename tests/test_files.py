@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from nemo_mcp import errors, media
+from nemo_mcp import errors
 from nemo_mcp.files.outputs import choose_output_path, safe_filename
 from nemo_mcp.files.uploads import check_media_url, resolve_in_roots, resolve_upload
+from nemo_mcp.media import containers
 
 MB = 1024 * 1024
 
@@ -134,7 +135,7 @@ def test_odd_unicode_names(root: Path) -> None:
     ],
 )
 def test_sniff(head: bytes, family: str | None) -> None:
-    assert media.sniff_bytes(head) == family
+    assert containers.sniff_bytes(head) == family
 
 
 def test_urls() -> None:

@@ -7,11 +7,11 @@ from typing import get_args
 import pytest
 from pydantic import BaseModel
 
-from nemo_mcp import next_steps
 from nemo_mcp.manifest import all_manifests, load_manifest
-from nemo_mcp.next_steps import TABLE, Outcome, mcp_line, outcome_of, steps_for
 from nemo_mcp.store.records import TurnStatus
-from nemo_mcp.views import (
+from nemo_mcp.studio import next_steps
+from nemo_mcp.studio.next_steps import TABLE, Outcome, mcp_line, outcome_of, steps_for
+from nemo_mcp.studio.views import (
     CreditsNote,
     CreditsView,
     MediaItem,

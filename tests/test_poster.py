@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nemo_mcp import media
 from nemo_mcp.emulator import synth
+from nemo_mcp.media import frames
 
 FPS = 10
 Frame = Callable[[float], np.ndarray]  # (fraction of the video) -> an RGB frame
@@ -50,13 +50,13 @@ def _picture(brightness: float) -> np.ndarray:
 def _stats(jpeg: bytes) -> tuple[float, float]:
     image = Image.open(io.BytesIO(jpeg))
     assert image.format == "JPEG"
-    return media.frame_interest(image)
+    return frames.frame_interest(image)
 
 
 def test_a_fade_from_black_is_skipped(tmp_path: Path) -> None:
     # black for the first 40 %, then the picture: a fifth of the way in is still black
     video = _video(tmp_path / "fade.mp4", 5.0, lambda f: _flat(0) if f < 0.4 else _picture(90))
-    poster = media.poster_frame(video)
+    poster = frames.poster_frame(video)
     assert poster is not None
     luma, contrast = _stats(poster)
     assert luma > 60 and contrast > 40, (luma, contrast)
@@ -65,7 +65,7 @@ def test_a_fade_from_black_is_skipped(tmp_path: Path) -> None:
 def test_about_a_fifth_of_the_way_in(tmp_path: Path) -> None:
     # brightness grows with time: the frame picked tells where it came from
     video = _video(tmp_path / "ramp.mp4", 5.0, lambda f: _picture(40 + 200 * f))
-    poster = media.poster_frame(video)
+    poster = frames.poster_frame(video)
     assert poster is not None
     luma, _ = _stats(poster)
     assert luma == pytest.approx(40 + 200 * 0.2, abs=12)  # the frame at 20 %, not 35 % (110)
@@ -74,26 +74,26 @@ def test_about_a_fifth_of_the_way_in(tmp_path: Path) -> None:
 def test_flat_frames_are_skipped_too(tmp_path: Path) -> None:
     # a grey card (no contrast) until 60 %, then the picture
     video = _video(tmp_path / "card.mp4", 5.0, lambda f: _flat(128) if f < 0.6 else _picture(80))
-    image = media.representative_frame(video)
-    assert image is not None and media.is_telling(image)
+    image = frames.representative_frame(video)
+    assert image is not None and frames.is_telling(image)
 
 
 def test_a_video_with_nothing_to_show_still_gets_a_poster(tmp_path: Path) -> None:
     video = _video(tmp_path / "black.mp4", 2.0, lambda f: _flat(0))
-    poster = media.poster_frame(video)
+    poster = frames.poster_frame(video)
     assert poster is not None and _stats(poster)[0] < 5
 
 
 def test_the_poster_is_small(tmp_path: Path) -> None:
     clip = synth.make_clip(tmp_path / "clip.mp4", 2.0, size=(1280, 720), audio=False)
-    poster = media.poster_frame(clip)
+    poster = frames.poster_frame(clip)
     assert poster is not None and len(poster) < 100_000
     assert Image.open(io.BytesIO(poster)).size == (480, 270)
 
 
 def test_no_poster_for_what_is_not_a_video(tmp_path: Path) -> None:
     song = synth.make_song(tmp_path / "song.mp3", 2.0)
-    assert media.poster_frame(song) is None
+    assert frames.poster_frame(song) is None
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(b"\x00\x00\x00\x18ftypisom" + b"\x00" * 100)
-    assert media.poster_frame(junk) is None
+    assert frames.poster_frame(junk) is None

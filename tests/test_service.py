@@ -17,9 +17,10 @@ from nemo_mcp.config import Settings
 from nemo_mcp.contract import paths
 from nemo_mcp.emulator import EmulatorServer, synth
 from nemo_mcp.errors import DownloadError, InvalidInputError, RenderFailedError
-from nemo_mcp.service import Studio, detect_language
-from nemo_mcp.texts import lines_for
-from nemo_mcp.turns import TurnLimits
+from nemo_mcp.studio.base import detect_language
+from nemo_mcp.studio.facade import Studio
+from nemo_mcp.studio.texts import lines_for
+from nemo_mcp.studio.turns import TurnLimits
 
 
 def lines_text(view: BaseModel) -> str:

@@ -13,7 +13,7 @@ import pytest
 from nemo_mcp.config import Settings
 from nemo_mcp.contract import paths
 from nemo_mcp.emulator import EmulatorServer, synth
-from nemo_mcp.service import Studio
+from nemo_mcp.studio.facade import Studio
 
 pytestmark = pytest.mark.anyio
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from nemo_mcp import constants, texts
+from nemo_mcp import constants
 from nemo_mcp.manifest import load_manifest
 from nemo_mcp.store.records import TurnStatus
+from nemo_mcp.studio import texts
+from nemo_mcp.studio.views import CreditsNote, RenderView, TurnView
 from nemo_mcp.untrusted import clean, quoted_lines
-from nemo_mcp.views import CreditsNote, RenderView, TurnView
 
 MANIFEST = load_manifest("nemo-mcp")
 TIMELINE = "Timeline (1 track): 1. Video: a.mp4 (0-6s)"

@@ -51,7 +51,7 @@ from nemo_mcp.redact import redact, register_secret, setup_logging
 
 if TYPE_CHECKING:
     from nemo_mcp.manifest import SkillManifest
-    from nemo_mcp.service import Studio
+    from nemo_mcp.studio.facade import Studio
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -116,7 +116,7 @@ def exit_code_for(err: NemoError) -> int:
 
 
 def _view_exit(view: BaseModel, *, cancelling: bool = False) -> int:
-    from nemo_mcp.views import RenderView, TurnView
+    from nemo_mcp.studio.views import RenderView, TurnView
 
     if isinstance(view, TurnView):
         if not view.done:
@@ -448,7 +448,7 @@ def _settings(args: argparse.Namespace, warnings: list[str]) -> Settings:
 
 async def _studio_call(ctx: Ctx, fn: Callable[[Studio], Awaitable[T]]) -> T:
     """Run ``fn`` with a studio; NemoErrors come out unwrapped from the task group."""
-    from nemo_mcp.service import Studio
+    from nemo_mcp.studio.facade import Studio
 
     caught: NemoError | None = None
     result: T | None = None
@@ -474,7 +474,7 @@ async def _settle(studio: Studio, view: BaseModel) -> BaseModel:
     """
     import anyio
 
-    from nemo_mcp.views import RenderView, TurnView
+    from nemo_mcp.studio.views import RenderView, TurnView
 
     deadline = time.monotonic() + constants.HANDLE_GRACE
     if isinstance(view, RenderView) and not view.done:
@@ -654,7 +654,7 @@ async def cmd_login(ctx: Ctx) -> Result:
     credits: float | None = None
     if not ctx.args.no_verify:
         probe = settings.with_(token=token)
-        from nemo_mcp.service import Studio
+        from nemo_mcp.studio.facade import Studio
 
         caught: NemoError | None = None
         async with Studio.open(probe, face="cli", resume=False) as studio:

@@ -19,11 +19,10 @@ from typing import Any, TextIO
 
 from pydantic import BaseModel
 
-from nemo_mcp import next_steps, texts
 from nemo_mcp.manifest import SkillManifest
 from nemo_mcp.redact import redact
-from nemo_mcp.untrusted import clean
-from nemo_mcp.views import (
+from nemo_mcp.studio import next_steps, texts
+from nemo_mcp.studio.views import (
     CreditsView,
     Progress,
     RenderView,
@@ -33,6 +32,7 @@ from nemo_mcp.views import (
     TurnView,
     UploadResult,
 )
+from nemo_mcp.untrusted import clean
 
 _SPINNER = "|/-\\"
 _DIGITS = re.compile(r"\d+(?:\.\d+)?")

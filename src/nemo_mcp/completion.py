@@ -32,7 +32,7 @@ from mcp.types.version import MODERN_PROTOCOL_VERSIONS
 
 from nemo_mcp.contract.media import SUPPORTED_EXTENSIONS
 from nemo_mcp.manifest import PromptSpec
-from nemo_mcp.service import Studio
+from nemo_mcp.studio.facade import Studio
 
 log = logging.getLogger(__name__)
 

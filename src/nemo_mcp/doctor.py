@@ -21,13 +21,14 @@ from typing import Any, Literal
 import anyio
 import httpx
 
-from nemo_mcp import constants, installers, media
+from nemo_mcp import constants, installers
 from nemo_mcp.api.attribution import UNKNOWN, attribution_for
 from nemo_mcp.config import Settings
 from nemo_mcp.contract import paths
 from nemo_mcp.errors import AuthError, ConfigError, NemoError, RateLimitError
 from nemo_mcp.files.roots import configured_roots
 from nemo_mcp.manifest import load_manifest, read_frontmatter
+from nemo_mcp.media import probe
 
 Status = Literal["OK", "WARN", "FAIL", "SKIP"]
 LOW_DISK_BYTES = 1024**3
@@ -184,7 +185,7 @@ async def check_api(settings: Settings, timeout: float = constants.DOCTOR_API_TI
 async def check_account(
     settings: Settings, timeout: float = constants.DOCTOR_ACCOUNT_TIMEOUT
 ) -> Check:
-    from nemo_mcp.service import Studio
+    from nemo_mcp.studio.facade import Studio
 
     try:
         with anyio.fail_after(timeout):
@@ -210,7 +211,7 @@ async def check_account(
 
 
 def check_media() -> Check:
-    if not media.has_pyav():
+    if not probe.has_pyav():
         return Check(
             "media",
             "WARN",

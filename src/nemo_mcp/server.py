@@ -39,7 +39,7 @@ from mcp.types import (
 )
 from pydantic import BaseModel, Field, WithJsonSchema
 
-from nemo_mcp import __version__, constants, media, texts
+from nemo_mcp import __version__, constants
 from nemo_mcp.completion import client_roots, complete
 from nemo_mcp.config import Settings
 from nemo_mcp.errors import InvalidInputError, NemoError
@@ -47,10 +47,12 @@ from nemo_mcp.hostrules import security_settings
 from nemo_mcp.manifest import SkillManifest, load_manifest
 from nemo_mcp.mcp_base import CACHE_HINTS, NemoMCPServer, server_icons
 from nemo_mcp.mcp_errors import error_result, resource_errors
+from nemo_mcp.media import frames
 from nemo_mcp.prompts import add_prompts
 from nemo_mcp.redact import redact
-from nemo_mcp.service import Studio
-from nemo_mcp.views import (
+from nemo_mcp.studio import texts
+from nemo_mcp.studio.facade import Studio
+from nemo_mcp.studio.views import (
     CreditsView,
     NewSessionView,
     Progress,
@@ -223,7 +225,7 @@ def _render_extras(view: RenderView) -> list[ContentBlock]:
                 description=f"The rendered MP4 ({view.width}x{view.height}, {view.duration_s} s)",
             )
         )
-        poster = media.poster_frame(path)
+        poster = frames.poster_frame(path)
         if poster:
             extras.append(
                 ImageContent(

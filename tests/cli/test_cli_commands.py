@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from nemo_cli_helpers import MUSIC_VIDEO, REGISTERED_TOKEN, Env, RunFn
 
-from nemo_mcp import media, skillpkg
+from nemo_mcp import skillpkg
 from nemo_mcp.manifest import load_manifest
+from nemo_mcp.media import containers
 from nemo_mcp.store.sqlite import SQLiteStore
 
 
@@ -56,7 +57,7 @@ def test_seed_workflow_upload_chat_state_export(run: RunFn, env: Env) -> None:
     lines = export.out.strip().splitlines()
     path = Path(lines[-1])  # the MP4 path is the last line
     assert path == env.out / "my video.mp4" and path.is_file()
-    assert media.sniff(path) == "isobmff"
+    assert containers.sniff(path) == "isobmff"
     assert "submitting the render" in export.err  # progress went to stderr
 
     again = run("export", "--filename", "my video", "--json", "--force")
@@ -441,12 +442,12 @@ def test_quiet_suppresses_progress(run: RunFn, env: Env) -> None:
 
 
 def test_interrupt_is_exit_130(run: RunFn, env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
-    from nemo_mcp import service
+    from nemo_mcp.studio.facade import Studio
 
     async def boom(self: Any, **kwargs: Any) -> Any:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(service.Studio, "credits", boom)
+    monkeypatch.setattr(Studio, "credits", boom)
     r = run("credits", "--json")
     assert r.code == 130 and r.json["error"]["kind"] == "interrupted"
 
@@ -454,12 +455,12 @@ def test_interrupt_is_exit_130(run: RunFn, env: Env, monkeypatch: pytest.MonkeyP
 def test_unexpected_errors_are_exit_1_without_a_traceback(
     run: RunFn, env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from nemo_mcp import service
+    from nemo_mcp.studio.facade import Studio
 
     async def boom(self: Any, **kwargs: Any) -> Any:
         raise RuntimeError("kaputt")
 
-    monkeypatch.setattr(service.Studio, "credits", boom)
+    monkeypatch.setattr(Studio, "credits", boom)
     r = run("credits")
     assert r.code == 1
     assert "unexpected error (RuntimeError: kaputt)" in r.err

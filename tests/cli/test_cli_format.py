@@ -11,7 +11,7 @@ from nemo_mcp import cli, errors
 from nemo_mcp.cli_format import ProgressPrinter, format_view, json_view
 from nemo_mcp.manifest import load_manifest
 from nemo_mcp.redact import register_secret
-from nemo_mcp.views import (
+from nemo_mcp.studio.views import (
     CreditsView,
     Progress,
     RenderView,

@@ -22,7 +22,7 @@ import anyio
 from nemo_mcp import constants
 from nemo_mcp.config import Settings
 from nemo_mcp.errors import NemoError
-from nemo_mcp.service import Studio
+from nemo_mcp.studio.facade import Studio
 
 TOKEN = "nmv_usr_HOSTILE0child0token0never0stored0or0shown"
 

@@ -33,16 +33,17 @@ from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.server.mcpserver import MCPServer
 
-from nemo_mcp import media
 from nemo_mcp.config import Settings
 from nemo_mcp.contract import paths
 from nemo_mcp.emulator import EmulatorServer
 from nemo_mcp.errors import NemoError
 from nemo_mcp.mcp_errors import ERROR_META_KEY
+from nemo_mcp.media import containers
+from nemo_mcp.media.probe import probe as probe_media
 from nemo_mcp.server import build_server
-from nemo_mcp.service import Studio
 from nemo_mcp.store.sqlite import SQLiteStore
-from nemo_mcp.turns import TurnLimits
+from nemo_mcp.studio.facade import Studio
+from nemo_mcp.studio.turns import TurnLimits
 
 REPO = Path(__file__).resolve().parents[2]
 OUT_DIR = REPO / ".benchmarks-out"
@@ -272,9 +273,9 @@ def mp4_problem(path: Path) -> str | None:
     """Why a file in an output folder is not a complete, playable MP4 (None: it is)."""
     if path.stat().st_size == 0:
         return "empty"
-    if media.sniff(path) != "isobmff":
+    if containers.sniff(path) != "isobmff":
         return "not an MP4 container"
-    probe = media.probe(path)
+    probe = probe_media(path)
     if probe is None or probe.video_codec is None:
         return "no decodable video"
     return None

@@ -28,7 +28,7 @@ from rel_helpers import (
 
 from nemo_mcp.contract import paths
 from nemo_mcp.emulator import EmulatorServer
-from nemo_mcp.turns import TurnLimits
+from nemo_mcp.studio.turns import TurnLimits
 
 pytestmark = pytest.mark.anyio
 

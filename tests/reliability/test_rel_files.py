@@ -27,11 +27,11 @@ import anyio
 import pytest
 from rel_helpers import AUDITORS, Ledger, Rig, assert_actionable, count, stdio_tools
 
-from nemo_mcp import media
 from nemo_mcp.api.client import NemoClient
 from nemo_mcp.emulator import EmulatorServer, synth
 from nemo_mcp.errors import ConfigError, UnsafePathError
 from nemo_mcp.files import roots, uploads
+from nemo_mcp.media import containers
 
 pytestmark = [
     pytest.mark.anyio,
@@ -257,7 +257,7 @@ def test_the_outside_read_counter_is_not_vacuous(tmp_path: Path) -> None:
     AUDITORS.append(led)
     try:
         secret.read_bytes()  # the test's own read: not counted
-        media.sniff(secret)  # nemo-mcp's: counted
+        containers.sniff(secret)  # nemo-mcp's: counted
         with pytest.raises(UnsafePathError):
             uploads.open_media_file(link, [tmp_path], max_bytes=10**9)  # stopped: not counted
     finally:

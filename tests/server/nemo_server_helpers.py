@@ -23,8 +23,8 @@ from nemo_mcp.config import Settings
 from nemo_mcp.contract import paths
 from nemo_mcp.emulator import EmulatorServer
 from nemo_mcp.mcp_errors import ERROR_META_KEY
-from nemo_mcp.service import Studio
-from nemo_mcp.turns import TurnLimits
+from nemo_mcp.studio.facade import Studio
+from nemo_mcp.studio.turns import TurnLimits
 
 # A fast emulator: short generations, tiny renders, no random silent turns, plenty of credits.
 FAST: dict[str, Any] = {

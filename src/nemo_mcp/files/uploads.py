@@ -21,11 +21,12 @@ from types import TracebackType
 from typing import BinaryIO
 from urllib.parse import unquote, urlparse
 
-from nemo_mcp import constants, media
+from nemo_mcp import constants
 from nemo_mcp.contract.media import SUPPORTED_EXTENSIONS, MediaKind
 from nemo_mcp.errors import FileTooLargeError, InvalidInputError, UnsafePathError
 from nemo_mcp.errors import UnsupportedFileError as _UnsupportedFileError
 from nemo_mcp.files.paths import exists, is_within, quoted_path, resolved
+from nemo_mcp.media import containers
 
 # no-follow (the last component must not be a symlink), non-blocking (a FIFO cannot stall the
 # open), close-on-exec; each is 0 where the platform lacks it
@@ -197,7 +198,7 @@ def open_media_file(
 ) -> UploadCandidate:
     """Open ``path`` (resolved) once and check the handle: see the module docstring."""
     name = shown or quoted_path(path.name)
-    kind = media.kind_of(path)
+    kind = containers.kind_of(path)
     if kind is None:
         raise _UnsupportedFileError(f"{name} is not a supported media type.")
     try:
@@ -214,7 +215,7 @@ def open_media_file(
                 "nemo-mcp may read); nothing was read.",
             )
         _blocking(fd)
-        if media.family_for(path.suffix, _read_head(fd)) is None:
+        if containers.family_for(path.suffix, _read_head(fd)) is None:
             raise UnsafePathError(
                 f"{name} does not contain {path.suffix.lstrip('.').upper()} media "
                 "(its first bytes say otherwise).",

@@ -16,9 +16,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-__all__ = ["ACTIONS", "Action", "Face", "SuggestedAction", "Translated", "translate"]
+from nemo_mcp.faces import COMMANDS, Face, Tool
 
-Face = Literal["mcp", "cli"]
+__all__ = ["ACTIONS", "Action", "SuggestedAction", "Translated", "translate"]
+
 Action = Literal["export", "state", "chat", "upload", "credits"]
 
 
@@ -38,16 +39,19 @@ class Translated:
 
 ACTIONS: Final[dict[Action, SuggestedAction]] = {
     "export": SuggestedAction(
-        "export", "Export the video (render and download the MP4)", "nemo_export", "nemo-mcp export"
+        "export",
+        "Export the video (render and download the MP4)",
+        Tool.EXPORT,
+        COMMANDS[Tool.EXPORT],
     ),
-    "state": SuggestedAction("state", "Show the timeline", "nemo_get_state", "nemo-mcp state"),
+    "state": SuggestedAction("state", "Show the timeline", Tool.STATE, COMMANDS[Tool.STATE]),
     "chat": SuggestedAction(
-        "chat", "Ask the editing agent for a change", "nemo_chat", 'nemo-mcp chat "..."'
+        "chat", "Ask the editing agent for a change", Tool.CHAT, f'{COMMANDS[Tool.CHAT]} "..."'
     ),
     "upload": SuggestedAction(
-        "upload", "Upload a media file", "nemo_upload", "nemo-mcp upload FILE"
+        "upload", "Upload a media file", Tool.UPLOAD, f"{COMMANDS[Tool.UPLOAD]} FILE"
     ),
-    "credits": SuggestedAction("credits", "Check credits", "nemo_get_credits", "nemo-mcp credits"),
+    "credits": SuggestedAction("credits", "Check credits", Tool.CREDITS, COMMANDS[Tool.CREDITS]),
 }
 
 

@@ -20,7 +20,7 @@ from anyio.abc import TaskGroup
 
 from nemo_mcp import constants
 from nemo_mcp.redact import redact
-from nemo_mcp.views import Progress
+from nemo_mcp.studio.views import Progress
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,9 @@ from typing import Final, Literal
 
 from pydantic import BaseModel
 
+from nemo_mcp.faces import COMMANDS, Face, Tool
 from nemo_mcp.manifest import SkillManifest
-from nemo_mcp.views import (
+from nemo_mcp.studio.views import (
     CreditsNote,
     CreditsView,
     NewSessionView,
@@ -47,7 +48,6 @@ __all__ = [
     "steps_for",
 ]
 
-Face = Literal["mcp", "cli"]
 StepKind = Literal[
     "upload",  # add the user's files
     "chat",  # say what to make (an example request fits the job)
@@ -265,77 +265,79 @@ def _quoted(text: str) -> str:
 
 def _mcp(step: Step) -> tuple[str | None, str]:
     """(the tool call, what it is for) for the MCP face."""
+    chat = Tool.CHAT
     match step.kind:
         case "upload":
-            return 'nemo_upload(items=["<file>"])', "with the user's files"
+            return f'{Tool.UPLOAD}(items=["<file>"])', "with the user's files"
         case "chat":
             return (
-                f"nemo_chat(message={_quoted(step.message or '<request>')})",
+                f"{chat}(message={_quoted(step.message or '<request>')})",
                 "or in the user's words",
             )
         case "edit":
             return (
-                'nemo_chat(message="<change>")',
+                f'{chat}(message="<change>")',
                 f"to edit (about {estimated_cost('edit')} credits)",
             )
         case "revise":
-            return 'nemo_chat(message="<change>")', "then nemo_export() again, to change it"
+            return f'{chat}(message="<change>")', f"then {Tool.EXPORT}() again, to change it"
         case "answer":
-            return 'nemo_chat(message="<their answer>")', "once the user answers the question"
+            return f'{chat}(message="<their answer>")', "once the user answers the question"
         case "rephrase":
-            return 'nemo_chat(message="<the request, reworded>")', "(not the same message)"
+            return f'{chat}(message="<the request, reworded>")', "(not the same message)"
         case "resend":
             return (
-                'nemo_chat(message="<same message>", force=true)',
+                f'{chat}(message="<same message>", force=true)',
                 "only if the timeline still shows no change (charged again)",
             )
         case "export":
-            return "nemo_export()", "for the MP4 (free)"
+            return f"{Tool.EXPORT}()", "for the MP4 (free)"
         case "wait":
-            return "nemo_wait()", "(the work goes on meanwhile)"
+            return f"{Tool.WAIT}()", "(the work goes on meanwhile)"
         case "state":
-            return "nemo_get_state()", "to see the timeline"
+            return f"{Tool.STATE}()", "to see the timeline"
         case "register":
             return None, _register_words(step)
         case "deliver":
             return None, "give the user the file"
         case "new_session":
-            return "nemo_new_session()", "for a new project"
+            return f"{Tool.NEW_SESSION}()", "for a new project"
 
 
 def _cli(step: Step) -> tuple[str | None, str]:
     """(the command, what it is for) for the command line."""
     est = f"about {estimated_cost('edit')} credits"
+    chat = COMMANDS[Tool.CHAT]
     match step.kind:
         case "upload":
-            return "nemo-mcp upload <file>", "add the files"
+            return f"{COMMANDS[Tool.UPLOAD]} <file>", "add the files"
         case "chat":
-            return f"nemo-mcp chat {_quoted(step.message or '<what to make>')}", "or your words"
+            return f"{chat} {_quoted(step.message or '<what to make>')}", "or your words"
         case "edit":
-            return 'nemo-mcp chat "<the change>"', f"ask for a change ({est})"
+            return f'{chat} "<the change>"', f"ask for a change ({est})"
         case "revise":
-            return 'nemo-mcp chat "<the change>"', "ask for a change, then export again"
+            return f'{chat} "<the change>"', "ask for a change, then export again"
         case "answer":
-            return 'nemo-mcp chat "<your answer>"', "answer the question above"
+            return f'{chat} "<your answer>"', "answer the question above"
         case "rephrase":
-            return 'nemo-mcp chat "<the request in other words>"', "not the same message"
+            return f'{chat} "<the request in other words>"', "not the same message"
         case "resend":
             return (
-                'nemo-mcp chat --force "<the same message>"',
+                f'{chat} --force "<the same message>"',
                 "only if the timeline still shows no change (charged again)",
             )
         case "export":
-            return "nemo-mcp export", "render and download the MP4 (free)"
+            return COMMANDS[Tool.EXPORT], "render and download the MP4 (free)"
         case "wait":
-            return f"nemo-mcp wait {step.job_id or ''}".strip(), "keep waiting"
+            return f"{COMMANDS[Tool.WAIT]} {step.job_id or ''}".strip(), "keep waiting"
         case "state":
-            return "nemo-mcp state", "see the timeline"
+            return COMMANDS[Tool.STATE], "see the timeline"
         case "register":
             return None, _register_words(step)
         case "deliver":
             return None, "open the file"
         case "new_session":
-            return "nemo-mcp sessions new", "start a new project"
+            return COMMANDS[Tool.NEW_SESSION], "start a new project"
 
 
 def _register_words(step: Step) -> str:

@@ -1,0 +1,91 @@
+"""The studio's shared part: what every operation uses (see ``nemo_mcp.studio.facade``)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Awaitable, Callable
+
+from nemo_mcp import constants
+from nemo_mcp.api.client import NemoClient
+from nemo_mcp.config import Settings
+from nemo_mcp.faces import Face
+from nemo_mcp.manifest import SkillManifest, load_manifest
+from nemo_mcp.store.base import StateStore
+from nemo_mcp.studio.jobs import JobRunner
+from nemo_mcp.studio.next_steps import Step, phrase
+from nemo_mcp.studio.turns import TurnLimits
+
+log = logging.getLogger(__name__)
+
+
+def detect_language(text: str | None) -> str:
+    """The session language from the user's own words; else the locale; else English."""
+    if text:
+        if re.search(r"[\u3040-\u30ff]", text):
+            return "ja"
+        if re.search(r"[\uac00-\ud7af]", text):
+            return "ko"
+        if re.search(r"[\u4e00-\u9fff]", text):
+            return "zh-CN"
+    lang = (os.environ.get("LANG") or "").split(".")[0].replace("_", "-")
+    if lang and lang not in ("C", "POSIX") and len(lang) <= 8:
+        return lang.split("-")[0] if lang.startswith("en") else lang
+    return "en"
+
+
+class StudioBase:
+    """What every operation shares: the settings, the API client, the store, the job runner,
+    the face the studio answers for, and change listeners."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: NemoClient,
+        store: StateStore,
+        runner: JobRunner,
+        *,
+        face: Face = "mcp",
+        poll_interval: float = constants.RENDER_POLL_INTERVAL,
+        turn_limits: TurnLimits | None = None,
+    ) -> None:
+        self.settings = settings
+        self.client = client
+        self.store = store
+        self.runner = runner
+        self.face = face
+        self.poll_interval = poll_interval
+        self.turn_limits = turn_limits
+        self.manifest: SkillManifest = load_manifest(settings.skill)
+        self._change_listeners: list[Callable[[str], Awaitable[None]]] = []
+        self._last_balance: float | None = None  # the latest balance this studio read
+
+    def on_change(self, listener: Callable[[str], Awaitable[None]]) -> None:
+        """Call ``listener(session_id)`` whenever a session's timeline or renders change."""
+        self._change_listeners.append(listener)
+
+    async def _changed(self, session_id: str) -> None:
+        for fn in list(self._change_listeners):
+            try:
+                await fn(session_id)
+            except Exception:
+                log.debug("change listener failed", exc_info=True)
+
+    def _say(self, step: Step) -> str:
+        """A step named in this face's words (for hints inside errors)."""
+        return phrase(step, self.face)
+
+    def _budget(self, wait: float | None) -> float | None:
+        if wait is None:
+            return self.settings.wait_budget
+        if wait < 0:
+            return None  # wait until done (the CLI's default)
+        return min(wait, constants.MAX_WAIT_BUDGET)
+
+    def _user_id(self, session_id: str) -> str | None:
+        rec = self.store.get_session(session_id)
+        if rec is not None and rec.user_id:
+            return rec.user_id
+        cred = self.store.load_credential(self.settings.api_url)
+        return cred.user_id if cred is not None else None
