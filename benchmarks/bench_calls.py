@@ -30,7 +30,7 @@ from benchmarks.common import Row, clean_env, emulator, median, ms, percentile, 
 from nemo_mcp import __version__
 from nemo_mcp.config import Settings
 from nemo_mcp.contract import headers, paths
-from nemo_mcp.server import build_server
+from nemo_mcp.mcp.server import build_server
 from nemo_mcp.store.sqlite import SQLiteStore
 
 WARMUP = 10

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from nemo_mcp import constants
 from nemo_mcp.manifest import load_manifest
+from nemo_mcp.mcp.results import text_for
 from nemo_mcp.store.records import TurnStatus
 from nemo_mcp.studio import texts
 from nemo_mcp.studio.views import CreditsNote, RenderView, TurnView
@@ -41,21 +42,21 @@ def test_quotes_are_capped_and_every_line_is_marked() -> None:
 
 def test_the_agents_reply_is_in_the_text_quoted_as_its_words() -> None:
     turn = _turn("replied", reply="I need your song first: upload an MP3.", export_ready=False)
-    text = texts.for_model(turn, MANIFEST)
+    text = text_for(turn, MANIFEST)
     assert texts.REPLY_LABEL in text and "> I need your song first: upload an MP3." in text
     assert text.splitlines()[-1].startswith("Next: nemo_chat(")
     assert "nemo_upload(" in text.splitlines()[-1]
     long = _turn("replied", reply="x" * 5000)
-    quoted = [line for line in texts.for_model(long, MANIFEST).splitlines() if line[:1] == ">"]
+    quoted = [line for line in text_for(long, MANIFEST).splitlines() if line[:1] == ">"]
     assert sum(len(line) for line in quoted) < constants.MAX_QUOTED_REPLY_CHARS + 100
 
 
 def test_silent_turns_say_what_changed() -> None:
     turn = _turn("silent_changed", changes=["added title 'Summer' 0-3 s"])
-    text = texts.for_model(turn, MANIFEST)
+    text = text_for(turn, MANIFEST)
     assert "without a reply: added title 'Summer' 0-3 s." in text
     assert TIMELINE + " Ready to export." in text and "Next: nemo_export()" in text
-    unchanged = texts.for_model(_turn("silent_unchanged", export_ready=False), MANIFEST)
+    unchanged = text_for(_turn("silent_unchanged", export_ready=False), MANIFEST)
     assert "did not change" in unchanged and "not the same message" in unchanged
 
 
@@ -66,7 +67,7 @@ def test_a_question_is_relayed_with_its_options() -> None:
         question="Which aspect ratio?",
         options=["16:9", "9:16", "1:1"],
     )
-    text = texts.for_model(turn, MANIFEST)
+    text = text_for(turn, MANIFEST)
     assert texts.QUESTION_LABEL in text and "> Which aspect ratio?" in text
     assert text.count("Which aspect ratio?") == 1  # said once
     assert "> Options: 16:9 | 9:16 | 1:1" in text
@@ -74,15 +75,15 @@ def test_a_question_is_relayed_with_its_options() -> None:
 
 
 def test_failures_and_unknown_outcomes_are_said() -> None:
-    failed = texts.for_model(_turn("failed", errors=["model overloaded"]), MANIFEST)
+    failed = text_for(_turn("failed", errors=["model overloaded"]), MANIFEST)
     assert "stopped with an error: model overloaded." in failed
-    lost = texts.for_model(_turn("lost", timeline=None), MANIFEST)
+    lost = text_for(_turn("lost", timeline=None), MANIFEST)
     assert "NOT resent" in lost and "nemo_get_state()" in lost and "force=true" in lost
-    gone = texts.for_model(_turn("interrupted", timeline=None), MANIFEST)
+    gone = text_for(_turn("interrupted", timeline=None), MANIFEST)
     assert "outcome is unknown" in gone and "Next: nemo_get_state()" in gone
-    running = texts.for_model(_turn("running", elapsed_s=12.0), MANIFEST)
+    running = text_for(_turn("running", elapsed_s=12.0), MANIFEST)
     assert "still working (12 s so far)" in running and "Next: nemo_wait()" in running
-    dup = texts.for_model(_turn("replied", reply="Done.", duplicate=True), MANIFEST)
+    dup = text_for(_turn("replied", reply="Done.", duplicate=True), MANIFEST)
     assert dup.startswith("This exact message was sent moments ago, so it was not sent again")
 
 
@@ -114,12 +115,12 @@ def test_a_finished_export_names_the_file_and_what_is_left() -> None:
         duration_s=30.0,
         credits=CreditsNote(available=20, next_request="edit", registration_url="https://x/r"),
     )
-    text = texts.for_model(view, MANIFEST)
+    text = text_for(view, MANIFEST)
     assert text.startswith("Exported and downloaded: /out/v.mp4 (2.0 MB, 1920x1080, 30.0 s).")
     assert "20 left: not enough for an edit" in text
     assert text.splitlines()[-1] == (
         "Next: give the user the file; or register free at https://x/r for more credits "
         "(exporting stays free)."
     )
-    reused = texts.for_model(view.model_copy(update={"reused": True, "credits": None}), MANIFEST)
+    reused = text_for(view.model_copy(update={"reused": True, "credits": None}), MANIFEST)
     assert reused.startswith("This timeline was already exported")

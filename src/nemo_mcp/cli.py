@@ -811,7 +811,7 @@ def cmd_serve(ctx: Ctx) -> int:
             "reach it can use your NemoVideo account.",
             file=sys.stderr,
         )
-    from nemo_mcp.server import serve
+    from nemo_mcp.mcp.server import serve
 
     serve(
         http=a.http,

@@ -161,7 +161,7 @@ def test_server_json_shape() -> None:
 async def test_mcpb_tools_match_the_server() -> None:
     from mcp import Client
 
-    from nemo_mcp.server import build_server
+    from nemo_mcp.mcp.server import build_server
 
     async with Client(build_server()) as client:
         listed = {t.name: t for t in (await client.list_tools()).tools}

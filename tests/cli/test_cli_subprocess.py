@@ -72,7 +72,7 @@ def test_commands_that_do_not_serve_mcp_do_not_import_it(env: Env) -> None:
         assert imported == [], (argv, imported[:5])
     # the check can fail: the MCP server module does import the SDK
     proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", "import nemo_mcp.server"],
+        [sys.executable, "-X", "importtime", "-c", "import nemo_mcp.mcp.server"],
         capture_output=True,
         text=True,
         timeout=60,

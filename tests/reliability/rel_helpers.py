@@ -37,10 +37,10 @@ from nemo_mcp.config import Settings
 from nemo_mcp.contract import paths
 from nemo_mcp.emulator import EmulatorServer
 from nemo_mcp.errors import NemoError
-from nemo_mcp.mcp_errors import ERROR_META_KEY
+from nemo_mcp.mcp.results import ERROR_META_KEY
+from nemo_mcp.mcp.server import build_server
 from nemo_mcp.media import containers
 from nemo_mcp.media.probe import probe as probe_media
-from nemo_mcp.server import build_server
 from nemo_mcp.store.sqlite import SQLiteStore
 from nemo_mcp.studio.facade import Studio
 from nemo_mcp.studio.turns import TurnLimits

@@ -24,12 +24,12 @@ from rel_helpers import (
     submitted_render_ids,
 )
 
-from nemo_mcp import hostrules
 from nemo_mcp.api.client import NemoClient
 from nemo_mcp.config import Settings
 from nemo_mcp.contract import paths
 from nemo_mcp.errors import InvalidInputError
 from nemo_mcp.files.outputs import NAME_MAX_BYTES
+from nemo_mcp.mcp import hostrules
 from nemo_mcp.store.sqlite import SQLiteStore
 
 pytestmark = pytest.mark.anyio

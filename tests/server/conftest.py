@@ -16,7 +16,7 @@ from nemo_server_helpers import FAST, Folders, Recorder, fast_studio
 from nemo_mcp import constants
 from nemo_mcp.config import Settings
 from nemo_mcp.emulator import EmulatorServer, synth
-from nemo_mcp.server import build_server
+from nemo_mcp.mcp.server import build_server
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ from mcp import Client, StdioServerParameters
 from nemo_mcp.config import Settings
 from nemo_mcp.contract import paths
 from nemo_mcp.emulator import EmulatorServer
-from nemo_mcp.mcp_errors import ERROR_META_KEY
+from nemo_mcp.mcp.results import ERROR_META_KEY
 from nemo_mcp.studio.facade import Studio
 from nemo_mcp.studio.turns import TurnLimits
 

@@ -26,7 +26,7 @@ from nemo_server_helpers import (
 from nemo_mcp.config import Settings
 from nemo_mcp.contract import codes
 from nemo_mcp.emulator import EmulatorServer
-from nemo_mcp.server import build_server
+from nemo_mcp.mcp.server import build_server
 from nemo_mcp.store.sqlite import SQLiteStore
 
 pytestmark = pytest.mark.anyio

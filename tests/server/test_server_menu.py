@@ -21,7 +21,7 @@ from nemo_server_helpers import MUSIC_VIDEO, Folders, Recorder, fast_studio
 from nemo_mcp.config import Settings
 from nemo_mcp.emulator import EmulatorServer
 from nemo_mcp.manifest import BASE_MANIFEST, all_manifests, load_manifest
-from nemo_mcp.server import build_server
+from nemo_mcp.mcp.server import build_server
 
 pytestmark = pytest.mark.anyio
 

@@ -13,8 +13,6 @@ from collections.abc import Sequence
 from pydantic import BaseModel
 
 from nemo_mcp import constants
-from nemo_mcp.manifest import SkillManifest
-from nemo_mcp.studio import next_steps
 from nemo_mcp.studio.views import (
     CreditsNote,
     CreditsView,
@@ -239,12 +237,3 @@ def lines_for(view: BaseModel) -> list[str]:
     if isinstance(view, SessionView):
         return session_lines(view)
     raise TypeError(f"no text for {type(view).__name__}")
-
-
-def for_model(view: BaseModel, manifest: SkillManifest) -> str:
-    """The whole text a model reads for a result: the sentences, then one ``Next:`` line."""
-    lines = lines_for(view)
-    nxt = next_steps.mcp_line(next_steps.steps_for(view, manifest))
-    if nxt:
-        lines.append(nxt)
-    return "\n".join(lines)

@@ -13,6 +13,7 @@ from typing import Any
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.prompts.base import Prompt, PromptArgument
 
+from nemo_mcp.faces import Tool
 from nemo_mcp.manifest import PromptSpec
 
 
@@ -25,18 +26,18 @@ def render(spec: PromptSpec, arguments: dict[str, Any]) -> str:
     named = [given[a.name] for a in files if a.name in given]
     lines = []
     if named:
-        lines.append(f"First upload {' and '.join(named)} with nemo_upload.")
+        lines.append(f"First upload {' and '.join(named)} with {Tool.UPLOAD}.")
     elif files:
         wanted = " or ".join(a.name for a in files)
         lines.append(
             f"If this session has no {wanted} uploaded yet, ask me for it and upload it with "
-            "nemo_upload."
+            f"{Tool.UPLOAD}."
         )
     lines.append(
-        f"{'Then u' if lines else 'U'}se nemo_chat to send NemoVideo this message: {request}"
+        f"{'Then u' if lines else 'U'}se {Tool.CHAT} to send NemoVideo this message: {request}"
     )
     lines.append(
-        "When the timeline is ready (nemo_get_state), export it with nemo_export and show me "
+        f"When the timeline is ready ({Tool.STATE}), export it with {Tool.EXPORT} and show me "
         "the file."
     )
     return "\n".join(lines)

@@ -1,9 +1,10 @@
 """``NemoMCPServer``: the SDK's ``MCPServer`` with one error path for every tool, compact tool
-schemas, and a completion handler that sees the request (for the client's roots and the studio).
+schemas, cache hints, and a completion handler that sees the request (for the client's roots and
+the studio).
 
 Every tool failure passes through :meth:`NemoMCPServer.call_tool`, whatever raised it:
 arguments that fail the input schema, an unknown tool name, a ``NemoError`` that escaped a tool,
-or a crash. Each becomes the same readable error result (``mcp_errors.error_result``) instead of
+or a crash. Each becomes the same readable error result (``results.error_result``) instead of
 the SDK's raw text (``Error executing tool ...: 1 validation error for ...``). ``MCPError`` (a
 protocol error) and an ``InputRequiredResult`` (a resolver asking the client) pass through.
 """
@@ -32,7 +33,8 @@ from mcp.types import (
 from pydantic import ValidationError
 
 from nemo_mcp.errors import InternalError, NemoError
-from nemo_mcp.mcp_errors import error_result, invalid_arguments, unknown_tool
+from nemo_mcp.mcp.arguments import invalid_arguments, unknown_tool
+from nemo_mcp.mcp.results import error_result
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@
   this computer knows, the current one first, then the most recent;
 - ``render_id`` (``nemo://renders/{render_id}``): renders, most recent first;
 - a prompt's file argument (``song``, ``media``): media files in the allowed folders and the
-  client's roots, most recently changed first, as full paths (what ``nemo_upload`` takes);
+  client's roots, most recently changed first, as full paths (what the upload tool takes);
 - a prompt argument with ``choices`` (``ratio``, ``mood``...): those choices.
 
 Matching is a case-insensitive prefix of the value (for files: of the name or the full path).
@@ -17,7 +17,7 @@ import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from mcp.server.context import ServerRequestContext
@@ -32,7 +32,10 @@ from mcp.types.version import MODERN_PROTOCOL_VERSIONS
 
 from nemo_mcp.contract.media import SUPPORTED_EXTENSIONS
 from nemo_mcp.manifest import PromptSpec
-from nemo_mcp.studio.facade import Studio
+from nemo_mcp.mcp.resources import RENDERS_PREFIX, SESSIONS_PREFIX
+
+if TYPE_CHECKING:
+    from nemo_mcp.studio.facade import Studio
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +55,9 @@ async def complete(
     folders: Sequence[Path],
 ) -> Completion:
     if isinstance(ref, ResourceTemplateReference):
-        if name == "session_id" and ref.uri.startswith("nemo://sessions/"):
+        if name == "session_id" and ref.uri.startswith(SESSIONS_PREFIX):
             return _matching(session_ids(studio), value)
-        if name == "render_id" and ref.uri.startswith("nemo://renders/"):
+        if name == "render_id" and ref.uri.startswith(RENDERS_PREFIX):
             return _matching((r.render_id for r in studio.store.list_renders()), value)
         return Completion(values=[])
     spec = next((p for p in prompts if p.name == ref.name), None)

@@ -1,42 +1,17 @@
-"""How a failed tool call reaches an MCP client: one readable error result for every failure.
-
-Hosts built on the TypeScript SDK 1.x, and the MCP Inspector, check a result's
-``structuredContent`` against the tool's ``outputSchema`` even when ``isError`` is true; a
-mismatch turns the whole answer into a protocol error that neither the model nor the person
-ever reads. So an error result carries no ``structuredContent`` at all. Its text says the
-error's kind, what happened and the next step (many hosts show the model only the text); the
-same facts, machine-readable, sit in ``_meta`` under :data:`ERROR_META_KEY`, which clients pass
-through without validating.
-
-Arguments that fail the tool's input schema are put in the same form here, once for every tool
-(``invalid_arguments``), instead of the raw pydantic report; a resource read that fails says the
-same (``resource_errors``).
-"""
+"""Arguments a tool refused, told in words: one actionable ``invalid_input`` error for every
+tool, instead of the raw pydantic report (``1 validation error for ...``)."""
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
-from mcp.types import CallToolResult, TextContent
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from nemo_mcp.errors import (
-    InvalidInputError,
-    NemoError,
-    RenderNotFoundError,
-    SessionNotFoundError,
-)
-from nemo_mcp.redact import redact
-
-ERROR_META_KEY = "com.nemovideo/error"
-
-P = ParamSpec("P")
-R = TypeVar("R")
+from nemo_mcp.errors import InvalidInputError, NemoError
+from nemo_mcp.faces import Tool
 
 # The next step for an argument that is wrong, by argument name (shared by every tool that has
 # it). Arguments not listed here fall back to their schema description.
@@ -44,8 +19,8 @@ ARGUMENT_HINTS: dict[str, str] = {
     "message": "Say what to make or change.",
     "items": "Pass 1 to 20 local file paths (inside the allowed folders) and/or http(s) URLs.",
     "job_id": "Pass the turn_... or render_... id that an earlier call returned.",
-    "render_id": "Pass the render_... id that nemo_export returned.",
-    "session_id": "Pass a session id from nemo_list_sessions, or leave it out for the current "
+    "render_id": f"Pass the render_... id that {Tool.EXPORT} returned.",
+    "session_id": f"Pass a session id from {Tool.LIST_SESSIONS}, or leave it out for the current "
     "session.",
     "wait_seconds": "Pass a number of seconds from 0 to 840, or leave it out (default 45).",
 }
@@ -58,25 +33,6 @@ _EXPECTED = {  # the first word of a pydantic type-error kind -> what the argume
     "list": "a list",
     "dict": "an object",
 }
-
-
-def error_text(err: NemoError) -> str:
-    """``Error (<kind>): <what happened>`` and ``Next step: <hint>``: what a model must read."""
-    text = f"Error ({err.kind}): {err.message}"
-    if err.hint:
-        text += f"\nNext step: {err.hint}"
-    return redact(text)
-
-
-def error_result(err: NemoError) -> CallToolResult:
-    """The one shape of a failed tool call: text for people and models, ``_meta`` for programs,
-    and no ``structuredContent`` (which an output schema would reject)."""
-    details = json.loads(redact(json.dumps(err.to_dict(), ensure_ascii=False)))
-    return CallToolResult(
-        content=[TextContent(type="text", text=error_text(err))],
-        is_error=True,
-        _meta={ERROR_META_KEY: details},
-    )
 
 
 def invalid_arguments(exc: ValidationError, input_schema: Mapping[str, Any] | None) -> NemoError:
@@ -96,23 +52,6 @@ def invalid_arguments(exc: ValidationError, input_schema: Mapping[str, Any] | No
         hint=" ".join(hints) or "Check the arguments against the tool's input schema.",
         details={"arguments": fields},
     )
-
-
-def resource_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-    """For a resource handler: a session or render that does not exist is "not found"
-    (JSON-RPC -32602, as the 2026-07-28 revision asks), any other ``NemoError`` a resource error
-    carrying the same text as a tool's error result (instead of a crash with a generic text)."""
-
-    @functools.wraps(fn)
-    async def read(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return await fn(*args, **kwargs)
-        except (SessionNotFoundError, RenderNotFoundError, InvalidInputError) as err:
-            raise ResourceNotFoundError(error_text(err)) from err
-        except NemoError as err:
-            raise ResourceError(error_text(err)) from err
-
-    return read
 
 
 def unknown_tool(name: str, known: Sequence[str]) -> NemoError:

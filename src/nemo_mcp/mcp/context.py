@@ -1,0 +1,40 @@
+"""What a tool or resource handler takes from its request: the studio (opened by the server's
+lifespan), and a relay from studio progress notes to MCP progress notifications."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, cast
+
+from mcp.server.mcpserver import Context
+
+from nemo_mcp.studio.views import Progress
+
+if TYPE_CHECKING:
+    from nemo_mcp.studio.facade import Studio
+
+log = logging.getLogger(__name__)
+
+
+def studio_of(ctx: Context) -> Studio:
+    """The studio a request works with."""
+    return cast("Studio", ctx.request_context.lifespan_context)
+
+
+class ProgressRelay:
+    """Turn studio progress notes into MCP progress notifications that always increase."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._last = 0.0
+
+    async def __call__(self, note: Progress) -> None:
+        value = self._last + 0.01
+        total = None
+        if note.progress is not None and note.total and note.progress > self._last:
+            value, total = float(note.progress), float(note.total)
+        self._last = value
+        try:
+            await self._ctx.report_progress(value, total, note.message)
+        except Exception:  # a client that went away must not break the job
+            log.debug("progress notification failed", exc_info=True)
