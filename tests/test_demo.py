@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from nemo_mcp import demo
 from nemo_mcp.media.probe import probe as probe_media
+from nemo_mcp.setup import demo
 
 SECONDS = 6.0
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from nemo_cli_helpers import MUSIC_VIDEO, REGISTERED_TOKEN, Env, RunFn
 
-from nemo_mcp import skillpkg
 from nemo_mcp.manifest import load_manifest
 from nemo_mcp.media import containers
+from nemo_mcp.setup import skills
 from nemo_mcp.store.sqlite import SQLiteStore
 
 
@@ -321,6 +321,7 @@ def test_login_prompts_hidden_and_refuses_without_a_terminal(
     monkeypatch.setattr("sys.stdin", io.StringIO("two words\n"))
     r = run("login", "--stdin", "--no-verify", "--json")
     assert r.code == 2 and "two words" not in r.out + r.err
+    assert r.json["error"]["kind"] == "invalid_input"
 
 
 def test_whoami_before_and_after_first_use(run: RunFn, env: Env) -> None:
@@ -405,7 +406,7 @@ def test_skill_dir_feeds_the_attribution_headers(run: RunFn, env: Env, tmp_path:
 
 
 def test_root_skill_md_as_skill_dir(run: RunFn, env: Env, tmp_path: Path) -> None:
-    folder = skillpkg.build_skill(load_manifest("nemo-mcp"), tmp_path)
+    folder = skills.build_skill(load_manifest("nemo-mcp"), tmp_path)
     assert run("--skill-dir", str(folder), "credits").code == 0
     platforms = {r.header("X-Skill-Platform") for r in env.emu.requests(endpoint="credits")}
     assert platforms == {"unknown"}

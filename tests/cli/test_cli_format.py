@@ -8,7 +8,11 @@ import json
 import pytest
 
 from nemo_mcp import cli, errors
-from nemo_mcp.cli_format import ProgressPrinter, format_view, json_view
+from nemo_mcp.cli.admin import is_loopback
+from nemo_mcp.cli.context import exit_code_for
+from nemo_mcp.cli.output import format_view, json_view
+from nemo_mcp.cli.parser import UsageError, build_parser, first_command
+from nemo_mcp.cli.progress import ProgressPrinter
 from nemo_mcp.manifest import load_manifest
 from nemo_mcp.redact import register_secret
 from nemo_mcp.studio.views import (
@@ -187,7 +191,7 @@ def test_state_and_credits_blocks() -> None:
     ],
 )
 def test_exit_codes_for_errors(err: errors.NemoError, code: int) -> None:
-    assert cli.exit_code_for(err) == code
+    assert exit_code_for(err) == code
 
 
 def test_usage_errors_exit_2_with_json(capsys: pytest.CaptureFixture[str]) -> None:
@@ -219,8 +223,8 @@ def test_serve_refuses_a_public_host(capsys: pytest.CaptureFixture[str]) -> None
     assert cli.main(["serve", "--http", "--host", "0.0.0.0", "--json"]) == 2
     err = json.loads(capsys.readouterr().out)["error"]
     assert "--allow-remote" in err["hint"] and "credits" in err["message"]
-    assert cli._is_loopback("127.0.0.1") and cli._is_loopback("::1")
-    assert cli._is_loopback("localhost") and not cli._is_loopback("192.168.1.2")
+    assert is_loopback("127.0.0.1") and is_loopback("::1")
+    assert is_loopback("localhost") and not is_loopback("192.168.1.2")
 
 
 def test_emulator_and_demo_are_wired_lazily(capsys: pytest.CaptureFixture[str]) -> None:
@@ -230,17 +234,17 @@ def test_emulator_and_demo_are_wired_lazily(capsys: pytest.CaptureFixture[str]) 
     assert cli.main(["--quiet", "demo", "--help"]) == 0
     assert "--seconds" in capsys.readouterr().out
     # any other command builds its parser without them
-    parser = cli.build_parser(["credits"])
+    parser = build_parser(["credits"])
     assert parser.parse_args(["credits"]).command == "credits"
-    with pytest.raises(cli.UsageError):
+    with pytest.raises(UsageError):
         parser.parse_args(["emulator", "--fault", "x"])
 
 
 def test_options_work_before_and_after_the_command() -> None:
-    parser = cli.build_parser(["state"])
+    parser = build_parser(["state"])
     before = parser.parse_args(["--json", "--skill", "nemo-mcp", "state"])
     after = parser.parse_args(["state", "--json", "--skill", "nemo-mcp"])
     neither = parser.parse_args(["state"])
     assert before.json is after.json is True and neither.json is False
     assert before.skill == after.skill == "nemo-mcp" and neither.skill is None
-    assert cli._first_command(["--skill-dir", "x", "--json", "emulator"]) == "emulator"
+    assert first_command(["--skill-dir", "x", "--json", "emulator"]) == "emulator"

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from nemo_mcp import cli, installers
+from nemo_mcp import cli
+from nemo_mcp.setup import installers
 
 OTHER_SERVERS: dict[str, Any] = {
     "filesystem": {

@@ -10,9 +10,10 @@ import pytest
 import skills_ref
 from skills_ref.parser import parse_frontmatter
 
-from nemo_mcp import cli, skillpkg
+from nemo_mcp import cli
 from nemo_mcp.config import Settings
 from nemo_mcp.manifest import all_manifests, load_manifest, read_frontmatter, skill_identity
+from nemo_mcp.setup import skills
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = sorted(all_manifests())
@@ -96,7 +97,7 @@ def test_root_skill_md_is_the_built_nemo_mcp_skill(tmp_path: Path) -> None:
     """The repository's SKILL.md is kept equal to the template (rebuild it after changes:
     `nemo-mcp skill build nemo-mcp --out DIR` and copy DIR/nemo-mcp/SKILL.md)."""
     root = (ROOT / "SKILL.md").read_text(encoding="utf-8")
-    assert root == skillpkg.render_skill_md(load_manifest("nemo-mcp"))
+    assert root == skills.render_skill_md(load_manifest("nemo-mcp"))
     folder = tmp_path / "nemo-mcp"
     folder.mkdir()
     shutil.copy(ROOT / "SKILL.md", folder / "SKILL.md")
@@ -138,7 +139,7 @@ def test_frontmatter_version_under_metadata_is_read() -> None:
 
 
 def test_skill_dir_selects_the_manifest(tmp_path: Path) -> None:
-    folder = skillpkg.build_skill(load_manifest("ai-music-video-clip-generator"), tmp_path)
+    folder = skills.build_skill(load_manifest("ai-music-video-clip-generator"), tmp_path)
     settings = Settings.from_env({"NEMO_SKILL_DIR": str(folder)})
     assert settings.skill == "ai-music-video-clip-generator"
     assert settings.skill_dir == folder
@@ -155,7 +156,7 @@ def test_whoami_reports_the_skill_folder_identity(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     manifest = load_manifest("video-making-free-ai")
-    folder = skillpkg.build_skill(manifest, tmp_path)
+    folder = skills.build_skill(manifest, tmp_path)
     assert cli.main(["--skill-dir", str(folder), "whoami", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert (out["skill"], out["skill_version"]) == (manifest.name, manifest.version)
@@ -175,7 +176,7 @@ def test_unfilled_skill_dir_placeholder_is_ignored_with_a_warning(
 
 def test_description_is_capped_at_500() -> None:
     m = load_manifest("nemo-mcp").model_copy(update={"description": "A sentence. " * 80})
-    assert len(skillpkg.describe(m)) <= 500
+    assert len(skills.describe(m)) <= 500
 
 
 def test_top_level_version_wins_over_metadata_version(tmp_path: Path) -> None:

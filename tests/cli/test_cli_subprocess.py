@@ -144,11 +144,11 @@ def test_ctrl_c_is_exit_130(env: Env) -> None:
 async def test_serve_over_stdio_with_a_skill_dir(env: Env, tmp_path: Path) -> None:
     from mcp import Client, StdioServerParameters
 
-    from nemo_mcp import skillpkg
     from nemo_mcp.manifest import load_manifest
+    from nemo_mcp.setup import skills
 
     manifest = load_manifest("video-making-free-ai")
-    folder = skillpkg.build_skill(manifest, tmp_path / "skills")
+    folder = skills.build_skill(manifest, tmp_path / "skills")
     params = StdioServerParameters(
         command=sys.executable,
         args=["-m", "nemo_mcp", "--skill-dir", str(folder), "serve"],

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nemo_mcp.condense.router import extract_paths, route
+from nemo_mcp.cli.route import extract_paths, route
 
 ROUTES = [
     # export

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from nemo_mcp.api.answers import parse_retry_after, response_error
 from nemo_mcp.api.records import parse_render_poll
-from nemo_mcp.condense.router import extract_paths, route
+from nemo_mcp.cli.route import extract_paths, route
 from nemo_mcp.contract.envelopes import unwrap
 from nemo_mcp.contract.renders import state_of
 from nemo_mcp.contract.values import epoch

@@ -1,5 +1,7 @@
-"""The account: the credit balance, and the short note a result carries about what was spent and
-what the next request likely costs (estimates; NemoVideo prices by what its agent ends up doing).
+"""The account: who NemoVideo sees (``whoami``), a token from the user's own account
+(``login`` / ``logout``), the credit balance, and the short note a result carries about what was
+spent and what the next request likely costs (estimates; NemoVideo prices by what its agent ends
+up doing).
 """
 
 from __future__ import annotations
@@ -8,22 +10,48 @@ import logging
 from typing import Literal
 
 import anyio
-import anyio.lowlevel
 
 from nemo_mcp import constants
-from nemo_mcp.errors import NemoError
+from nemo_mcp.api.client import NemoClient
+from nemo_mcp.api.records import Identity
+from nemo_mcp.errors import InvalidInputError, NemoError
+from nemo_mcp.redact import register_secret
+from nemo_mcp.store.records import Credential
 from nemo_mcp.studio.sessions import Sessions
-from nemo_mcp.studio.views import (
-    CreditsNote,
-    CreditsView,
-)
+from nemo_mcp.studio.views import CreditsNote, CreditsView
 from nemo_mcp.timeline.model import Timeline
 
 log = logging.getLogger(__name__)
 
 
 class Account(Sessions):
-    """Credits: the balance, and the notes results carry about it."""
+    """The account: its token and its credits."""
+
+    def whoami(self) -> Identity:
+        """Who NemoVideo sees: the token's source, user id, expiry, client id (no network)."""
+        return self.client.tokens.identity()
+
+    async def login(self, token: str, *, verify: bool = True) -> float | None:
+        """Keep a token from the user's NemoVideo account: it is then used instead of anonymous
+        ones (``NEMO_TOKEN`` still wins). With ``verify`` it is kept only once NemoVideo has
+        accepted it, and the balance NemoVideo showed is returned; None when not verified."""
+        token = token.strip()
+        register_secret(token)
+        if not token or any(c.isspace() for c in token):
+            raise InvalidInputError(
+                "That does not look like a NemoVideo token (empty, or contains spaces).",
+                hint="Copy it from nemovideo.com -> Settings -> API Tokens and try again.",
+            )
+        credits: float | None = None
+        if verify:
+            async with NemoClient(self.settings.with_(token=token), store=self.store) as probe:
+                credits = float((await probe.get_credits()).available)
+        self.store.save_credential(self.settings.api_url, Credential(token=token, source="login"))
+        return credits
+
+    def logout(self) -> bool:
+        """Forget the stored token for this API URL (``NEMO_TOKEN`` is not ours to forget)."""
+        return self.store.clear_credential(self.settings.api_url)
 
     async def _balance(self) -> float | None:
         """The available credits, or None when they cannot be read (never an error here)."""

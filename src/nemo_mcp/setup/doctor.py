@@ -21,7 +21,7 @@ from typing import Any, Literal
 import anyio
 import httpx
 
-from nemo_mcp import constants, installers
+from nemo_mcp import constants
 from nemo_mcp.api.attribution import UNKNOWN, attribution_for
 from nemo_mcp.config import Settings
 from nemo_mcp.contract import paths
@@ -29,6 +29,7 @@ from nemo_mcp.errors import AuthError, ConfigError, NemoError, RateLimitError
 from nemo_mcp.files.roots import configured_roots
 from nemo_mcp.manifest import load_manifest, read_frontmatter
 from nemo_mcp.media import probe
+from nemo_mcp.setup import installers
 
 Status = Literal["OK", "WARN", "FAIL", "SKIP"]
 LOW_DISK_BYTES = 1024**3

@@ -29,7 +29,7 @@ from nemo_mcp.manifest import (
 )
 
 MAX_DESCRIPTION = 500
-HOMEPAGE = "https://pypi.org/project/nemo-mcp/"
+HOMEPAGE = "https://nemovideo.com"  # the service the skill drives
 _EMOJI = {"music_video": "🎬", "promo_video": "📽", "music": "🎵"}
 _WHEN = {
     "music_video": "Use it when the user wants a music video made from a song.",

@@ -1,1 +1,0 @@
-"""Free text routed to an operation (the command line's ``ask``)."""
