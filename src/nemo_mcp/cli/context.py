@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
-
 from nemo_mcp.config import Settings
 from nemo_mcp.errors import (
     AuthError,
@@ -21,6 +19,8 @@ from nemo_mcp.errors import (
 from nemo_mcp.redact import redact
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from nemo_mcp.cli.progress import ProgressPrinter
     from nemo_mcp.manifest import SkillManifest
 

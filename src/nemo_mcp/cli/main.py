@@ -30,8 +30,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
-
 from nemo_mcp.cli.context import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -108,6 +106,8 @@ def _settings(args: argparse.Namespace, warnings: list[str]) -> Settings:
 
 
 def _print_result(ctx: Ctx, result: Result) -> None:
+    from pydantic import BaseModel
+
     from nemo_mcp.cli.output import format_view, json_view
 
     ctx.ui.clear()
