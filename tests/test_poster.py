@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nemo_mcp.emulator import synth
+from nemo_mcp.emulator.render import synth
 from nemo_mcp.media import frames
 
 FPS = 10

@@ -15,7 +15,8 @@ from pydantic import BaseModel
 
 from nemo_mcp.config import Settings
 from nemo_mcp.contract import paths
-from nemo_mcp.emulator import EmulatorServer, synth
+from nemo_mcp.emulator import EmulatorServer
+from nemo_mcp.emulator.render import synth
 from nemo_mcp.errors import DownloadError, InvalidInputError, RenderFailedError
 from nemo_mcp.studio.base import detect_language
 from nemo_mcp.studio.facade import Studio

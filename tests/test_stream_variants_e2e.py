@@ -12,7 +12,8 @@ import pytest
 
 from nemo_mcp.config import Settings
 from nemo_mcp.contract import paths
-from nemo_mcp.emulator import EmulatorServer, synth
+from nemo_mcp.emulator import EmulatorServer
+from nemo_mcp.emulator.render import synth
 from nemo_mcp.studio.facade import Studio
 
 pytestmark = pytest.mark.anyio

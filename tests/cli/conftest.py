@@ -12,7 +12,7 @@ from nemo_cli_helpers import FAST, Env, Run, RunFn
 
 from nemo_mcp import cli
 from nemo_mcp.emulator import EmulatorServer
-from nemo_mcp.emulator.synth import make_photo, make_song
+from nemo_mcp.emulator.render.synth import make_photo, make_song
 
 
 @pytest.fixture(scope="session")

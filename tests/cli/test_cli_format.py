@@ -8,7 +8,7 @@ import json
 import pytest
 
 from nemo_mcp import cli, errors
-from nemo_mcp.cli.admin import is_loopback
+from nemo_mcp.addresses import is_loopback
 from nemo_mcp.cli.context import exit_code_for
 from nemo_mcp.cli.output import format_view, json_view
 from nemo_mcp.cli.parser import UsageError, build_parser, first_command

@@ -15,7 +15,8 @@ import anyio
 import httpx
 
 from nemo_mcp.contract import headers, paths, renders
-from nemo_mcp.emulator import EmulatorServer, synth
+from nemo_mcp.emulator import EmulatorServer
+from nemo_mcp.emulator.render import synth
 
 ATTRIBUTION = {
     headers.SKILL_SOURCE: "nemo-mcp",

@@ -376,7 +376,7 @@ def _ten_second_draft(media: Media) -> dict[str, Any]:
 
 @pytest.mark.slow
 def test_ten_second_1080p_render_time(media: Media, tmp_path: Path) -> None:
-    from nemo_mcp.emulator.render import render_draft
+    from nemo_mcp.emulator.render.encode import render_draft
 
     files = {
         "m_01": media.photos[0],

@@ -10,12 +10,13 @@ import av
 import pytest
 from PIL import Image
 
-from nemo_mcp.emulator import StreamSpec, parse_stream_spec, synth
+from nemo_mcp.emulator import StreamSpec, parse_stream_spec
 from nemo_mcp.emulator import draft as dr
 from nemo_mcp.emulator.agent import number, parse_message
 from nemo_mcp.emulator.config import EmulatorConfig
 from nemo_mcp.emulator.http import parse_range
-from nemo_mcp.emulator.media import estimate_bpm, probe
+from nemo_mcp.emulator.render import synth
+from nemo_mcp.emulator.render.media import estimate_bpm, probe
 from nemo_mcp.emulator.sse import split_text
 
 

@@ -30,7 +30,7 @@ import pytest
 from rel_helpers import AUDITORS, OUT_DIR, CaptureHandler, Ledger, Media, Rig, audit_all
 
 from nemo_mcp import constants
-from nemo_mcp.emulator import synth
+from nemo_mcp.emulator.render import synth
 
 _SUMMARY: dict[str, Any] = {}
 _LEVELS = {"nemo_mcp": logging.DEBUG, "nemo_mcp.emulator": logging.INFO, "httpx": logging.INFO}

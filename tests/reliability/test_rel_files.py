@@ -28,7 +28,8 @@ import pytest
 from rel_helpers import AUDITORS, Ledger, Rig, assert_actionable, count, stdio_tools
 
 from nemo_mcp.api.client import NemoClient
-from nemo_mcp.emulator import EmulatorServer, synth
+from nemo_mcp.emulator import EmulatorServer
+from nemo_mcp.emulator.render import synth
 from nemo_mcp.errors import ConfigError, UnsafePathError
 from nemo_mcp.files import roots, uploads
 from nemo_mcp.media import containers

@@ -15,7 +15,8 @@ from nemo_server_helpers import FAST, Folders, Recorder, fast_studio
 
 from nemo_mcp import constants
 from nemo_mcp.config import Settings
-from nemo_mcp.emulator import EmulatorServer, synth
+from nemo_mcp.emulator import EmulatorServer
+from nemo_mcp.emulator.render import synth
 from nemo_mcp.mcp.server import build_server
 
 

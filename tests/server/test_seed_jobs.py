@@ -33,7 +33,8 @@ from nemo_server_helpers import (
 )
 
 from nemo_mcp.config import Settings
-from nemo_mcp.emulator import EmulatorServer, synth
+from nemo_mcp.emulator import EmulatorServer
+from nemo_mcp.emulator.render import synth
 from nemo_mcp.mcp.server import build_server
 
 pytestmark = pytest.mark.anyio

@@ -17,7 +17,8 @@ from nemo_server_helpers import (
     run_sse_posts,
 )
 
-from nemo_mcp.emulator import EmulatorServer, synth
+from nemo_mcp.emulator import EmulatorServer
+from nemo_mcp.emulator.render import synth
 
 pytestmark = pytest.mark.anyio
 

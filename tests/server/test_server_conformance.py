@@ -21,7 +21,8 @@ import pytest
 from nemo_server_helpers import FAST, Folders
 from node_clients import CONFORMANCE, NEED_NODE_22, SERVE, node, package_bin, server_env
 
-from nemo_mcp.emulator import EmulatorServer, synth
+from nemo_mcp.emulator import EmulatorServer
+from nemo_mcp.emulator.render import synth
 
 SCENARIOS = (
     # 2025-era generic scenarios

@@ -26,7 +26,8 @@ from nemo_server_helpers import (
     render_submits,
 )
 
-from nemo_mcp.emulator import EmulatorServer, synth
+from nemo_mcp.emulator import EmulatorServer
+from nemo_mcp.emulator.render import synth
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 

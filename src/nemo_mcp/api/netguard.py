@@ -17,7 +17,6 @@ of the body is read.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import socket
 import urllib.request
@@ -26,11 +25,10 @@ from typing import Any
 import anyio
 import httpx
 
+from nemo_mcp.addresses import non_public, parse
 from nemo_mcp.errors import DownloadError
 
 log = logging.getLogger(__name__)
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _HINT = (
     "nemo-mcp downloads renders only from public hosts (unless NEMO_API_URL itself is on this "
@@ -39,38 +37,9 @@ _HINT = (
 )
 
 
-def _address(text: str) -> IPAddress | None:
-    try:
-        ip = ipaddress.ip_address(text.split("%", 1)[0].strip("[]"))
-    except ValueError:
-        return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    return ip
-
-
-def non_public(ip: IPAddress) -> str | None:
-    """What kind of non-public address ``ip`` is ("loopback", "private"...), or None if public."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if ip.is_loopback:
-        return "loopback"
-    if ip.is_link_local:
-        return "link-local"
-    if ip.is_unspecified:
-        return "unspecified"
-    if ip.is_multicast:
-        return "multicast"
-    if ip.is_private:
-        return "private"
-    if ip.is_reserved or not ip.is_global:
-        return "reserved"
-    return None
-
-
 async def resolve(host: str, port: int) -> list[str]:
     """The addresses ``host`` resolves to (empty when it does not resolve)."""
-    literal = _address(host)
+    literal = parse(host)
     if literal is not None:
         return [str(literal)]
     try:
@@ -108,7 +77,7 @@ class AddressGuard:
         """Whether the API itself is on a non-public address (resolved once)."""
         if self._api_local is None:
             addresses = await resolve(self._api.host, _port(self._api))
-            ips = [ip for ip in (_address(a) for a in addresses) if ip is not None]
+            ips = [ip for ip in (parse(a) for a in addresses) if ip is not None]
             self._api_local = any(non_public(ip) for ip in ips)
         return self._api_local
 
@@ -128,7 +97,7 @@ class AddressGuard:
         if self.same_origin(url) or await self.api_is_local():
             return
         for address in await resolve(url.host, _port(url)):
-            ip = _address(address)
+            ip = parse(address)
             kind = non_public(ip) if ip is not None else "unknown"
             if kind:
                 raise self._refuse(url, address, kind)
@@ -141,7 +110,7 @@ class AddressGuard:
         peer = stream.get_extra_info("server_addr") if stream is not None else None
         if not peer:
             return  # not a socket (an in-process transport): nothing was reached
-        ip = _address(str(peer[0]))
+        ip = parse(str(peer[0]))
         kind = non_public(ip) if ip is not None else None
         if kind:
             raise self._refuse(url, str(peer[0]), kind)

@@ -4,12 +4,12 @@ emulator and the demo (loaded only when chosen)."""
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
+from nemo_mcp.addresses import is_loopback
 from nemo_mcp.cli.context import EXIT_ERROR, EXIT_OK, Ctx, Result
 from nemo_mcp.errors import InvalidInputError
 from nemo_mcp.redact import redact
@@ -38,15 +38,6 @@ async def cmd_doctor(ctx: Ctx) -> Result:
             lines.append(f"       fix: {c.fix}")
     lines.append(summary)
     return Result(data, EXIT_ERROR if failed else EXIT_OK, "\n".join(lines))
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def cmd_serve(ctx: Ctx) -> int:

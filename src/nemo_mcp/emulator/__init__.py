@@ -11,11 +11,22 @@ MP4 renders of the draft with Range downloads.
     with EmulatorServer(generation_seconds=0.2) as emu:
         ...  # point NEMO_API_URL at emu.url
 
-Modules: ``app`` (endpoints and control API), ``config`` (settings, stream variants),
-``faults`` (fault grammar), ``agent`` (the chat agent), ``draft`` (the draft format and its
-segment fields), ``draft_shapes`` (the draft as handed out: JSON, labels in metadata, or Draft
-Protocol V3, and back), ``render`` (MP4 output), ``synth`` (synthetic songs, photos, clips),
-``server`` (:class:`EmulatorServer`), ``cli`` (``nemo-mcp emulator``).
+Rooms:
+
+- ``app`` (the route table, :func:`create_app`), ``core`` (:class:`Emulator`), ``endpoint``
+  (request plumbing: the request log, fault injection, errors as envelopes), ``endpoints/`` (one
+  module per area: account, sessions, chat, renders, web, control), ``envelope``, ``http``
+  (connections, Range downloads, breaking them), ``sse`` (stream dialects);
+- ``state`` with ``records`` and ``accounts`` (what the emulator remembers, saved as JSON),
+  ``config`` (settings, stream variants), ``faults`` (the fault grammar), ``uploads``;
+- ``agent/`` (the chat agent: intents, plans, generation and edit steps), ``turns`` (running a
+  turn and streaming it), ``draft`` (the draft format and its segment fields), ``draft_shapes``
+  (the draft as handed out: JSON, labels in metadata, or Draft Protocol V3, and back);
+- ``render/`` (real MP4 renders, the render queue, probing, synthetic songs, photos and clips);
+- ``server`` (:class:`EmulatorServer`), ``cli`` (``nemo-mcp emulator``).
+
+The emulator speaks the contract from :mod:`nemo_mcp.contract`, like the client; of the rest of
+the product it imports only the pure ``constants`` and ``addresses``.
 
 Draft segment fields (see ``draft.py``): tracks ``{"tt", "n", "role", "sg"}``; segments ``s``
 (start, ms), ``d`` (duration, ms), ``type`` (image / video / color / visual / audio / text),
@@ -28,8 +39,10 @@ ratio, bg).
 
 from __future__ import annotations
 
-from nemo_mcp.emulator.app import Emulator, create_app, is_loopback
+from nemo_mcp.addresses import is_loopback
+from nemo_mcp.emulator.app import create_app
 from nemo_mcp.emulator.config import EmulatorConfig, StreamSpec, parse_stream_spec
+from nemo_mcp.emulator.core import Emulator
 from nemo_mcp.emulator.faults import Fault
 from nemo_mcp.emulator.server import EmulatorServer
 

@@ -24,18 +24,21 @@ from typing import Any, Final, Self
 import anyio
 import uvicorn
 
-from nemo_mcp.emulator.app import ControlCheck, Emulator, create_app, is_loopback
+from nemo_mcp.addresses import is_loopback
+from nemo_mcp.emulator.app import create_app
 from nemo_mcp.emulator.config import EmulatorConfig
+from nemo_mcp.emulator.core import ControlCheck, Emulator
 from nemo_mcp.emulator.faults import Fault
 from nemo_mcp.emulator.http import tracked_protocol
-from nemo_mcp.emulator.state import EmulatorState, Render, RequestRecord, User
+from nemo_mcp.emulator.records import Render, RequestRecord, User
+from nemo_mcp.emulator.render.queue import FORCED_FAILURE
+from nemo_mcp.emulator.state import EmulatorState
 
 log = logging.getLogger(__name__)
 
 START_TIMEOUT: Final = 15.0
 STOP_TIMEOUT: Final = 10.0
 GRACEFUL_SHUTDOWN: Final = 2.0
-FORCED_FAILURE: Final = "Render failed: forced by the test"
 
 
 class EmulatorServer:
@@ -199,17 +202,10 @@ class EmulatorServer:
         return self.state.recorded(path=path, endpoint=endpoint)
 
     def clear_requests(self) -> None:
-        with self.state.lock:
-            self.state.requests.clear()
+        self.state.clear_requests()
 
     def reset(self) -> None:
-        self.state.set_config(self.emulator.initial_config)
-        self.state.reset()
-
-    def issue_token(self, client_id: str | None = None) -> str:
-        """A fresh anonymous token, as ``POST /api/auth/anonymous-token`` would issue."""
-        token, _ = self.state.issue_anon_token(client_id or f"test-{time.monotonic_ns()}", None)
-        return token.token
+        self.emulator.reset()
 
     def user_of(self, token: str) -> User:
         return self.state.authenticate(f"Bearer {token}")
@@ -237,9 +233,7 @@ class EmulatorServer:
     def render(self, render_id: str) -> Render | None:
         return self.state.get_render(render_id)
 
-    def fail_render(
-        self, render_id: str, reason: str = "Render failed: forced by the test"
-    ) -> None:
+    def fail_render(self, render_id: str, reason: str = FORCED_FAILURE) -> None:
         render = self.state.get_render(render_id)
         if render is None:
             raise KeyError(render_id)

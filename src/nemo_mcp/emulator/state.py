@@ -22,175 +22,32 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Final, Literal, TypeVar
-from urllib.parse import quote
+from typing import Any, Final
 
-from nemo_mcp.contract import account, codes, headers, renders
+from nemo_mcp.contract import codes
+from nemo_mcp.emulator.accounts import Accounts
 from nemo_mcp.emulator.config import DEFAULT_HEIGHT, DEFAULT_WIDTH, EmulatorConfig
 from nemo_mcp.emulator.envelope import Reject
 from nemo_mcp.emulator.faults import FaultBook
+from nemo_mcp.emulator.records import (
+    Claim,
+    Media,
+    Render,
+    RequestRecord,
+    Session,
+    Token,
+    User,
+    load,
+    masked,
+    new_session_id,
+)
 
 log = logging.getLogger(__name__)
 
 STATE_FILE: Final = "state.json"
 STATE_VERSION: Final = 1
-CDN_MEDIA: Final = "/cdn/media"
-CDN_RENDERS: Final = "/cdn/renders"
-
-UserKind = Literal["anon", "registered"]
-
-
-@dataclass
-class User:
-    user_id: str
-    kind: UserKind
-    available: int
-    frozen: int = 0
-    created_at: float = 0.0
-
-
-@dataclass
-class Token:
-    token: str
-    user_id: str
-    kind: UserKind
-    issued_at: float
-    expires_at: float | None
-    client_id: str | None = None
-    ip: str | None = None
-
-
-@dataclass
-class Session:
-    session_id: str
-    task_id: str
-    task_name: str
-    language: str
-    user_id: str
-    created_at: float
-    updated_at: float
-    turns: int = 0
-    video_infos: list[dict[str, Any]] = field(default_factory=list)
-    draft: dict[str, Any] | None = None
-    canvas_config: dict[str, Any] = field(default_factory=dict)
-    video_analyses: dict[str, Any] = field(default_factory=dict)
-    generated_media: list[dict[str, Any]] = field(default_factory=list)
-    history: list[dict[str, Any]] = field(default_factory=list)
-    # the message a question of the agent is about ({"message", "about"}); None: no question
-    pending_question: dict[str, Any] | None = None
-
-
-@dataclass
-class Media:
-    media_id: str
-    session_id: str
-    filename: str
-    file_type: str
-    rel_path: str  # under the media folder; "" when the file was not fetched
-    size: int
-    hash: str
-    info: dict[str, Any] = field(default_factory=dict)
-    source_url: str | None = None
-    created_at: float = 0.0
-
-    @property
-    def cdn_path(self) -> str:
-        return f"{CDN_MEDIA}/{self.media_id}/{quote(self.filename)}"
-
-
-@dataclass
-class Render:
-    render_id: str
-    session_id: str
-    user_id: str
-    draft: dict[str, Any]
-    output: dict[str, Any]
-    status: renders.RenderState = "pending"
-    progress: int = 5
-    created_at: float = 0.0
-    started_at: float | None = None
-    finished_at: float | None = None
-    error: str | None = None
-    file: str | None = None  # under the renders folder
-    size: int | None = None
-    duration: float | None = None
-    fail_reason: str | None = None  # set: the render fails when it runs (or at once)
-    cancel_requested: bool = False
-    received_draft: str | None = None  # a draft sent as text (Draft V3), exactly as received
-
-    @property
-    def cdn_path(self) -> str:
-        return f"{CDN_RENDERS}/{quote(self.render_id)}.mp4"
-
-
-@dataclass
-class Claim:
-    claim_token: str
-    session_id: str | None
-    task_id: str | None
-    user_id: str
-    expires_at: float
-
-
-@dataclass
-class RequestRecord:
-    """One request as the emulator saw it (headers verbatim, lower-cased names)."""
-
-    method: str
-    path: str
-    query: str
-    headers: list[tuple[str, str]]
-    client: str | None
-    endpoint: str | None
-    at: float
-    status: int | None = None
-    fault: str | None = None
-
-    def header(self, name: str) -> str | None:
-        lname = name.lower()
-        for key, value in self.headers:
-            if key == lname:
-                return value
-        return None
-
-    @property
-    def url(self) -> str:
-        return f"{self.path}?{self.query}" if self.query else self.path
-
-    def to_dict(self, *, mask_auth: bool = True) -> dict[str, Any]:
-        shown = {}
-        for key, value in self.headers:
-            if mask_auth and key == "authorization":
-                value = _mask_auth(value)
-            shown[key] = value
-        return {
-            "method": self.method,
-            "path": self.path,
-            "query": self.query,
-            "headers": shown,
-            "client": self.client,
-            "endpoint": self.endpoint,
-            "at": self.at,
-            "status": self.status,
-            "fault": self.fault,
-        }
-
-
-def _mask_auth(value: str) -> str:
-    scheme, _, cred = value.partition(" ")
-    if not cred:
-        return "***"
-    return f"{scheme} {cred[:8]}…{cred[-4:]}" if len(cred) > 16 else f"{scheme} ***"
-
-
-T = TypeVar("T")
-
-
-def _load(cls: type[T], data: dict[str, Any]) -> T:
-    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-    return cls(**{k: v for k, v in data.items() if k in names})
 
 
 def _safe_name(name: str, fallback: str = "file") -> str:
@@ -199,12 +56,7 @@ def _safe_name(name: str, fallback: str = "file") -> str:
     return base[:120] or fallback
 
 
-def new_session_id() -> str:
-    """A 19-digit numeric string, like the real service's."""
-    return str(secrets.randbelow(9 * 10**18) + 10**18)
-
-
-class EmulatorState:
+class EmulatorState(Accounts):
     """Everything the emulator remembers. Thread-safe; see the module docstring."""
 
     def __init__(self, config: EmulatorConfig, *, clock: Callable[[], float] = time.time) -> None:
@@ -268,18 +120,6 @@ class EmulatorState:
             self.config = config
             self.sync_registered_tokens()
 
-    def sync_registered_tokens(self) -> None:
-        with self.lock:
-            for tok in self.config.registered_tokens:
-                if tok in self.tokens:
-                    continue
-                user_id = "usr_" + hashlib.sha256(tok.encode()).hexdigest()[:16]
-                if user_id not in self.users:
-                    self.users[user_id] = User(
-                        user_id, "registered", self.config.registered_credits, 0, self.clock()
-                    )
-                self.tokens[tok] = Token(tok, user_id, "registered", self.clock(), None)
-
     # --- persistence ----------------------------------------------------------------------
     @property
     def state_file(self) -> Path:
@@ -322,24 +162,24 @@ class EmulatorState:
             log.warning("emulator state %s is unreadable (%s); starting empty", path, exc)
             return
         for u in data.get("users", []):
-            user = _load(User, u)
+            user = load(User, u)
             self.users[user.user_id] = user
         for t in data.get("tokens", []):
-            tok = _load(Token, t)
+            tok = load(Token, t)
             self.tokens[tok.token] = tok
         self.clients = dict(data.get("clients", {}))
         self.ip_log = {k: list(v) for k, v in data.get("ip_log", {}).items()}
         for s in data.get("sessions", []):
-            sess = _load(Session, s)
+            sess = load(Session, s)
             self.sessions[sess.session_id] = sess
         for m in data.get("media", []):
-            med = _load(Media, m)
+            med = load(Media, m)
             self.media[med.media_id] = med
         for r in data.get("renders", []):
-            ren = _load(Render, r)
+            ren = load(Render, r)
             self.renders[ren.render_id] = ren
         for c in data.get("claims", []):
-            claim = _load(Claim, c)
+            claim = load(Claim, c)
             self.claims[claim.claim_token] = claim
 
     @contextlib.contextmanager
@@ -348,122 +188,6 @@ class EmulatorState:
         with self.lock:
             yield
             self.save()
-
-    # --- auth -----------------------------------------------------------------------------
-    def issue_anon_token(self, client_id: str, ip: str | None) -> tuple[Token, User]:
-        now = self.clock()
-        cfg = self.config
-        with self.changing():
-            user_id = self.clients.get(client_id)
-            if user_id is not None:
-                for tok in self.tokens.values():
-                    if (
-                        tok.client_id == client_id
-                        and tok.expires_at is not None
-                        and tok.expires_at > now
-                    ):
-                        retry = int(tok.expires_at - now) + 1
-                        raise Reject(
-                            429,
-                            "Anonymous token limit: 1 token per client per 7 days. "
-                            "Keep using the token you have.",
-                            headers={"Retry-After": str(retry)},
-                        )
-            if ip is not None and cfg.anon_tokens_per_ip > 0:
-                recent = [t for t in self.ip_log.get(ip, []) if t > now - cfg.anon_ip_window]
-                if len(recent) >= cfg.anon_tokens_per_ip:
-                    retry = int(min(recent) + cfg.anon_ip_window - now) + 1
-                    raise Reject(
-                        429,
-                        "Too many anonymous tokens from this address",
-                        headers={"Retry-After": str(retry)},
-                    )
-                self.ip_log[ip] = [*recent, now]
-            if user_id is None or user_id not in self.users:
-                user_id = account.ANONYMOUS_USER_PREFIX + secrets.token_hex(8)
-                self.users[user_id] = User(user_id, "anon", cfg.anon_credits, 0, now)
-                self.clients[client_id] = user_id
-            token = Token(
-                token="nmv_usr_" + secrets.token_urlsafe(32),
-                user_id=user_id,
-                kind="anon",
-                issued_at=now,
-                expires_at=now + cfg.token_lifetime,
-                client_id=client_id,
-                ip=ip,
-            )
-            self.tokens[token.token] = token
-            return token, self.users[user_id]
-
-    def authenticate(self, authorization: str | None) -> User:
-        """The user behind ``Authorization: Bearer ...``; 1001 when missing/unknown/expired."""
-        if not authorization:
-            raise Reject(codes.TOKEN_INVALID, "Missing Authorization header")
-        scheme, _, cred = authorization.strip().partition(" ")
-        if scheme.lower() != headers.BEARER.lower() or not cred.strip():
-            raise Reject(codes.TOKEN_INVALID, "Authorization must be 'Bearer <token>'")
-        with self.lock:
-            tok = self.tokens.get(cred.strip())
-            if tok is None:
-                raise Reject(codes.TOKEN_INVALID, "Token is invalid")
-            if tok.expires_at is not None and tok.expires_at <= self.clock():
-                raise Reject(codes.TOKEN_INVALID, "Token has expired")
-            user = self.users.get(tok.user_id)
-            if user is None:
-                raise Reject(codes.TOKEN_INVALID, "Token is invalid")
-            return user
-
-    def expire_tokens(self, token: str | None = None, user_id: str | None = None) -> int:
-        """Make a token (or a user's tokens, or every anonymous token) expired now."""
-        now = self.clock()
-        count = 0
-        with self.changing():
-            for tok in self.tokens.values():
-                if token is not None and tok.token != token:
-                    continue
-                if user_id is not None and tok.user_id != user_id:
-                    continue
-                if token is None and user_id is None and tok.kind != "anon":
-                    continue
-                tok.expires_at = now - 1
-                count += 1
-        return count
-
-    def token_info(self, token: str) -> Token | None:
-        with self.lock:
-            return self.tokens.get(token)
-
-    # --- credits --------------------------------------------------------------------------
-    def reserve(self, user_id: str, cost: int) -> bool:
-        with self.changing():
-            user = self.users[user_id]
-            if cost > user.available:
-                return False
-            user.available -= cost
-            user.frozen += cost
-            return True
-
-    def commit(self, user_id: str, cost: int) -> None:
-        with self.changing():
-            user = self.users[user_id]
-            user.frozen = max(user.frozen - cost, 0)
-
-    def refund(self, user_id: str, cost: int) -> None:
-        with self.changing():
-            user = self.users[user_id]
-            back = min(cost, user.frozen)
-            user.frozen -= back
-            user.available += back
-
-    def set_credits(self, user_id: str, available: int, frozen: int | None = None) -> User:
-        with self.changing():
-            user = self.users.get(user_id)
-            if user is None:
-                raise KeyError(user_id)
-            user.available = int(available)
-            if frozen is not None:
-                user.frozen = int(frozen)
-            return user
 
     # --- sessions -------------------------------------------------------------------------
     def create_session(self, user_id: str, task_name: str, language: str) -> Session:
@@ -504,10 +228,6 @@ class EmulatorState:
     def delete_session(self, session_id: str) -> bool:
         with self.changing():
             return self.sessions.pop(session_id, None) is not None
-
-    def touch(self, sess: Session) -> None:
-        with self.changing():
-            sess.updated_at = self.clock()
 
     # --- media ----------------------------------------------------------------------------
     def new_media_slot(self, filename: str) -> tuple[str, str, Path]:
@@ -585,6 +305,10 @@ class EmulatorState:
         with self.lock:
             self.requests.append(rec)
 
+    def clear_requests(self) -> None:
+        with self.lock:
+            self.requests.clear()
+
     def recorded(self, path: str | None = None, endpoint: str | None = None) -> list[RequestRecord]:
         with self.lock:
             return [
@@ -599,7 +323,7 @@ class EmulatorState:
             return {
                 "users": [asdict(u) for u in self.users.values()],
                 "tokens": [
-                    {**asdict(t), "token": _mask_auth("Bearer " + t.token)[7:]}
+                    {**asdict(t), "token": masked("Bearer " + t.token)[7:]}
                     for t in self.tokens.values()
                 ],
                 "sessions": [asdict(s) for s in self.sessions.values()],

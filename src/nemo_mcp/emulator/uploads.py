@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import ipaddress
 import logging
 import mimetypes
 import socket
@@ -28,12 +27,14 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from nemo_mcp import constants
+from nemo_mcp.addresses import is_loopback, parse
 from nemo_mcp.contract import codes
 from nemo_mcp.contract.media import MIME_TYPES, SUPPORTED_EXTENSIONS, MediaKind, media_kind
-from nemo_mcp.emulator import media
 from nemo_mcp.emulator.config import EmulatorConfig
 from nemo_mcp.emulator.envelope import Reject
-from nemo_mcp.emulator.state import EmulatorState, Media
+from nemo_mcp.emulator.records import Media
+from nemo_mcp.emulator.render import media
+from nemo_mcp.emulator.state import EmulatorState
 
 log = logging.getLogger(__name__)
 
@@ -259,17 +260,17 @@ async def receive_multipart(
 
 # --- URL uploads ----------------------------------------------------------------------------------
 def _is_loopback_host(host: str) -> bool:
-    if host in ("localhost", "localhost.localdomain"):
+    """Whether ``host`` is this computer: a loopback address or name, or a name that resolves only
+    to loopback addresses."""
+    if is_loopback(host):
         return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        pass
+    if parse(host) is not None:
+        return False
     try:
         infos = socket.getaddrinfo(host, None)
     except OSError:
         return False
-    return bool(infos) and all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)
+    return bool(infos) and all(is_loopback(str(i[4][0])) for i in infos)
 
 
 def url_filename(url: str) -> str:

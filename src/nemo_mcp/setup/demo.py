@@ -57,7 +57,7 @@ async def _run(out: Path, seconds: float, message: str) -> Path:
     from mcp.client.stdio import stdio_client
 
     from nemo_mcp.emulator import EmulatorServer
-    from nemo_mcp.emulator.synth import make_song
+    from nemo_mcp.emulator.render.synth import make_song
 
     out = out.resolve()
     media_dir = out / "media"

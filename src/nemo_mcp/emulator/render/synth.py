@@ -19,7 +19,7 @@ import av
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from nemo_mcp.emulator.media import SAMPLE_RATE, FloatArray
+from nemo_mcp.emulator.render.media import SAMPLE_RATE, FloatArray
 
 __all__ = [
     "MOODS",

@@ -23,7 +23,7 @@ import asyncio
 import logging
 import secrets
 import time
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 import anyio
 from starlette.types import Receive, Scope, Send
@@ -31,11 +31,9 @@ from starlette.types import Receive, Scope, Send
 from nemo_mcp.emulator import agent, draft_shapes
 from nemo_mcp.emulator import draft as dr
 from nemo_mcp.emulator.config import StreamSpec
+from nemo_mcp.emulator.core import Emulator
 from nemo_mcp.emulator.http import break_connection, wait_for_disconnect
 from nemo_mcp.emulator.sse import Framer
-
-if TYPE_CHECKING:
-    from nemo_mcp.emulator.app import Emulator
 
 log = logging.getLogger(__name__)
 

@@ -17,14 +17,16 @@ from typing import Any, Final
 
 from nemo_mcp.contract import renders
 from nemo_mcp.emulator import draft as dr
-from nemo_mcp.emulator.render import RenderCancelled, RenderError, render_draft
-from nemo_mcp.emulator.state import EmulatorState, Render
+from nemo_mcp.emulator.records import Render
+from nemo_mcp.emulator.render.encode import RenderCancelled, RenderError, render_draft
+from nemo_mcp.emulator.state import EmulatorState
 
 log = logging.getLogger(__name__)
 
 FAIL_PROGRESS: Final = 20
 FAIL_AFTER: Final = 0.5  # seconds a doomed render shows "processing" before it fails
 TICK: Final = 0.05
+FORCED_FAILURE: Final = "Render failed: forced by the test"
 
 
 class RenderQueue:
@@ -141,7 +143,7 @@ class RenderQueue:
     def _fail(self, render: Render, reason: str) -> None:
         self.state.update_render(render, status="failed", error=reason, finished_at=time.time())
 
-    def fail_now(self, render: Render, reason: str) -> None:
+    def fail_now(self, render: Render, reason: str = FORCED_FAILURE) -> None:
         """Make a render fail: at once if it is pending, else as soon as its worker notices."""
         with self.state.lock:
             render.fail_reason = reason
