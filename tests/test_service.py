@@ -21,7 +21,7 @@ from nemo_mcp.errors import DownloadError, InvalidInputError, RenderFailedError
 from nemo_mcp.studio.base import detect_language
 from nemo_mcp.studio.facade import Studio
 from nemo_mcp.studio.texts import lines_for
-from nemo_mcp.studio.turns import TurnLimits
+from support.emulator import FAST, MUSIC_VIDEO, fast_studio
 
 
 def lines_text(view: BaseModel) -> str:
@@ -30,19 +30,6 @@ def lines_text(view: BaseModel) -> str:
 
 
 pytestmark = pytest.mark.anyio
-
-FAST = {
-    "generation_seconds": 0.15,
-    "edit_seconds": 0.02,
-    "heartbeat_interval": 0.05,
-    "render_pending_seconds": 0.05,
-    "render_max_side": 320,
-    "render_preset": "ultrafast",
-    "silent_edits": "never",
-    "anon_credits": 10_000,
-}
-LIMITS = TurnLimits(recovery_first_wait=0.3, recovery_next_wait=0.3, recovery_max_unchanged=3)
-MUSIC_VIDEO = "make a music video synced to my song"
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +63,7 @@ def settings(emu: EmulatorServer, tmp_path: Path) -> Settings:
 
 @asynccontextmanager
 async def studio_for(settings: Settings) -> AsyncIterator[Studio]:
-    async with Studio.open(settings, poll_interval=0.2, turn_limits=LIMITS) as studio:
+    async with fast_studio(settings) as studio:
         yield studio
 
 

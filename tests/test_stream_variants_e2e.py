@@ -11,21 +11,13 @@ from pathlib import Path
 import pytest
 
 from nemo_mcp.config import Settings
-from nemo_mcp.contract import paths
 from nemo_mcp.emulator import EmulatorServer
 from nemo_mcp.emulator.render import synth
 from nemo_mcp.studio.facade import Studio
+from support.emulator import FAST, MUSIC_VIDEO, run_sse_posts
 
 pytestmark = pytest.mark.anyio
 
-FAST = {
-    "generation_seconds": 0.3,
-    "edit_seconds": 0.05,
-    "heartbeat_interval": 0.05,
-    "silent_edits": "never",
-    "anon_credits": 10_000,
-    "anon_tokens_per_ip": 0,  # every test has a fresh state folder, so a fresh client id
-}
 
 VARIANTS = [
     "adk",
@@ -77,7 +69,7 @@ async def test_variant_condenses_to_one_reply_and_the_change(
     await studio.upload([str(song)])
     emu.clear_requests()
 
-    turn = await studio.chat("make a music video synced to my song", wait=60)
+    turn = await studio.chat(MUSIC_VIDEO, wait=60)
 
     assert turn.status == "replied", turn
     assert turn.reply, "every variant carries a final text"
@@ -88,5 +80,4 @@ async def test_variant_condenses_to_one_reply_and_the_change(
     assert "thinking" not in turn.reply.lower()
     assert turn.changes, "the new tracks are reported"
     assert turn.export_ready is True
-    posts = [r for r in emu.requests(path=paths.RUN_SSE) if r.method == "POST"]
-    assert len(posts) == 1
+    assert run_sse_posts(emu) == 1

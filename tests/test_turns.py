@@ -10,7 +10,6 @@ import json
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -23,8 +22,7 @@ from nemo_mcp.stream.condenser import ProgressNote
 from nemo_mcp.stream.gui import translate
 from nemo_mcp.studio.settle import TurnOutcome
 from nemo_mcp.studio.turns import TurnLimits, run_turn
-
-STREAMS = Path(__file__).resolve().parent / "streams"
+from support import corpus
 
 
 def _state(*tracks: dict[str, Any], uploads: int = 1) -> dict[str, Any]:
@@ -465,15 +463,10 @@ async def test_cancellation_during_recovery_propagates() -> None:
 
 
 # --- the corpus, end to end ----------------------------------------------------------------------
-def _corpus() -> list[str]:
-    return sorted(p.stem for p in STREAMS.glob("*.sse"))
-
-
 @pytest.mark.anyio
-@pytest.mark.parametrize("name", _corpus())
+@pytest.mark.parametrize("name", corpus.names())
 async def test_corpus_through_run_turn(name: str) -> None:
-    raw = (STREAMS / f"{name}.sse").read_bytes()
-    expected = json.loads((STREAMS / f"{name}.json").read_text(encoding="utf-8"))
+    raw, expected = corpus.load(name)
     chunks: list[bytes | float | BaseException] = [raw[i : i + 97] for i in range(0, len(raw), 97)]
     if expected.get("dropped"):
         chunks.append(httpx.RemoteProtocolError("peer closed connection without response"))

@@ -8,11 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from nemo_cli_helpers import FAST, Env, Run, RunFn
+from nemo_cli_helpers import REGISTERED_TOKEN, Env, Run, RunFn
 
 from nemo_mcp import cli
 from nemo_mcp.emulator import EmulatorServer
 from nemo_mcp.emulator.render.synth import make_photo, make_song
+from support.emulator import fast
 
 
 @pytest.fixture(scope="session")
@@ -26,7 +27,9 @@ def media_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def emulator_server() -> Iterator[EmulatorServer]:
-    with EmulatorServer(**FAST) as emu:
+    # the shipped free credits (100): these tests follow a user's credits through a generation
+    config = fast(anon_credits=100, registered_tokens=(REGISTERED_TOKEN,))
+    with EmulatorServer(**config) as emu:
         yield emu
 
 

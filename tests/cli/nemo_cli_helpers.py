@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -12,19 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from nemo_mcp.emulator import EmulatorServer
+from support.processes import clean_env
 
 REGISTERED_TOKEN = "nmv_usr_registered_cli_test_token"
-FAST: dict[str, Any] = {
-    "generation_seconds": 0.2,
-    "edit_seconds": 0.05,
-    "heartbeat_interval": 0.1,
-    "silent_edits": "never",
-    "render_max_side": 160,
-    "render_fps": 10,
-    "render_pending_seconds": 0.05,
-    "anon_tokens_per_ip": 0,
-    "registered_tokens": (REGISTERED_TOKEN,),
-}
 MUSIC_VIDEO = "generate a music video clip synced to my song with matching visuals"
 
 
@@ -66,8 +55,7 @@ class Run:
 
 def process_env(env: Env, **extra: str) -> dict[str, str]:
     """This process's environment without any NEMO_/SKILL_ variable, plus the test's."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("NEMO_", "SKILL_"))}
-    return {**base, **env.vars, **extra}
+    return clean_env(env.vars, **extra)
 
 
 def run_subprocess(

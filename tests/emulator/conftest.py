@@ -7,9 +7,10 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-from emu_helpers import FAST, Api, Media, make_media
+from emu_helpers import Api, Media, make_media
 
 from nemo_mcp.emulator import EmulatorServer
+from support.emulator import FAST
 
 
 @pytest.fixture(scope="session")

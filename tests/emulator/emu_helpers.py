@@ -24,18 +24,6 @@ ATTRIBUTION = {
     headers.SKILL_PLATFORM: "mcp",
 }
 
-FAST = {
-    "generation_seconds": 0.15,
-    "edit_seconds": 0.02,
-    "heartbeat_interval": 0.05,
-    "render_pending_seconds": 0.05,
-    "render_max_side": 320,
-    "render_preset": "ultrafast",
-    "broken_stream_apply_delay": 0.3,
-    "silent_edits": "never",
-    "anon_credits": 10_000,
-}
-
 
 @dataclass
 class Media:

@@ -13,10 +13,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from emu_helpers import FAST, Media, serve
+from emu_helpers import Media, serve
 
 from nemo_mcp.contract import headers, paths
 from nemo_mcp.emulator import EmulatorServer
+from support.emulator import FAST
+from support.processes import free_port
 
 
 def _tiny() -> dict[str, object]:
@@ -89,12 +91,6 @@ def test_without_data_dir_files_live_in_a_temporary_folder() -> None:
         server.start()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 CLI = "from nemo_mcp.emulator.cli import main; raise SystemExit(main())"
 
 
@@ -144,7 +140,7 @@ def test_cli_serves_until_terminated(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_cli_reports_a_busy_port() -> None:
-    port = _free_port()
+    port = free_port()
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", port))
         blocker.listen(1)

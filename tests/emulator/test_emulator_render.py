@@ -16,6 +16,7 @@ from emu_helpers import ATTRIBUTION, Api, Media, serve
 
 from nemo_mcp.contract import codes, headers, paths, renders
 from nemo_mcp.emulator import EmulatorServer
+from support.emulator import FAST
 
 
 def tiny_draft(seconds: float = 1.0, width: int = 320, height: int = 180) -> dict[str, Any]:
@@ -85,7 +86,8 @@ async def test_submit_and_bare_poll(api: Api) -> None:
     assert len(file.content) == out["size"]
     info = probe(file.content)
     assert (info["video"], info["audio"], info["pix_fmt"]) == ("h264", "aac", "yuv420p")
-    assert (info["width"], info["height"]) == (320, 180)
+    side = FAST["render_max_side"]  # the draft's 320x180, scaled down for the tests
+    assert (info["width"], info["height"]) == (side, side * 9 // 16)
 
 
 @pytest.mark.anyio
@@ -412,7 +414,8 @@ async def test_audio_only_draft_gets_a_generated_visual(api: Api, media: Media) 
     assert body["status"] == "completed", body
     data = (await api.client.get(body["output"]["url"])).content
     info = probe(data)
-    assert (info["width"], info["height"]) == (320, 180)  # 1920x1080, scaled for the tests
+    side = FAST["render_max_side"]  # 1920x1080, scaled down for the tests
+    assert (info["width"], info["height"]) == (side, side * 9 // 16)
     assert abs(info["duration"] - 1.5) <= 0.2
     with av.open(io.BytesIO(data)) as c:
         frame = next(c.decode(video=0)).to_ndarray(format="rgb24")

@@ -10,10 +10,11 @@ from typing import Any
 
 import av
 import pytest
-from emu_helpers import FAST, Api, Media, serve
+from emu_helpers import Api, Media, serve
 
 from nemo_mcp.emulator import draft_shapes
 from nemo_mcp.timeline.model import Timeline
+from support.emulator import FAST
 
 pytestmark = pytest.mark.anyio
 

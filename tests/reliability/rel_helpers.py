@@ -23,59 +23,31 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import mcp.types as types
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.server.mcpserver import MCPServer
 
 from nemo_mcp.config import Settings
-from nemo_mcp.contract import paths
 from nemo_mcp.emulator import EmulatorServer
 from nemo_mcp.errors import NemoError
-from nemo_mcp.mcp.results import ERROR_META_KEY
 from nemo_mcp.mcp.server import build_server
 from nemo_mcp.media import containers
 from nemo_mcp.media.probe import probe as probe_media
 from nemo_mcp.store.sqlite import SQLiteStore
-from nemo_mcp.studio.facade import Studio
 from nemo_mcp.studio.turns import TurnLimits
+from support.emulator import FAST, LIMITS, fast_studio
+from support.processes import clean_env, free_port, stdio_params
+from support.results import Result, ToolClient
 
 REPO = Path(__file__).resolve().parents[2]
 OUT_DIR = REPO / ".benchmarks-out"
 
-# A fast emulator: short generations, tiny renders, no random silent turns, plenty of credits,
-# no per-address token limit (the suite asks for many tokens from 127.0.0.1).
-FAST: dict[str, Any] = {
-    "generation_seconds": 0.1,
-    "edit_seconds": 0.02,
-    "heartbeat_interval": 0.05,
-    "render_pending_seconds": 0.05,
-    "render_max_side": 160,
-    "render_fps": 12,
-    "render_preset": "ultrafast",
-    "broken_stream_apply_delay": 0.2,
-    "silent_edits": "never",
-    "anon_credits": 10_000,
-    "anon_tokens_per_ip": 0,
-    "heartbeats_only_max_seconds": 20.0,
-    "request_log_size": 100_000,
-}
 
-# The contract's recovery waits (30 s, then 60 s) shrunk; the rest as shipped.
-LIMITS = TurnLimits(
-    recovery_first_wait=0.25,
-    recovery_next_wait=0.25,
-    recovery_max_unchanged=3,
-    progress_every=0.5,
-    silence_seconds=10.0,
-)
-
-MUSIC_VIDEO = "make a music video synced to my song"
 TERMINAL_RENDER = frozenset({"downloaded", "failed", "cancelled"})
 SENTINEL_TOKEN = "nmv_usr_RELIABILITY0sentinel0token0must0never0leak"
 
@@ -123,6 +95,16 @@ class Ledger:
             if isinstance(current, NemoError):
                 self.keep(json.dumps(current.to_dict(), default=str))
             current = current.__cause__ or current.__context__
+
+    def keep_result(self, res: Result) -> None:
+        self.tool_calls += 1
+        self.keep(res.result.model_dump_json(), *(m or "" for _, _, m in res.progress))
+
+    def watch(self, client: Client) -> ToolClient:
+        """``client`` as a :class:`ToolClient` whose every result, error and read is kept."""
+        return ToolClient(
+            client, on_result=self.keep_result, on_error=self.keep_error, on_read=self.keep
+        )
 
     def harvest(
         self,
@@ -320,95 +302,6 @@ class CaptureHandler(logging.Handler):
         self.ledger.keep(text)
 
 
-# ---------------------------------------------------------------------------- tool results
-@dataclass
-class Result:
-    name: str
-    arguments: dict[str, Any]
-    result: types.CallToolResult
-    progress: list[tuple[float, float | None, str | None]]
-
-    @property
-    def is_error(self) -> bool:
-        return bool(self.result.is_error)
-
-    @property
-    def text(self) -> str:
-        return "\n".join(c.text for c in self.result.content if isinstance(c, types.TextContent))
-
-    @property
-    def data(self) -> dict[str, Any]:
-        data = self.result.structured_content
-        assert isinstance(data, dict), self.text
-        return data
-
-    @property
-    def error(self) -> dict[str, Any]:
-        """An error result's machine-readable form (``_meta``); it has no structuredContent."""
-        assert self.is_error, self.text
-        assert self.result.structured_content is None, self.result.structured_content
-        err = (self.result.meta or {}).get(ERROR_META_KEY)
-        assert isinstance(err, dict), self.result
-        return err
-
-
-def assert_actionable(res: Result, *kinds: str) -> dict[str, Any]:
-    """An error result that names its kind and says what to do next."""
-    err = res.error
-    assert err["hint"].strip(), res.text
-    assert err["message"].strip(), res.text
-    assert res.text.startswith(f"Error ({err['kind']})"), res.text
-    assert "Traceback" not in res.text, res.text
-    if kinds:
-        assert err["kind"] in kinds, (err["kind"], res.text)
-    return err
-
-
-class Tools:
-    """An MCP client whose every call (result, progress, errors) goes into the ledger."""
-
-    def __init__(self, client: Client, ledger: Ledger) -> None:
-        self.client = client
-        self.ledger = ledger
-        self.calls: list[Result] = []
-
-    async def call(self, name: str, arguments: dict[str, Any] | None = None) -> Result:
-        progress: list[tuple[float, float | None, str | None]] = []
-
-        async def on_progress(value: float, total: float | None, message: str | None) -> None:
-            progress.append((value, total, message))
-
-        args = dict(arguments or {})
-        try:
-            result = await self.client.call_tool(name, args, progress_callback=on_progress)
-        except Exception as exc:
-            self.ledger.keep_error(exc)
-            raise
-        res = Result(name, args, result, progress)
-        self.calls.append(res)
-        self.ledger.tool_calls += 1
-        self.ledger.keep(result.model_dump_json(), *(m or "" for _, _, m in progress))
-        assert res.text.strip(), f"{name} returned no text"
-        return res
-
-    async def ok(self, name: str, arguments: dict[str, Any] | None = None) -> Result:
-        res = await self.call(name, arguments)
-        assert not res.is_error, res.text
-        return res
-
-    async def fail(self, name: str, arguments: dict[str, Any] | None = None) -> Result:
-        res = await self.call(name, arguments)
-        assert res.is_error, res.text
-        return res
-
-    async def read(self, uri: str) -> str:
-        result = await self.client.read_resource(uri)
-        content = result.contents[0]
-        assert isinstance(content, types.TextResourceContents)
-        self.ledger.keep(content.text)
-        return content.text
-
-
 # ----------------------------------------------------------------------------------- the rig
 @dataclass
 class Media:
@@ -467,10 +360,7 @@ class Rig:
         return Settings.from_env(self.env(emu, **extra))
 
     def server(self, settings: Settings, limits: TurnLimits = LIMITS) -> MCPServer:
-        def factory(s: Settings) -> AbstractAsyncContextManager[Studio]:
-            return Studio.open(s, face="mcp", poll_interval=0.1, turn_limits=limits)
-
-        return build_server(settings, studio_factory=factory)
+        return build_server(settings, studio_factory=lambda s: fast_studio(s, limits))
 
     @asynccontextmanager
     async def tools(
@@ -480,19 +370,14 @@ class Rig:
         mode: str = "auto",
         limits: TurnLimits = LIMITS,
         **env: str,
-    ) -> AsyncIterator[Tools]:
+    ) -> AsyncIterator[ToolClient]:
         server = self.server(self.settings(emu, **env), limits)
         async with Client(server, mode=mode) as client:  # type: ignore[arg-type]
-            yield Tools(client, self.ledger)
+            yield self.ledger.watch(client)
 
     def stdio(self, env: Mapping[str, str]) -> StdioServerParameters:
         """``python -m nemo_mcp serve`` with a clean NemoVideo environment plus ``env``."""
-        base = {k: v for k, v in os.environ.items() if not k.startswith(("NEMO_", "SKILL_"))}
-        return StdioServerParameters(
-            command=sys.executable,
-            args=["-m", "nemo_mcp", "serve"],
-            env={**base, "NEMO_MCP_LOG_LEVEL": "DEBUG", **env},
-        )
+        return stdio_params({"NEMO_MCP_LOG_LEVEL": "DEBUG", **env})
 
     # --- harvesting -------------------------------------------------------------------------
     def close(self) -> None:
@@ -502,15 +387,6 @@ class Rig:
         for emu in self._emulators:
             emu.stop()
             self.ledger.harvest(emu, self.homes, self.outputs, self.exempt)
-
-
-# ------------------------------------------------------------------------------- conveniences
-def run_sse_posts(emu: EmulatorServer) -> int:
-    return len([r for r in emu.requests(path=paths.RUN_SSE) if r.method == "POST"])
-
-
-def count(emu: EmulatorServer, endpoint: str) -> int:
-    return len(emu.requests(endpoint=endpoint))
 
 
 def accepted_messages(emu: EmulatorServer) -> list[str]:
@@ -541,24 +417,16 @@ def no_token_shapes(text: str) -> bool:
     return _TOKENISH.search(text) is None
 
 
-# ------------------------------------------------------------------------ served over the wire
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def http_served(
     rig: Rig, env: Mapping[str, str], *args: str, port: int | None = None
 ) -> Iterator[tuple[str, int]]:
     """``nemo-mcp serve --http`` in a subprocess: yields (MCP URL, port); stderr is scanned."""
     port = port or free_port()
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("NEMO_", "SKILL_"))}
     log = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "nemo_mcp", "serve", "--http", "--port", str(port), *args],
-        env={**base, "NEMO_MCP_LOG_LEVEL": "DEBUG", **env},
+        env=clean_env({"NEMO_MCP_LOG_LEVEL": "DEBUG", **env}),
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -590,7 +458,7 @@ def http_served(
 
 
 @asynccontextmanager
-async def stdio_tools(rig: Rig, env: Mapping[str, str], **params: Any) -> AsyncIterator[Tools]:
+async def stdio_tools(rig: Rig, env: Mapping[str, str], **params: Any) -> AsyncIterator[ToolClient]:
     """A real MCP client on a ``nemo-mcp serve`` stdio subprocess; its stderr is scanned."""
     errlog = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
     try:
@@ -598,7 +466,7 @@ async def stdio_tools(rig: Rig, env: Mapping[str, str], **params: Any) -> AsyncI
         if params:
             server = server.model_copy(update=params)
         async with Client(stdio_client(server, errlog=errlog)) as client:
-            yield Tools(client, rig.ledger)
+            yield rig.ledger.watch(client)
     finally:
         errlog.seek(0)
         rig.ledger.keep(errlog.read())
@@ -606,6 +474,6 @@ async def stdio_tools(rig: Rig, env: Mapping[str, str], **params: Any) -> AsyncI
 
 
 @asynccontextmanager
-async def http_tools(rig: Rig, url: str) -> AsyncIterator[Tools]:
+async def http_tools(rig: Rig, url: str) -> AsyncIterator[ToolClient]:
     async with Client(url) as client:
-        yield Tools(client, rig.ledger)
+        yield rig.ledger.watch(client)

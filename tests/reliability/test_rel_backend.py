@@ -9,7 +9,6 @@ error that says what happened, within the size, depth, attempt and time bounds.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -31,7 +30,7 @@ from hostile import (
     huge_json,
 )
 from mcp import Client
-from rel_helpers import SENTINEL_TOKEN, Rig, Tools, assert_actionable, partial_files
+from rel_helpers import SENTINEL_TOKEN, Rig, partial_files
 
 from nemo_mcp import constants
 from nemo_mcp.api import netguard
@@ -40,6 +39,8 @@ from nemo_mcp.config import Settings
 from nemo_mcp.errors import DownloadError
 from nemo_mcp.store.records import RenderRecord, SessionRecord
 from nemo_mcp.store.sqlite import SQLiteStore
+from support.processes import clean_env
+from support.results import ToolClient, assert_actionable
 
 pytestmark = pytest.mark.anyio
 
@@ -76,7 +77,7 @@ def streamed(body: Callable[[], Iterator[bytes]], length: int | None = None) -> 
 
 
 @asynccontextmanager
-async def tools_on(rig: Rig, server: HostileServer) -> AsyncIterator[Tools]:
+async def tools_on(rig: Rig, server: HostileServer) -> AsyncIterator[ToolClient]:
     env = {
         "NEMO_API_URL": server.url,
         "NEMO_WEB_URL": server.url,
@@ -86,7 +87,7 @@ async def tools_on(rig: Rig, server: HostileServer) -> AsyncIterator[Tools]:
         "NEMO_MCP_ALLOWED_DIRS": str(rig.media_dir),
     }
     async with Client(rig.server(Settings.from_env(env))) as client:  # type: ignore[arg-type]
-        yield Tools(client, rig.ledger)
+        yield rig.ledger.watch(client)
 
 
 def seed(home: Path, api: str, render_url: str | None = None) -> None:
@@ -115,7 +116,7 @@ def child(rig: Rig, name: str, scenario: str, api: str, *extra: str) -> dict[str
         capture_output=True,
         text=True,
         timeout=120,
-        env={k: v for k, v in os.environ.items() if not k.startswith(("NEMO_", "SKILL_"))},
+        env=clean_env(),
     )
     rig.ledger.keep(done.stdout, done.stderr)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -18,20 +18,12 @@ from typing import Any
 
 import anyio
 import pytest
-from rel_helpers import (
-    MUSIC_VIDEO,
-    Result,
-    Rig,
-    Tools,
-    accepted_messages,
-    http_served,
-    http_tools,
-    run_sse_posts,
-    stdio_tools,
-)
+from rel_helpers import Rig, accepted_messages, http_served, http_tools, stdio_tools
 
 from nemo_mcp.store.records import TurnRecord
 from nemo_mcp.store.sqlite import SQLiteStore
+from support.emulator import MUSIC_VIDEO, run_sse_posts
+from support.results import Result, ToolClient
 
 pytestmark = pytest.mark.anyio
 
@@ -41,7 +33,7 @@ SLOW_TURN: dict[str, Any] = {"generation_seconds": 1.0}
 BACKGROUND_TRACK = "make a 5 second upbeat background track"
 
 
-async def race(tools: list[Tools], args: dict[str, Any]) -> list[Result]:
+async def race(tools: list[ToolClient], args: dict[str, Any]) -> list[Result]:
     """The same call on every client at the same moment."""
     results: list[Result | None] = [None] * len(tools)
     start = anyio.Event()
@@ -58,7 +50,7 @@ async def race(tools: list[Tools], args: dict[str, Any]) -> list[Result]:
     return [r for r in results if r is not None]
 
 
-async def available(tools: Tools) -> float:
+async def available(tools: ToolClient) -> float:
     return float((await tools.ok("nemo_get_credits")).data["available"])
 
 
@@ -70,7 +62,7 @@ def check_once(results: list[Result], rig: Rig) -> None:
 
 
 @asynccontextmanager
-async def connected(rig: Rig, transport: str, env: dict[str, str]) -> AsyncIterator[Tools]:
+async def connected(rig: Rig, transport: str, env: dict[str, str]) -> AsyncIterator[ToolClient]:
     if transport == "stdio":
         async with stdio_tools(rig, env) as tools:
             yield tools

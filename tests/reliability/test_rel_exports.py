@@ -12,17 +12,7 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
-from rel_helpers import (
-    MUSIC_VIDEO,
-    Rig,
-    Tools,
-    assert_actionable,
-    count,
-    http_served,
-    http_tools,
-    store_renders,
-    submitted_render_ids,
-)
+from rel_helpers import Rig, http_served, http_tools, store_renders, submitted_render_ids
 
 from nemo_mcp.api.client import NemoClient
 from nemo_mcp.config import Settings
@@ -31,11 +21,13 @@ from nemo_mcp.errors import InvalidInputError
 from nemo_mcp.files.outputs import NAME_MAX_BYTES
 from nemo_mcp.mcp import hostrules
 from nemo_mcp.store.sqlite import SQLiteStore
+from support.emulator import MUSIC_VIDEO, requests_to
+from support.results import ToolClient, assert_actionable
 
 pytestmark = pytest.mark.anyio
 
 
-async def make_video(tools: Tools, rig: Rig) -> str:
+async def make_video(tools: ToolClient, rig: Rig) -> str:
     up = await tools.ok("nemo_upload", {"items": [str(rig.song)]})
     turn = await tools.ok("nemo_chat", {"message": MUSIC_VIDEO, "wait_seconds": 30})
     assert turn.data["export_ready"], turn.text
@@ -119,11 +111,11 @@ async def test_reading_an_unknown_session_creates_and_switches_nothing(rig: Rig)
     emu = rig.emulator()
     async with rig.tools(emu) as tools:
         sid = (await tools.ok("nemo_upload", {"items": [str(rig.song)]})).data["session_id"]
-        created = count(emu, "session")
+        created = requests_to(emu, "session")
         res = await tools.fail("nemo_get_state", {"session_id": "5529798706024415232"})
         assert_actionable(res, "session_not_found")
         assert "Nothing was created or switched" in res.text
-        assert count(emu, "session") == created
+        assert requests_to(emu, "session") == created
         listed = await tools.ok("nemo_list_sessions")
         assert listed.data["current_session_id"] == sid
         assert [s["session_id"] for s in listed.data["sessions"]] == [sid]

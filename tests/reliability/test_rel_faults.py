@@ -13,15 +13,10 @@ from pathlib import Path
 
 import pytest
 from rel_helpers import (
-    MUSIC_VIDEO,
     SENTINEL_TOKEN,
     Rig,
-    Tools,
     accepted_messages,
-    assert_actionable,
-    count,
     partial_files,
-    run_sse_posts,
     store_renders,
     submitted_render_ids,
 )
@@ -29,11 +24,13 @@ from rel_helpers import (
 from nemo_mcp.contract import paths
 from nemo_mcp.emulator import EmulatorServer
 from nemo_mcp.studio.turns import TurnLimits
+from support.emulator import MUSIC_VIDEO, requests_to, run_sse_posts
+from support.results import ToolClient, assert_actionable
 
 pytestmark = pytest.mark.anyio
 
 
-async def make_video(tools: Tools, rig: Rig, message: str = MUSIC_VIDEO) -> None:
+async def make_video(tools: ToolClient, rig: Rig, message: str = MUSIC_VIDEO) -> None:
     """Upload the song and have the agent build a timeline that can be exported."""
     await tools.ok("nemo_upload", {"items": [str(rig.song)]})
     turn = await tools.ok("nemo_chat", {"message": message, "wait_seconds": 30})
@@ -41,7 +38,7 @@ async def make_video(tools: Tools, rig: Rig, message: str = MUSIC_VIDEO) -> None
     assert turn.data["export_ready"], turn.text
 
 
-async def export_ok(tools: Tools, **args: object) -> dict[str, object]:
+async def export_ok(tools: ToolClient, **args: object) -> dict[str, object]:
     res = await tools.ok("nemo_export", {"wait_seconds": 60, **args})
     assert res.data["status"] == "downloaded", res.text
     assert Path(str(res.data["file"])).is_file()
@@ -60,9 +57,9 @@ async def test_429_then_success_on_every_kind_of_call(rig: Rig) -> None:
         emu.set_faults("render_submit:429:times=1", "render_poll:429:times=1", "cdn:429:times=1")
         await export_ok(tools)
     # a 429 means "not processed": one wait and one retry each, never more
-    assert count(emu, "token") == 2
-    assert count(emu, "session") == 2
-    assert count(emu, "upload") == 2
+    assert requests_to(emu, "token") == 2
+    assert requests_to(emu, "session") == 2
+    assert requests_to(emu, "upload") == 2
     assert run_sse_posts(emu) == 1
     assert accepted_messages(emu) == [MUSIC_VIDEO]
     assert len(submitted_render_ids(emu)) == 1
@@ -99,7 +96,7 @@ async def test_429_twice_is_an_actionable_error_then_success(rig: Rig) -> None:
 CALLS = ("nemo_get_credits", "nemo_upload", "nemo_chat", "nemo_export")
 
 
-async def resilient_flow(tools: Tools, rig: Rig) -> dict[str, str]:
+async def resilient_flow(tools: ToolClient, rig: Rig) -> dict[str, str]:
     """Credits, upload, chat, export; on an error result, do what its hint says once.
 
     Returns the error kinds seen, by tool. Ends with a downloaded MP4 whatever happened.
@@ -200,7 +197,7 @@ async def test_connection_reset_on_every_endpoint(rig: Rig, endpoint: str) -> No
     assert emu.state.faults.list() == []  # the fault did fire
     assert_clean_outcome(emu, rig)
     # the token request is repeated once (it never arrived); one token in all
-    assert count(emu, "token") == (2 if endpoint == "token" else 1)
+    assert requests_to(emu, "token") == (2 if endpoint == "token" else 1)
     assert len(emu.state.tokens) == 1
 
 
@@ -216,7 +213,7 @@ async def test_truncated_body_on_every_endpoint(rig: Rig, endpoint: str) -> None
     if endpoint == "token":
         # the first token's answer was lost, the client id then refused (one token per client
         # per 7 days), so a fresh client id got the one in use: no week-long lockout
-        assert count(emu, "token") == 3
+        assert requests_to(emu, "token") == 3
         assert len(emu.state.tokens) == 2
     if endpoint == "run_sse":  # the stream broke mid-turn; the edit still went through
         turn = next(c for c in tools.calls if c.name == "nemo_chat")
@@ -280,7 +277,7 @@ async def test_5xx_on_a_write_is_reported_never_repeated(
     assert_clean_outcome(emu, rig)
     endpoint = fault.split(":")[0]
     # the failed write was sent once; the caller's retry is the second request
-    assert count(emu, endpoint) == 2
+    assert requests_to(emu, endpoint) == 2
 
 
 @pytest.mark.slow
@@ -319,7 +316,7 @@ async def test_anonymous_token_expiring_mid_session_is_renewed_transparently(rig
         done = await tools.ok("nemo_wait", {"job_id": render_id, "wait_seconds": 60})
         assert done.data["render"]["status"] == "downloaded", done.text
     assert all(not c.is_error for c in tools.calls)
-    assert count(emu, "token") == 5
+    assert requests_to(emu, "token") == 5
     assert len(accepted_messages(emu)) == 2  # the refused (401) message ran once, after renewal
     assert len(set(accepted_messages(emu))) == 2
 
@@ -334,7 +331,9 @@ async def test_expired_nemo_token_says_to_replace_it(rig: Rig) -> None:
         assert "NEMO_TOKEN" in err["hint"]
         res = await tools.fail("nemo_chat", {"message": "make a video"})
         assert_actionable(res, "auth")
-    assert count(emu, "token") == 0  # a user's own token is never swapped for an anonymous one
+    assert (
+        requests_to(emu, "token") == 0
+    )  # a user's own token is never swapped for an anonymous one
     assert accepted_messages(emu) == []
 
 
@@ -353,7 +352,7 @@ async def test_session_gone_starts_a_new_one_and_says_so(rig: Rig, how: str) -> 
         res = await tools.fail("nemo_get_state")
         err = assert_actionable(res, "session_not_found")
         assert "upload" in err["hint"].lower() and err["details"]["session_id"] == old
-        assert count(emu, "session") == 1
+        assert requests_to(emu, "session") == 1
         # the next upload starts the new session, and says so when the old one is really gone
         up = await tools.ok("nemo_upload", {"items": [str(rig.song)]})
         new = up.data["session_id"]
@@ -405,7 +404,7 @@ async def test_export_blocked_402_is_a_plan_problem_not_credits(rig: Rig) -> Non
         res = await tools.fail("nemo_export", {"wait_seconds": 30})
         err = assert_actionable(res, "export_blocked")
         assert "not a credit" in err["hint"]
-        assert count(emu, "render_submit") == 1  # never retried
+        assert requests_to(emu, "render_submit") == 1  # never retried
         assert submitted_render_ids(emu) == []
         assert set(store_renders(rig.home).values()) == {"failed"}
         emu.clear_faults()
@@ -559,7 +558,7 @@ async def test_cancel_survives_a_broken_connection(rig: Rig, action: str) -> Non
         assert res.data["status"] == "cancelled", res.text
     remote = emu.render(render_id)
     assert remote is not None and remote.cancel_requested
-    assert count(emu, "render_cancel") == 2  # cancelling is safe to repeat: it was
+    assert requests_to(emu, "render_cancel") == 2  # cancelling is safe to repeat: it was
     assert store_renders(rig.home) == {render_id: "cancelled"}
 
 
@@ -687,5 +686,5 @@ async def test_claim_link_and_fallback_download_survive_broken_connections(
         assert got.size == dest.stat().st_size > 0
         assert got.resumed == (1 if action == "truncate" else 0)
     assert emu.state.faults.list() == []
-    assert count(emu, "claim") == 2 and count(emu, "download") == 2
+    assert requests_to(emu, "claim") == 2 and requests_to(emu, "download") == 2
     assert partial_files(rig.out) == []

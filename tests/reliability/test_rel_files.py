@@ -25,7 +25,7 @@ from typing import Any
 
 import anyio
 import pytest
-from rel_helpers import AUDITORS, Ledger, Rig, assert_actionable, count, stdio_tools
+from rel_helpers import AUDITORS, Ledger, Rig, stdio_tools
 
 from nemo_mcp.api.client import NemoClient
 from nemo_mcp.emulator import EmulatorServer
@@ -33,6 +33,8 @@ from nemo_mcp.emulator.render import synth
 from nemo_mcp.errors import ConfigError, UnsafePathError
 from nemo_mcp.files import roots, uploads
 from nemo_mcp.media import containers
+from support.emulator import requests_to
+from support.results import assert_actionable
 
 pytestmark = [
     pytest.mark.anyio,
@@ -126,7 +128,7 @@ async def test_a_symlink_swapped_in_before_the_open_is_refused(
         res = await tools.fail("nemo_upload", {"items": [str(victim)]})
     err = assert_actionable(res, "unsafe_path")
     assert "nothing was read" in err["message"], err
-    assert count(emu, "upload") == 0 and received(emu) == set()
+    assert requests_to(emu, "upload") == 0 and received(emu) == set()
 
 
 @pytest.mark.filterwarnings("ignore:ping is removed")
@@ -197,7 +199,7 @@ async def test_a_broken_allowed_dirs_setting_is_refused_loudly(rig: Rig, setting
         err = assert_actionable(res, "config")
         assert "NEMO_MCP_ALLOWED_DIRS" in err["message"] + err["hint"]
         await tools.ok("nemo_get_credits")  # everything else still works
-    assert count(emu, "upload") == 0
+    assert requests_to(emu, "upload") == 0
 
 
 async def test_the_bundle_placeholder_for_a_blank_field_means_the_defaults(
@@ -225,7 +227,7 @@ async def test_a_server_started_in_the_root_or_home_does_not_allow_everything(
     async with stdio_tools(rig, env, cwd=folder) as tools:
         res = await tools.fail("nemo_upload", {"items": [str(elsewhere)]})
         assert res.error["kind"] in ("unsafe_path", "config"), res.text
-    assert count(emu, "upload") == 0
+    assert requests_to(emu, "upload") == 0
 
 
 def test_roots_narrow_the_setting_and_never_widen_it(tmp_path: Path) -> None:

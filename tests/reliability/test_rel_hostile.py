@@ -19,16 +19,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rel_helpers import (
-    MUSIC_VIDEO,
-    SENTINEL_TOKEN,
-    Ledger,
-    Rig,
-    accepted_messages,
-    assert_actionable,
-    count,
-    partial_files,
-)
+from rel_helpers import SENTINEL_TOKEN, Ledger, Rig, accepted_messages, partial_files
 
 from nemo_mcp.api.client import NemoClient
 from nemo_mcp.config import Settings
@@ -38,6 +29,8 @@ from nemo_mcp.store.sqlite import SQLiteStore
 from nemo_mcp.studio.facade import Studio
 from nemo_mcp.studio.settle import TurnOutcome
 from nemo_mcp.studio.turns import TurnLimits, run_turn
+from support.emulator import MUSIC_VIDEO, requests_to
+from support.results import assert_actionable
 
 pytestmark = pytest.mark.anyio
 
@@ -101,11 +94,11 @@ async def test_paths_outside_the_allowed_folders_are_refused(rig: Rig, tmp_path:
                 # one bad item fails the whole call before anything is sent
                 res = await tools.call("nemo_upload", {"items": [str(rig.song), raw]})
                 assert_actionable(res, "unsafe_path", "invalid_input")
-        assert count(emu, "upload") == 0
-        assert count(emu, "session") == 0
+        assert requests_to(emu, "upload") == 0
+        assert requests_to(emu, "session") == 0
         ok = await tools.ok("nemo_upload", {"items": ["my-song.mp3"]})  # relative, inside
         assert ok.data["uploaded"][0]["name"] == "my-song.mp3"
-    assert count(emu, "upload") == 1
+    assert requests_to(emu, "upload") == 1
 
 
 async def test_files_that_lie_about_their_type_are_refused(rig: Rig) -> None:
@@ -128,7 +121,7 @@ async def test_files_that_lie_about_their_type_are_refused(rig: Rig) -> None:
             res = await tools.call("nemo_upload", {"items": [str(item)]})
             assert res.is_error, (item.name, res.text)
             assert_actionable(res, "unsafe_path", "invalid_input", "unsupported_file")
-    assert count(emu, "upload") == 0
+    assert requests_to(emu, "upload") == 0
 
 
 async def test_oversized_uploads_are_refused_before_sending(rig: Rig) -> None:
@@ -143,7 +136,7 @@ async def test_oversized_uploads_are_refused_before_sending(rig: Rig) -> None:
         err = assert_actionable(res, "file_too_large")
         assert "is 500.00 MB; the limit is 500 MB" in err["message"], err
         assert "compress" in err["hint"].lower() or "trim" in err["hint"].lower()
-        assert count(emu, "upload") == 0
+        assert requests_to(emu, "upload") == 0
         # the server's own (smaller) limit: refused by NemoVideo, still actionable
         medium = rig.media_dir / "medium.mp4"
         with medium.open("wb") as f:
@@ -151,7 +144,7 @@ async def test_oversized_uploads_are_refused_before_sending(rig: Rig) -> None:
             f.truncate(2 * 1024 * 1024)
         res = await tools.fail("nemo_upload", {"items": [str(medium)]})
         assert_actionable(res, "file_too_large")
-        assert count(emu, "upload") == 1
+        assert requests_to(emu, "upload") == 1
         await tools.ok("nemo_upload", {"items": [str(rig.song)]})  # the session still works
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from rel_helpers import MUSIC_VIDEO, Rig
+from rel_helpers import Rig
+
+from support.emulator import MUSIC_VIDEO
 
 pytestmark = pytest.mark.anyio
 

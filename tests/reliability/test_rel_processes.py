@@ -17,17 +17,11 @@ import anyio
 import pytest
 from mcp import Client
 from mcp.client.stdio import stdio_client
-from rel_helpers import (
-    MUSIC_VIDEO,
-    Ledger,
-    Rig,
-    Tools,
-    count,
-    partial_files,
-    submitted_render_ids,
-)
+from rel_helpers import Ledger, Rig, partial_files, submitted_render_ids
 
 from nemo_mcp.store.sqlite import SQLiteStore
+from support.emulator import MUSIC_VIDEO, requests_to
+from support.results import ToolClient
 
 pytestmark = [
     pytest.mark.anyio,
@@ -65,7 +59,7 @@ class Server:
         self.rig = rig
         self.env = env
         self.errlog: IO[str] = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
-        self.tools: Tools | None = None
+        self.tools: ToolClient | None = None
         self.pid: int | None = None
         self.killed = False
 
@@ -89,7 +83,7 @@ async def served(rig: Rig, env: dict[str, str], *, killed: bool = False) -> Asyn
     try:
         try:
             async with Client(stdio_client(rig.stdio(env), errlog=server.errlog)) as client:
-                server.tools = Tools(client, rig.ledger)
+                server.tools = rig.ledger.watch(client)
                 await server.tools.ok("nemo_list_sessions")
                 new = [p for p in server_pids(home) if p not in before]
                 assert len(new) == 1, new
@@ -160,7 +154,7 @@ async def test_server_killed_mid_download_leaves_no_partial_file(rig: Rig) -> No
         emu.set_faults("cdn:truncate:delay=0:times=1", "cdn:hang:times=1")
         started = await a.tools.ok("nemo_export", {"wait_seconds": 0.2})
         render_id = started.data["render_id"]
-        await wait_for(lambda: count(emu, "cdn") >= 2)
+        await wait_for(lambda: requests_to(emu, "cdn") >= 2)
         assert list(rig.out.glob("*.part")), "the download should be under way"
         a.kill()
     emu.clear_faults()
@@ -211,7 +205,7 @@ async def test_two_servers_share_one_state_folder_under_load(rig: Rig) -> None:
         sids = {s["session_id"] for s in listed.data["sessions"]}
         assert {results["a"]["session_id"], results["b"]["session_id"]} <= sids
 
-    assert count(emu, "token") == 1
+    assert requests_to(emu, "token") == 1
     assert len(emu.state.tokens) == 1
     assert integrity(rig.home) == "ok"
     with SQLiteStore(rig.home) as store:
@@ -260,5 +254,5 @@ async def test_server_killed_mid_write_leaves_a_readable_state(rig: Rig, ledger:
         await d.tools.ok("nemo_upload", {"items": [str(rig.song)]})
         turn = await d.tools.ok("nemo_chat", {"message": MUSIC_VIDEO, "wait_seconds": 30})
         assert turn.data["status"] == "replied", turn.text
-    assert count(emu, "token") == 1  # the stored token outlived the kill
+    assert requests_to(emu, "token") == 1  # the stored token outlived the kill
     del ledger

@@ -11,13 +11,15 @@ from pathlib import Path
 import pytest
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
-from nemo_server_helpers import FAST, Folders, Recorder, fast_studio
+from nemo_server_helpers import Folders
 
 from nemo_mcp import constants
 from nemo_mcp.config import Settings
 from nemo_mcp.emulator import EmulatorServer
 from nemo_mcp.emulator.render import synth
 from nemo_mcp.mcp.server import build_server
+from support.emulator import FAST, fast_studio
+from support.results import ToolClient
 
 
 @pytest.fixture(scope="session")
@@ -77,8 +79,8 @@ def mode(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def mcp(server: MCPServer, mode: str) -> AsyncIterator[Recorder]:
+async def mcp(server: MCPServer, mode: str) -> AsyncIterator[ToolClient]:
     async with Client(server, mode=mode) as client:  # type: ignore[arg-type]
-        recorder = Recorder(client)
+        recorder = ToolClient(client)
         await recorder.load_schemas()
         yield recorder

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nemo_server_helpers import clean_env as server_env
+
+from support.processes import clean_env
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 MODULES = NODE_DIR / "node_modules"
@@ -120,7 +121,7 @@ class TsClient:
     ) -> None:
         package_bin(*INSPECTOR)  # any of the packages would do: they come from one npm ci
         target = ["http", url] if url else ["stdio", *SERVE]
-        full_env = server_env(env)
+        full_env = clean_env(env)
         if roots:
             full_env["NEMO_TEST_ROOTS"] = ",".join(r.resolve().as_uri() for r in roots)
         self.timeout = timeout
@@ -243,7 +244,7 @@ def inspector(
         *args,
     ]
     home = Path(env.get("NEMO_MCP_HOME", NODE_DIR)) / "inspector-home"  # its storage folder
-    run_env = server_env({"HOME": str(home), "USERPROFILE": str(home)})
+    run_env = clean_env({"HOME": str(home), "USERPROFILE": str(home)})
     proc = subprocess.run(
         cmd, capture_output=True, text=True, timeout=timeout, env=run_env, cwd=NODE_DIR
     )

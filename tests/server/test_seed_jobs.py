@@ -23,19 +23,13 @@ from typing import Any
 import mcp.types as types
 import pytest
 from mcp import Client
-from nemo_server_helpers import (
-    NEXT_CALL,
-    Folders,
-    check_mp4,
-    fast_studio,
-    next_line,
-    run_sse_posts,
-)
+from nemo_server_helpers import NEXT_CALL, Folders, check_mp4, next_line
 
 from nemo_mcp.config import Settings
 from nemo_mcp.emulator import EmulatorServer
 from nemo_mcp.emulator.render import synth
 from nemo_mcp.mcp.server import build_server
+from support.emulator import fast_studio, run_sse_posts
 
 pytestmark = pytest.mark.anyio
 

@@ -7,25 +7,19 @@ from __future__ import annotations
 import json
 
 import pytest
-from nemo_server_helpers import (
-    MUSIC_VIDEO,
-    TITLE_EDIT,
-    Call,
-    Folders,
-    Recorder,
-    check_mp4,
-    run_sse_posts,
-)
+from nemo_server_helpers import Folders, check_mp4
 
 from nemo_mcp.emulator import EmulatorServer
 from nemo_mcp.emulator.render import synth
+from support.emulator import MUSIC_VIDEO, TITLE_EDIT, run_sse_posts
+from support.results import Result, ToolClient
 
 pytestmark = pytest.mark.anyio
 
 PROMO = "turn these photos into a 4-second promo video with transitions"
 
 
-def first_line(call: Call) -> str:
+def first_line(call: Result) -> str:
     return call.text.splitlines()[0]
 
 
@@ -36,7 +30,7 @@ def lines_starting_with_next(text: str) -> list[str]:
 # --- draft shapes --------------------------------------------------------------------------------
 @pytest.mark.parametrize("fmt", ["json", "json_meta", "v3"])
 async def test_every_draft_shape_reads_diffs_and_exports(
-    mcp: Recorder, emu: EmulatorServer, folders: Folders, fmt: str
+    mcp: ToolClient, emu: EmulatorServer, folders: Folders, fmt: str
 ) -> None:
     emu.set_config(draft_format=fmt)
     up = await mcp.ok("nemo_upload", {"items": [str(folders.song)]})
@@ -88,7 +82,7 @@ FAILURES = {
 
 @pytest.mark.parametrize("variant", sorted(FAILURES))
 async def test_a_failed_turn_is_an_error_result(
-    mcp: Recorder, emu: EmulatorServer, folders: Folders, variant: str
+    mcp: ToolClient, emu: EmulatorServer, folders: Folders, variant: str
 ) -> None:
     await mcp.ok("nemo_upload", {"items": [str(folders.song)]})
     emu.set_config(stream=variant)
@@ -111,7 +105,7 @@ async def test_a_failed_turn_is_an_error_result(
 
 
 async def test_a_failed_turn_seen_through_nemo_wait(
-    mcp: Recorder, emu: EmulatorServer, folders: Folders
+    mcp: ToolClient, emu: EmulatorServer, folders: Folders
 ) -> None:
     await mcp.ok("nemo_upload", {"items": [str(folders.song)]})
     emu.set_config(stream="error_v2")
@@ -124,7 +118,7 @@ async def test_a_failed_turn_seen_through_nemo_wait(
 
 # --- agent questions -----------------------------------------------------------------------------
 async def test_an_agent_question_is_relayed_and_answered(
-    mcp: Recorder, emu: EmulatorServer, folders: Folders
+    mcp: ToolClient, emu: EmulatorServer, folders: Folders
 ) -> None:
     emu.set_config(agent_questions=True)
     photos = [

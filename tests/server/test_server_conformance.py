@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nemo_server_helpers import FAST, Folders
-from node_clients import CONFORMANCE, NEED_NODE_22, SERVE, node, package_bin, server_env
+from nemo_server_helpers import Folders
+from node_clients import CONFORMANCE, NEED_NODE_22, SERVE, node, package_bin
 
 from nemo_mcp.emulator import EmulatorServer
 from nemo_mcp.emulator.render import synth
+from support.emulator import FAST
+from support.processes import clean_env, free_port
 
 SCENARIOS = (
     # 2025-era generic scenarios
@@ -66,12 +68,6 @@ def fixture_only(check: dict[str, Any]) -> bool:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``nemo-mcp serve --http`` on a free loopback port, against its own emulator."""
@@ -81,12 +77,12 @@ def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     media.mkdir()
     song = synth.make_song(media / "song.mp3", 3.0, bpm=120)
     folders = Folders(root=root, home=root / "state", out=root / "out", media=media, song=song)
-    port = _free_port()
+    port = free_port()
     with EmulatorServer(**FAST) as emu:
         log = (root / "serve.log").open("w")
         proc = subprocess.Popen(
             [*SERVE, "--http", "--port", str(port)],
-            env=server_env(folders.env(emu.url)),
+            env=clean_env(folders.env(emu.url)),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -125,7 +121,7 @@ def run_scenario(url: str, scenario: str, out: Path) -> list[dict[str, Any]]:
         capture_output=True,
         text=True,
         timeout=180,
-        env=server_env({}),
+        env=clean_env({}),
     )
     found = sorted(out.glob(f"server-{scenario}-*/checks.json"))
     assert found, f"no results for {scenario} (exit {proc.returncode}):\n{proc.stdout}{proc.stderr}"

@@ -10,38 +10,24 @@ from pathlib import Path
 
 import pytest
 from mcp import Client
-from nemo_server_helpers import (
-    FAST,
-    MUSIC_VIDEO,
-    SENTINEL_TOKEN,
-    Call,
-    Folders,
-    Recorder,
-    fast_studio,
-    render_submits,
-    requests_to,
-    run_sse_posts,
-)
+from nemo_server_helpers import SENTINEL_TOKEN, Folders
 
 from nemo_mcp.config import Settings
 from nemo_mcp.contract import codes
 from nemo_mcp.emulator import EmulatorServer
 from nemo_mcp.mcp.server import build_server
 from nemo_mcp.store.sqlite import SQLiteStore
+from support.emulator import (
+    FAST,
+    MUSIC_VIDEO,
+    fast_studio,
+    render_submits,
+    requests_to,
+    run_sse_posts,
+)
+from support.results import ToolClient, assert_actionable
 
 pytestmark = pytest.mark.anyio
-
-
-def assert_actionable(call: Call, kind: str, *words: str) -> None:
-    """An error result that says what happened (its kind) and what to do next (its hint)."""
-    assert call.result.is_error, call.text
-    err = call.error
-    assert err["kind"] == kind, (err, call.text)
-    assert err["hint"], err
-    assert f"Error ({kind})" in call.text
-    assert err["hint"] in call.text
-    for word in words:
-        assert word in call.text, (word, call.text)
 
 
 async def _anon_user(settings: Settings) -> str:
@@ -51,7 +37,7 @@ async def _anon_user(settings: Settings) -> str:
         return cred.user_id
 
 
-async def _ready_timeline(mcp: Recorder, folders: Folders) -> str:
+async def _ready_timeline(mcp: ToolClient, folders: Folders) -> str:
     up = await mcp.ok("nemo_upload", {"items": [str(folders.song)]})
     await mcp.ok("nemo_chat", {"message": MUSIC_VIDEO})
     return str(up.data["session_id"])
@@ -63,18 +49,18 @@ async def test_1001_with_nemo_token_says_to_replace_it(folders: Folders, mode: s
         settings = Settings.from_env(folders.env(emu.url, NEMO_TOKEN=SENTINEL_TOKEN))
         server = build_server(settings, studio_factory=fast_studio)
         async with Client(server, mode=mode) as client:  # type: ignore[arg-type]
-            mcp = Recorder(client)
+            mcp = ToolClient(client)
             ok = await mcp.ok("nemo_get_credits")
             assert ok.data["account"] == "registered" and "registration_url" not in ok.data
             emu.expire_token(token=SENTINEL_TOKEN)
             call = await mcp.fail("nemo_get_credits")
-            assert_actionable(call, "auth", "NEMO_TOKEN", "Replace")
+            assert_actionable(call, "auth", words=("NEMO_TOKEN", "Replace"))
             assert requests_to(emu, "token") == 0  # never swapped for an anonymous token
             assert SENTINEL_TOKEN not in mcp.dump()
 
 
 async def test_1001_anonymous_token_is_renewed_transparently(
-    mcp: Recorder, emu: EmulatorServer, folders: Folders, settings: Settings
+    mcp: ToolClient, emu: EmulatorServer, folders: Folders, settings: Settings
 ) -> None:
     await mcp.ok("nemo_upload", {"items": [str(folders.song)]})
     user = await _anon_user(settings)
@@ -92,14 +78,14 @@ async def test_1001_anonymous_token_is_renewed_transparently(
 
 # --- 1002 --------------------------------------------------------------------------------------
 async def test_1002_session_gone_starts_a_new_one(
-    mcp: Recorder, emu: EmulatorServer, folders: Folders
+    mcp: ToolClient, emu: EmulatorServer, folders: Folders
 ) -> None:
     sid = await _ready_timeline(mcp, folders)
     assert emu.delete_session(sid)
     sessions_before = len(emu.requests(endpoint="session"))
     # reading (a read-only tool) says so, and creates or switches nothing
     call = await mcp.fail("nemo_get_state")
-    assert_actionable(call, "session_not_found", "timeline is gone", "new session")
+    assert_actionable(call, "session_not_found", words=("timeline is gone", "new session"))
     assert call.error["details"]["session_id"] == sid
     assert len(emu.requests(endpoint="session")) == sessions_before
     listed = await mcp.ok("nemo_list_sessions")
@@ -122,13 +108,13 @@ async def test_1002_session_gone_starts_a_new_one(
 
 
 async def test_1002_during_chat_and_upload(
-    mcp: Recorder, emu: EmulatorServer, folders: Folders
+    mcp: ToolClient, emu: EmulatorServer, folders: Folders
 ) -> None:
     up = await mcp.ok("nemo_upload", {"items": [str(folders.song)]})
     sid = up.data["session_id"]
     emu.delete_session(sid)
     call = await mcp.fail("nemo_chat", {"message": MUSIC_VIDEO})
-    assert_actionable(call, "session_not_found", "Upload the media again")
+    assert_actionable(call, "session_not_found", words=("Upload the media again",))
     assert run_sse_posts(emu) == 0  # the message was not sent into the void
     new_sid = call.error["details"]["new_session_id"]
 
@@ -144,7 +130,7 @@ async def test_1002_during_chat_and_upload(
 # --- 2001 --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("style", ["event", "error_frame", "rest"])
 async def test_2001_out_of_credits_gives_the_registration_link(
-    mcp: Recorder, emu: EmulatorServer, folders: Folders, settings: Settings, style: str
+    mcp: ToolClient, emu: EmulatorServer, folders: Folders, settings: Settings, style: str
 ) -> None:
     """However the backend says it (a stream event, an error frame, or the POST's answer)."""
     await mcp.ok("nemo_upload", {"items": [str(folders.song)]})
@@ -153,7 +139,7 @@ async def test_2001_out_of_credits_gives_the_registration_link(
     emu.set_credits(0, user_id=user)
     call = await mcp.fail("nemo_chat", {"message": MUSIC_VIDEO})
     link = f"https://nemovideo.com/register?bind={user}"
-    assert_actionable(call, "no_credits", link, "Exporting existing timelines stays free")
+    assert_actionable(call, "no_credits", words=(link, "Exporting existing timelines stays free"))
     assert call.error["code"] == codes.NO_CREDITS
     assert call.error["details"]["registration_url"] == link
     assert run_sse_posts(emu) == 1
@@ -170,21 +156,21 @@ async def test_2001_out_of_credits_gives_the_registration_link(
 
 # --- 4001 / 4002 -------------------------------------------------------------------------------
 async def test_4001_unsupported_file_our_precheck(
-    mcp: Recorder, emu: EmulatorServer, folders: Folders
+    mcp: ToolClient, emu: EmulatorServer, folders: Folders
 ) -> None:
     doc = folders.media / "notes.txt"
     doc.write_text("not media")
     call = await mcp.fail("nemo_upload", {"items": [str(doc)]})
-    assert_actionable(call, "unsupported_file", "mp4")
+    assert_actionable(call, "unsupported_file", words=("mp4",))
     bad_url = await mcp.fail("nemo_upload", {"items": ["https://example.com/clip.exe"]})
     assert_actionable(bad_url, "unsupported_file")
     assert requests_to(emu, "upload") == 0
 
 
-async def test_4001_unsupported_file_from_the_server(mcp: Recorder, emu: EmulatorServer) -> None:
+async def test_4001_unsupported_file_from_the_server(mcp: ToolClient, emu: EmulatorServer) -> None:
     # a URL without an extension passes our check; NemoVideo finds it is HTML and answers 4001
     call = await mcp.fail("nemo_upload", {"items": [emu.url + "/register"]})
-    assert_actionable(call, "unsupported_file", "Supported formats")
+    assert_actionable(call, "unsupported_file", words=("Supported formats",))
     assert call.error["code"] == codes.UNSUPPORTED_FILE
     assert requests_to(emu, "upload") == 1
 
@@ -199,18 +185,18 @@ async def test_4002_oversized_our_precheck_uses_the_skill_limit(
         fh.truncate(201 * 1024 * 1024)
     server = build_server(settings, studio_factory=fast_studio)
     async with Client(server, mode=mode) as client:  # type: ignore[arg-type]
-        mcp = Recorder(client)
+        mcp = ToolClient(client)
         tools = {t.name: t for t in (await client.list_tools()).tools}
         assert "200 MB" in (tools["nemo_upload"].description or "")
         call = await mcp.fail("nemo_upload", {"items": [str(big)]})
-        assert_actionable(call, "file_too_large", "201 MB", "200 MB", "Compress")
+        assert_actionable(call, "file_too_large", words=("201 MB", "200 MB", "Compress"))
         # the song itself is fine
         await mcp.ok("nemo_upload", {"items": [str(folders.song)]})
     assert requests_to(emu, "upload") == 1
 
 
 async def test_4002_oversized_from_the_server(
-    mcp: Recorder, emu: EmulatorServer, folders: Folders
+    mcp: ToolClient, emu: EmulatorServer, folders: Folders
 ) -> None:
     emu.set_config(upload_limit_mb=0.05)
     call = await mcp.fail("nemo_upload", {"items": [str(folders.song)]})
@@ -219,11 +205,11 @@ async def test_4002_oversized_from_the_server(
 
 
 # --- 402, 429, 5xx -----------------------------------------------------------------------------
-async def test_402_export_blocked(mcp: Recorder, emu: EmulatorServer, folders: Folders) -> None:
+async def test_402_export_blocked(mcp: ToolClient, emu: EmulatorServer, folders: Folders) -> None:
     await _ready_timeline(mcp, folders)
     emu.set_faults("render_submit:402")
     call = await mcp.fail("nemo_export")
-    assert_actionable(call, "export_blocked", "not a credit problem", "register or upgrade")
+    assert_actionable(call, "export_blocked", words=("not a credit problem", "register or upgrade"))
     assert render_submits(emu) == 1
     # once the plan allows it, exporting the same timeline works
     emu.clear_faults()
@@ -232,17 +218,17 @@ async def test_402_export_blocked(mcp: Recorder, emu: EmulatorServer, folders: F
     assert render_submits(emu) == 2
 
 
-async def test_429_retried_once_then_reported(mcp: Recorder, emu: EmulatorServer) -> None:
+async def test_429_retried_once_then_reported(mcp: ToolClient, emu: EmulatorServer) -> None:
     emu.set_faults("credits:429:times=1")
     await mcp.ok("nemo_get_credits")
     assert [r.status for r in emu.requests(endpoint="credits")] == [429, 200]
     emu.set_faults("credits:429")
     call = await mcp.fail("nemo_get_credits")
-    assert_actionable(call, "rate_limited", "try again")
+    assert_actionable(call, "rate_limited", words=("try again",))
 
 
 async def test_5xx_bursts_are_retried_where_safe(
-    mcp: Recorder, emu: EmulatorServer, folders: Folders
+    mcp: ToolClient, emu: EmulatorServer, folders: Folders
 ) -> None:
     emu.set_faults("state:500:times=2")
     up = await mcp.ok("nemo_upload", {"items": [str(folders.song)]})
@@ -262,7 +248,7 @@ async def test_5xx_bursts_are_retried_where_safe(
     emu.set_faults("run_sse:503:times=1")
     posts = run_sse_posts(emu)
     call = await mcp.fail("nemo_chat", {"message": 'add a title "Hi" from 0 to 2 seconds'})
-    assert_actionable(call, "server_error", "try again")
+    assert_actionable(call, "server_error", words=("try again",))
     assert run_sse_posts(emu) == posts + 1
 
     # a burst longer than the retries is reported, not hidden
@@ -273,7 +259,7 @@ async def test_5xx_bursts_are_retried_where_safe(
 
 # --- the chat stream ---------------------------------------------------------------------------
 async def test_stream_dropped_mid_turn_is_recovered_never_resent(
-    mcp: Recorder, emu: EmulatorServer, folders: Folders
+    mcp: ToolClient, emu: EmulatorServer, folders: Folders
 ) -> None:
     await mcp.ok("nemo_upload", {"items": [str(folders.song)]})
     emu.set_faults("run_sse:drop=3:times=1")
@@ -284,7 +270,7 @@ async def test_stream_dropped_mid_turn_is_recovered_never_resent(
 
 
 async def test_stream_dropped_and_nothing_changed_is_reported(
-    mcp: Recorder, emu: EmulatorServer, folders: Folders
+    mcp: ToolClient, emu: EmulatorServer, folders: Folders
 ) -> None:
     await mcp.ok("nemo_upload", {"items": [str(folders.song)]})
     emu.set_config(broken_stream_applies_edit=False)
@@ -296,7 +282,7 @@ async def test_stream_dropped_and_nothing_changed_is_reported(
 
 
 # --- invalid input -----------------------------------------------------------------------------
-async def test_invalid_input(mcp: Recorder, emu: EmulatorServer, folders: Folders) -> None:
+async def test_invalid_input(mcp: ToolClient, emu: EmulatorServer, folders: Folders) -> None:
     # the input schema rejects "" and the studio rejects "   ": both read the same
     empty = await mcp.fail("nemo_chat", {"message": ""})
     assert_actionable(empty, "invalid_input")
@@ -307,7 +293,9 @@ async def test_invalid_input(mcp: Recorder, emu: EmulatorServer, folders: Folder
     assert blank.text == empty.text
 
     bad_id = await mcp.fail("nemo_wait", {"job_id": "job_42; rm -rf"})
-    assert_actionable(bad_id, "invalid_input", '"job_42; rm -rf" is not a valid job_id', "turn_")
+    assert_actionable(
+        bad_id, "invalid_input", words=('"job_42; rm -rf" is not a valid job_id', "turn_")
+    )
     assert "pydantic" not in bad_id.text and "validation error" not in bad_id.text
     unknown = await mcp.fail("nemo_wait", {"job_id": "turn_000000"})
     assert_actionable(unknown, "invalid_input")
@@ -323,7 +311,7 @@ async def test_invalid_input(mcp: Recorder, emu: EmulatorServer, folders: Folder
         "/etc/passwd",
     ):
         call = await mcp.fail("nemo_upload", {"items": [item]})
-        assert_actionable(call, "unsafe_path", "allowed folders")
+        assert_actionable(call, "unsafe_path", words=("allowed folders",))
     link = folders.media / "link.mp3"
     os.symlink(outside, link)
     call = await mcp.fail("nemo_upload", {"items": [str(link)]})
@@ -332,13 +320,13 @@ async def test_invalid_input(mcp: Recorder, emu: EmulatorServer, folders: Folder
     fake = folders.media / "holiday.mp4"
     fake.write_bytes(b"#!/bin/sh\necho this is not a video\n" * 20)
     call = await mcp.fail("nemo_upload", {"items": [str(fake)]})
-    assert_actionable(call, "unsafe_path", "does not contain MP4")
+    assert_actionable(call, "unsafe_path", words=("does not contain MP4",))
 
     # one bad item fails the whole call before anything is sent
     call = await mcp.fail("nemo_upload", {"items": [str(folders.song), str(fake)]})
     assert requests_to(emu, "upload") == 0
 
     nothing = await mcp.fail("nemo_export")
-    assert_actionable(nothing, "invalid_input", "Nothing to export")
+    assert_actionable(nothing, "invalid_input", words=("Nothing to export",))
     assert render_submits(emu) == 0
     assert not Path(folders.out).exists() or not list(Path(folders.out).iterdir())

@@ -4,7 +4,6 @@ foreign Host with 421 and a foreign Origin with 403."""
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -16,18 +15,13 @@ from pathlib import Path
 import httpx
 import pytest
 from mcp import Client
-from nemo_server_helpers import (
-    FAST,
-    MUSIC_VIDEO,
-    TOOL_NAMES,
-    Folders,
-    Recorder,
-    check_mp4,
-    render_submits,
-)
+from nemo_server_helpers import TOOL_NAMES, Folders, check_mp4
 
 from nemo_mcp.emulator import EmulatorServer
 from nemo_mcp.emulator.render import synth
+from support.emulator import FAST, MUSIC_VIDEO, render_submits
+from support.processes import clean_env, free_port
+from support.results import ToolClient
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -41,12 +35,6 @@ class HttpServer:
     emu: EmulatorServer
     folders: Folders
     log: Path
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_until_listening(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
@@ -68,11 +56,10 @@ def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer
     media = root / "media"
     song = synth.make_song(media / "my-song.mp3", 6.0, bpm=120)
     folders = Folders(root=root, home=root / "state", out=root / "out", media=media, song=song)
-    port = _free_port()
+    port = free_port()
     log = root / "server.log"
     with EmulatorServer(**FAST) as emu, log.open("wb") as out:
-        base = {k: v for k, v in os.environ.items() if not k.startswith(("NEMO_", "SKILL_"))}
-        env = {**base, **folders.env(emu.url), "NEMO_MCP_HOME": str(folders.home)}
+        env = clean_env(folders.env(emu.url), NEMO_MCP_HOME=str(folders.home))
         proc = subprocess.Popen(
             [sys.executable, "-m", "nemo_mcp", "serve", "--http", "--port", str(port)],
             env=env,
@@ -95,7 +82,7 @@ def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer
 async def test_http_tools_and_progress_over_sse(http_server: HttpServer, mode: str) -> None:
     async with Client(http_server.url, mode=mode) as client:  # type: ignore[arg-type]
         assert client.protocol_version == ("2025-11-25" if mode == "legacy" else "2026-07-28")
-        mcp = Recorder(client)
+        mcp = ToolClient(client)
         await mcp.load_schemas()
         assert sorted(mcp.schemas) == sorted(TOOL_NAMES)
         new = await mcp.ok("nemo_new_session", {"title": f"http {mode}"})
@@ -150,8 +137,7 @@ def test_http_dns_rebinding_protection(http_server: HttpServer) -> None:
 
 
 def test_http_refuses_a_remote_host_without_allow_remote(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEMO_", "SKILL_"))}
-    env["NEMO_MCP_HOME"] = str(tmp_path / "state")
+    env = clean_env(NEMO_MCP_HOME=str(tmp_path / "state"))
     proc = subprocess.run(
         [sys.executable, "-m", "nemo_mcp", "serve", "--http", "--host", "0.0.0.0"],
         env=env,

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nemo_server_helpers import MUSIC_VIDEO, TOOL_NAMES, Folders, check_mp4
+from nemo_server_helpers import TOOL_NAMES, Folders, check_mp4
 from node_clients import assert_readable_error, inspector, text_of
 
 from nemo_mcp.emulator import EmulatorServer
+from support.emulator import MUSIC_VIDEO
 
 pytestmark = pytest.mark.slow
 

@@ -9,28 +9,19 @@ import anyio
 import mcp.types as types
 import pytest
 from mcp import Client
-from nemo_server_helpers import (
-    MUSIC_VIDEO,
-    Folders,
-    Recorder,
-    check_mp4,
-    eventually,
-    fast_studio,
-    next_tools,
-    render_submits,
-    requests_to,
-    run_sse_posts,
-)
+from nemo_server_helpers import Folders, check_mp4, eventually, next_tools
 
 from nemo_mcp.config import Settings
 from nemo_mcp.emulator import EmulatorServer
 from nemo_mcp.mcp.server import build_server
 from nemo_mcp.store.sqlite import SQLiteStore
+from support.emulator import MUSIC_VIDEO, fast_studio, render_submits, requests_to, run_sse_posts
+from support.results import ToolClient
 
 pytestmark = pytest.mark.anyio
 
 
-async def _ready_timeline(mcp: Recorder, folders: Folders) -> str:
+async def _ready_timeline(mcp: ToolClient, folders: Folders) -> str:
     up = await mcp.ok("nemo_upload", {"items": [str(folders.song)]})
     await mcp.ok("nemo_chat", {"message": MUSIC_VIDEO})
     return str(up.data["session_id"])
@@ -41,7 +32,7 @@ def _mp4s(folder: Path) -> list[Path]:
 
 
 async def test_chat_returns_a_handle_and_nemo_wait_gets_the_reply(
-    mcp: Recorder, emu: EmulatorServer, folders: Folders
+    mcp: ToolClient, emu: EmulatorServer, folders: Folders
 ) -> None:
     await mcp.ok("nemo_upload", {"items": [str(folders.song)]})
     emu.set_config(generation_seconds=1.0)
@@ -70,7 +61,7 @@ async def test_chat_returns_a_handle_and_nemo_wait_gets_the_reply(
 
 
 async def test_export_returns_a_handle_and_downloads_by_itself(
-    mcp: Recorder, emu: EmulatorServer, folders: Folders
+    mcp: ToolClient, emu: EmulatorServer, folders: Folders
 ) -> None:
     await _ready_timeline(mcp, folders)
     emu.set_config(render_pending_seconds=1.0)
@@ -110,7 +101,7 @@ async def test_wait_budget_from_the_environment(
     assert settings.wait_budget == 0
     server = build_server(settings, studio_factory=fast_studio)
     async with Client(server, mode=mode) as client:  # type: ignore[arg-type]
-        mcp = Recorder(client)
+        mcp = ToolClient(client)
         await mcp.ok("nemo_upload", {"items": [str(folders.song)]})
         chat = await mcp.ok("nemo_chat", {"message": MUSIC_VIDEO})
         assert chat.data["done"] is False
@@ -125,7 +116,7 @@ async def test_wait_budget_from_the_environment(
 
 
 async def test_client_cancel_cancels_the_render(
-    mcp: Recorder, emu: EmulatorServer, folders: Folders, settings: Settings
+    mcp: ToolClient, emu: EmulatorServer, folders: Folders, settings: Settings
 ) -> None:
     await _ready_timeline(mcp, folders)
     emu.set_config(render_slowdown=2.0)  # a slow render: minutes for the whole video
@@ -165,7 +156,7 @@ async def test_client_cancel_cancels_the_render(
     assert "nemo_export()" in next_tools(waited)
 
 
-async def test_cancel_render_tool(mcp: Recorder, emu: EmulatorServer, folders: Folders) -> None:
+async def test_cancel_render_tool(mcp: ToolClient, emu: EmulatorServer, folders: Folders) -> None:
     await _ready_timeline(mcp, folders)
     emu.set_config(render_slowdown=2.0)
     export = await mcp.ok("nemo_export", {"wait_seconds": 0})
@@ -198,7 +189,7 @@ async def test_restarted_server_resumes_the_render(
     """The first server stops while rendering; a second one on the same state folder finishes
     the job: polled to completion and downloaded, never submitted twice."""
     async with Client(build_server(settings, studio_factory=fast_studio), mode=mode) as first:  # type: ignore[arg-type]
-        mcp = Recorder(first)
+        mcp = ToolClient(first)
         await _ready_timeline(mcp, folders)
         emu.set_config(render_pending_seconds=1.5)
         export = await mcp.ok("nemo_export", {"wait_seconds": 0})
@@ -209,7 +200,7 @@ async def test_restarted_server_resumes_the_render(
     assert _mp4s(folders.out) == []
 
     async with Client(build_server(settings, studio_factory=fast_studio), mode=mode) as second:  # type: ignore[arg-type]
-        mcp = Recorder(second)
+        mcp = ToolClient(second)
         waited = await mcp.ok("nemo_wait", {"job_id": render_id, "wait_seconds": 60})
         assert waited.data["done"] is True, waited.text
         render = waited.data["render"]
@@ -228,7 +219,7 @@ async def test_restart_resumes_without_being_asked(
 ) -> None:
     """The resume happens at startup: the download lands without any call to nemo_wait."""
     async with Client(build_server(settings, studio_factory=fast_studio), mode="legacy") as first:
-        mcp = Recorder(first)
+        mcp = ToolClient(first)
         await _ready_timeline(mcp, folders)
         emu.set_config(render_pending_seconds=1.0)
         export = await mcp.ok("nemo_export", {"wait_seconds": 0})
@@ -242,7 +233,7 @@ async def test_restart_resumes_without_being_asked(
 
 
 async def test_cancel_during_a_slow_submit_leaves_no_orphan(
-    mcp: Recorder, emu: EmulatorServer, folders: Folders
+    mcp: ToolClient, emu: EmulatorServer, folders: Folders
 ) -> None:
     """A cancel that arrives while the submit is on its way waits for NemoVideo's answer, so
     the render it started is cancelled too, instead of rendering unseen."""
@@ -260,7 +251,7 @@ async def test_cancel_during_a_slow_submit_leaves_no_orphan(
 
 
 async def test_wait_without_a_job_id_takes_the_latest_and_says_when_there_is_none(
-    mcp: Recorder, emu: EmulatorServer, folders: Folders
+    mcp: ToolClient, emu: EmulatorServer, folders: Folders
 ) -> None:
     nothing = await mcp.fail("nemo_wait", {})
     assert nothing.error["kind"] == "invalid_input"

@@ -16,12 +16,14 @@ import pytest
 from mcp import Client, MCPError
 from mcp.client.session import ClientRequestContext
 from mcp.server.mcpserver import MCPServer
-from nemo_server_helpers import MUSIC_VIDEO, Folders, Recorder, fast_studio
+from nemo_server_helpers import Folders
 
 from nemo_mcp.config import Settings
 from nemo_mcp.emulator import EmulatorServer
 from nemo_mcp.manifest import BASE_MANIFEST, all_manifests, load_manifest
 from nemo_mcp.mcp.server import build_server
+from support.emulator import MUSIC_VIDEO, fast_studio
+from support.results import ToolClient
 
 pytestmark = pytest.mark.anyio
 
@@ -43,7 +45,7 @@ def _prompt(name: str) -> types.PromptReference:
     return types.PromptReference(type="ref/prompt", name=name)
 
 
-async def test_prompts_read_like_a_menu(mcp: Recorder) -> None:
+async def test_prompts_read_like_a_menu(mcp: ToolClient) -> None:
     prompts = (await mcp.client.list_prompts()).prompts
     assert {p.name: p.title for p in prompts} == MENU  # names are stable: never renamed
     for prompt in prompts:
@@ -57,7 +59,7 @@ async def test_prompts_read_like_a_menu(mcp: Recorder) -> None:
     assert args["add_title"] == [("text", True), ("start", False), ("end", False)]
 
 
-async def test_prompt_messages(mcp: Recorder) -> None:
+async def test_prompt_messages(mcp: ToolClient) -> None:
     got = await mcp.client.get_prompt("music_video", {"song": "/music/song.mp3"})
     [msg] = got.messages
     assert msg.role == "user" and isinstance(msg.content, types.TextContent)
@@ -103,7 +105,7 @@ async def test_each_skill_serves_its_own_menu(folders: Folders, emu: EmulatorSer
     assert names == ["background_track"]
 
 
-async def test_completion_of_sessions_and_renders(mcp: Recorder, folders: Folders) -> None:
+async def test_completion_of_sessions_and_renders(mcp: ToolClient, folders: Folders) -> None:
     empty = await mcp.client.complete(
         _template("nemo://sessions/{session_id}/timeline"), {"name": "session_id", "value": ""}
     )
@@ -206,7 +208,7 @@ def test_the_icon_is_a_real_picture() -> None:
     assert len(set(rgba.getdata())) > 8  # a gradient, not a flat square
 
 
-async def test_unknown_resources_are_not_found(mcp: Recorder) -> None:
+async def test_unknown_resources_are_not_found(mcp: ToolClient) -> None:
     with pytest.raises(MCPError) as err:
         await mcp.client.read_resource("nemo://renders/render_nope")
     assert err.value.error.code == types.INVALID_PARAMS
@@ -223,7 +225,7 @@ async def test_unexpected_crash_is_an_error_result(server: MCPServer, mode: str)
 
     server.add_tool(broken, name="nemo_broken")
     async with Client(server, mode=mode) as client:  # type: ignore[arg-type]
-        mcp = Recorder(client)
+        mcp = ToolClient(client)
         call = await mcp.fail("nemo_broken")
     assert call.error["kind"] == "internal"
     assert "secret internals" not in call.text

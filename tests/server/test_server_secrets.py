@@ -9,20 +9,14 @@ from collections.abc import Iterable
 import pytest
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
-from nemo_server_helpers import (
-    FAST,
-    MUSIC_VIDEO,
-    SENTINEL_TOKEN,
-    TITLE_EDIT,
-    Folders,
-    Recorder,
-    fast_studio,
-)
+from nemo_server_helpers import SENTINEL_TOKEN, Folders
 
 from nemo_mcp.config import Settings
 from nemo_mcp.emulator import EmulatorServer
 from nemo_mcp.mcp.server import build_server
 from nemo_mcp.store.sqlite import SQLiteStore
+from support.emulator import FAST, MUSIC_VIDEO, TITLE_EDIT, fast_studio
+from support.results import ToolClient
 
 pytestmark = pytest.mark.anyio
 
@@ -41,7 +35,7 @@ def _record_texts(records: Iterable[logging.LogRecord]) -> list[str]:
 
 
 async def _full_flow(
-    mcp: Recorder, emu: EmulatorServer, folders: Folders, *, auth_fault: bool = False
+    mcp: ToolClient, emu: EmulatorServer, folders: Folders, *, auth_fault: bool = False
 ) -> None:
     up = await mcp.ok("nemo_upload", {"items": [str(folders.song)]})
     sid = up.data["session_id"]
@@ -67,7 +61,7 @@ async def _full_flow(
     await mcp.ok("nemo_new_session")
 
 
-def _assert_clean(secret: str, mcp: Recorder, caplog: pytest.LogCaptureFixture) -> None:
+def _assert_clean(secret: str, mcp: ToolClient, caplog: pytest.LogCaptureFixture) -> None:
     assert len(secret) > 20
     dump = mcp.dump()
     assert secret not in dump
@@ -88,7 +82,7 @@ async def test_anonymous_token_never_leaks(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     async with Client(server, mode=mode) as client:  # type: ignore[arg-type]
-        mcp = Recorder(client)
+        mcp = ToolClient(client)
         await mcp.ok("nemo_get_credits")
         with SQLiteStore(settings.state_db) as store:
             first = store.load_credential(settings.api_url)
@@ -111,7 +105,7 @@ async def test_nemo_token_never_leaks(
         settings = Settings.from_env(folders.env(emu.url, NEMO_TOKEN=SENTINEL_TOKEN))
         server = build_server(settings, studio_factory=fast_studio)
         async with Client(server, mode=mode) as client:  # type: ignore[arg-type]
-            mcp = Recorder(client)
+            mcp = ToolClient(client)
             await _full_flow(mcp, emu, folders, auth_fault=True)
             # a rejected NEMO_TOKEN is reported without being shown
             emu.expire_token(token=SENTINEL_TOKEN)

@@ -11,21 +11,12 @@ import mcp.types as types
 import pytest
 from mcp import Client
 from mcp.client.stdio import stdio_client
-from nemo_server_helpers import (
-    FAST,
-    MUSIC_VIDEO,
-    SENTINEL_TOKEN,
-    TOOL_NAMES,
-    Folders,
-    Recorder,
-    check_mp4,
-    eventually,
-    render_submits,
-    run_sse_posts,
-    stdio_params,
-)
+from nemo_server_helpers import SENTINEL_TOKEN, TOOL_NAMES, Folders, check_mp4, eventually
 
 from nemo_mcp.emulator import EmulatorServer
+from support.emulator import FAST, MUSIC_VIDEO, render_submits, run_sse_posts
+from support.processes import stdio_params
+from support.results import ToolClient
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -45,7 +36,7 @@ async def test_stdio_full_flow(folders: Folders, mode: str, tmp_path: Path) -> N
         env = folders.env(emu.url, NEMO_TOKEN=SENTINEL_TOKEN, NEMO_MCP_LOG_LEVEL="DEBUG")
         async with _client(env, mode, errlog) as client:
             assert client.protocol_version == ("2025-11-25" if mode == "legacy" else "2026-07-28")
-            mcp = Recorder(client)
+            mcp = ToolClient(client)
             await mcp.load_schemas()
             tools = (await client.list_tools()).tools
             assert sorted(t.name for t in tools) == sorted(TOOL_NAMES)
@@ -91,7 +82,7 @@ async def test_stdio_restart_resumes_the_render(
     env = folders.env(emu.url)
     with (tmp_path / "stderr.log").open("w") as errlog:
         async with _client(env, mode, errlog) as first:
-            mcp = Recorder(first)
+            mcp = ToolClient(first)
             await mcp.ok("nemo_upload", {"items": [str(folders.song)]})
             await mcp.ok("nemo_chat", {"message": MUSIC_VIDEO})
             emu.set_config(render_pending_seconds=2.0)
@@ -104,7 +95,7 @@ async def test_stdio_restart_resumes_the_render(
         assert not folders.out.exists() or not list(folders.out.glob("*.mp4"))
 
         async with _client(env, mode, errlog) as second:
-            mcp = Recorder(second)
+            mcp = ToolClient(second)
             waited = await mcp.ok("nemo_wait", {"job_id": render_id, "wait_seconds": 60})
             assert waited.data["done"] is True, waited.text
             assert waited.data["render"]["status"] == "downloaded"

@@ -18,27 +18,23 @@ from mcp import Client
 from mcp.client.session import ClientRequestContext
 from mcp.server.mcpserver import MCPServer
 from nemo_server_helpers import (
-    MUSIC_VIDEO,
-    TITLE_EDIT,
     TOOL_NAMES,
     Folders,
-    Recorder,
     check_mp4,
     dumps,
     expected_tools_path,
     next_tools,
-    render_submits,
-    requests_to,
-    run_sse_posts,
     tool_digest,
 )
 
 from nemo_mcp.emulator import EmulatorServer
+from support.emulator import MUSIC_VIDEO, TITLE_EDIT, render_submits, requests_to, run_sse_posts
+from support.results import ToolClient
 
 pytestmark = pytest.mark.anyio
 
 
-async def test_tool_list_is_pinned(mcp: Recorder) -> None:
+async def test_tool_list_is_pinned(mcp: ToolClient) -> None:
     """Any change to a tool's name, title, annotations or parameters shows up in review."""
     tools = (await mcp.client.list_tools()).tools
     got = {t.name: tool_digest(t) for t in tools}
@@ -56,7 +52,7 @@ async def test_tool_list_is_pinned(mcp: Recorder) -> None:
 
 
 async def test_every_tool_resource_and_prompt(
-    mcp: Recorder, emu: EmulatorServer, folders: Folders, mode: str
+    mcp: ToolClient, emu: EmulatorServer, folders: Folders, mode: str
 ) -> None:
     assert mcp.client.protocol_version == ("2025-11-25" if mode == "legacy" else "2026-07-28")
 
@@ -161,7 +157,7 @@ async def test_every_tool_resource_and_prompt(
     assert requests_to(emu, "render_cancel") == 0
 
 
-async def test_resource_templates(mcp: Recorder) -> None:
+async def test_resource_templates(mcp: ToolClient) -> None:
     templates = (await mcp.client.list_resource_templates()).resource_templates
     assert sorted(t.uri_template for t in templates) == [
         "nemo://renders/{render_id}",
@@ -172,7 +168,9 @@ async def test_resource_templates(mcp: Recorder) -> None:
         assert template.mime_type in ("text/plain", "application/json")
 
 
-async def test_silent_turn_summarised(mcp: Recorder, emu: EmulatorServer, folders: Folders) -> None:
+async def test_silent_turn_summarised(
+    mcp: ToolClient, emu: EmulatorServer, folders: Folders
+) -> None:
     await mcp.ok("nemo_upload", {"items": [str(folders.song)]})
     await mcp.ok("nemo_chat", {"message": MUSIC_VIDEO})
     emu.set_config(silent_edits="always")
@@ -185,7 +183,7 @@ async def test_silent_turn_summarised(mcp: Recorder, emu: EmulatorServer, folder
     assert next_tools(edit)[0] == "nemo_export()"
 
 
-async def test_progress_values_increase_per_call(mcp: Recorder, folders: Folders) -> None:
+async def test_progress_values_increase_per_call(mcp: ToolClient, folders: Folders) -> None:
     await mcp.ok("nemo_upload", {"items": [str(folders.song)]})
     chat = await mcp.ok("nemo_chat", {"message": MUSIC_VIDEO})
     export = await mcp.ok("nemo_export")
@@ -202,7 +200,7 @@ async def test_timeline_updates_reach_listeners(server: MCPServer, folders: Fold
     """2026-07-28 clients subscribe with ``listen``: a chat turn that changes the timeline and
     an upload both announce the session's timeline and draft resources."""
     async with Client(server) as client:  # type: ignore[arg-type]
-        mcp = Recorder(client)
+        mcp = ToolClient(client)
         up = await mcp.ok("nemo_upload", {"items": [str(folders.song)]})
         sid = up.data["session_id"]
         timeline = f"nemo://sessions/{sid}/timeline"
@@ -217,7 +215,7 @@ async def test_timeline_updates_reach_listeners(server: MCPServer, folders: Fold
 async def test_render_updates_reach_listeners(server: MCPServer, folders: Folders) -> None:
     """A render's resource is announced as it moves on (submitted, rendering, downloaded)."""
     async with Client(server) as client:  # type: ignore[arg-type]
-        mcp = Recorder(client)
+        mcp = ToolClient(client)
         await mcp.ok("nemo_upload", {"items": [str(folders.song)]})
         await mcp.ok("nemo_chat", {"message": MUSIC_VIDEO})
         started = await mcp.ok("nemo_export", {"wait_seconds": 0})
@@ -250,7 +248,7 @@ async def test_client_roots_narrow_the_allowed_folders_never_widen_them(
         )
 
     async with Client(server, mode=mode, list_roots_callback=roots) as client:  # type: ignore[arg-type]
-        mcp = Recorder(client)
+        mcp = ToolClient(client)
         up = await mcp.ok("nemo_upload", {"items": [str(song)]})
         assert up.data["uploaded"][0]["name"] == "theme.mp3"
         # allowed by the setting, but outside the client's root: refused
@@ -268,7 +266,7 @@ async def test_client_roots_narrow_the_allowed_folders_never_widen_them(
         assert "does not overlap" in apart.text, apart.text
 
 
-async def test_the_agents_words_cannot_pass_for_ours(mcp: Recorder, folders: Folders) -> None:
+async def test_the_agents_words_cannot_pass_for_ours(mcp: ToolClient, folders: Folders) -> None:
     """The agent repeats the user's title in its reply: whatever it holds (a line that looks
     like a next step, terminal escapes, bidi overrides) stays inside the quote, cleaned."""
     await mcp.ok("nemo_upload", {"items": [str(folders.song)]})

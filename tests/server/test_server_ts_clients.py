@@ -16,17 +16,12 @@ from typing import Any
 import pytest
 from mcp import Client
 from mcp.client.stdio import stdio_client
-from nemo_server_helpers import (
-    MUSIC_VIDEO,
-    TITLE_EDIT,
-    TOOL_NAMES,
-    Folders,
-    check_mp4,
-    stdio_params,
-)
+from nemo_server_helpers import TOOL_NAMES, Folders, check_mp4
 from node_clients import TsClient, assert_readable_error, inspector, text_of
 
 from nemo_mcp.emulator import EmulatorServer
+from support.emulator import MUSIC_VIDEO, TITLE_EDIT
+from support.processes import stdio_params
 
 ERROR_KINDS_V1 = (
     "invalid_input",

@@ -1,4 +1,4 @@
-"""Table-driven: every recorded-style stream in tests/streams condenses to its expected result.
+"""Table-driven: every recorded-style stream in the corpus folder condenses to its expected result.
 
 Each ``NAME.sse`` holds the raw bytes of one ``/run_sse`` body; ``NAME.json`` beside it says what
 a person should get out of it. Every stream is also fed in awkward chunkings (1 byte, 7 bytes,
@@ -7,9 +7,7 @@ split inside multi-byte characters) and must give the same result.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,15 +16,9 @@ from nemo_mcp.stream.condenser import TurnCondenser
 from nemo_mcp.stream.events import parse_frame
 from nemo_mcp.stream.gui import translate
 from nemo_mcp.stream.sse import SSEDecoder
+from support import corpus
 
-STREAMS = Path(__file__).resolve().parents[1] / "streams"
-NAMES = sorted(p.stem for p in STREAMS.glob("*.sse"))
-
-
-def _load(name: str) -> tuple[bytes, dict[str, Any]]:
-    raw = (STREAMS / f"{name}.sse").read_bytes()
-    expected = json.loads((STREAMS / f"{name}.json").read_text(encoding="utf-8"))
-    return raw, expected
+NAMES = corpus.names()
 
 
 def _chunks(raw: bytes, size: int) -> list[bytes]:
@@ -70,13 +62,13 @@ def test_corpus_is_complete() -> None:
     }
     assert wanted <= set(NAMES)
     for name in NAMES:
-        assert (STREAMS / f"{name}.json").exists(), name
+        assert (corpus.FOLDER / f"{name}.json").exists(), name
 
 
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("chunk_size", [1_000_000, 1, 2, 3, 7, 64])
 def test_stream_condenses_to_expected(name: str, chunk_size: int) -> None:
-    raw, expected = _load(name)
+    raw, expected = corpus.load(name)
     dropped = bool(expected.get("dropped"))
     n_frames, kinds, summary = _condense(_chunks(raw, chunk_size), dropped=dropped)
     assert n_frames == expected["frames"]
@@ -96,7 +88,7 @@ def test_stream_condenses_to_expected(name: str, chunk_size: int) -> None:
 
 
 def test_dropped_stream_leaves_its_cut_frame_unparsed() -> None:
-    raw, _ = _load("dropped")
+    raw, _ = corpus.load("dropped")
     decoder = SSEDecoder()
     decoder.feed(raw)
     assert decoder.buffered_bytes > 0  # the cut frame is still waiting for its end

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import anyio
 import pytest
@@ -19,9 +18,9 @@ from nemo_mcp.stream.sse import (
     SSELimitError,
     iter_frames,
 )
+from support import corpus
 
-STREAMS = Path(__file__).resolve().parents[1] / "streams"
-CORPUS = [p.read_bytes() for p in sorted(STREAMS.glob("*.sse"))]
+CORPUS = [corpus.load(name)[0] for name in corpus.names()]
 
 
 def decode_all(chunks: list[bytes], **caps: int) -> list[SSEFrame]:
