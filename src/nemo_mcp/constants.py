@@ -65,7 +65,6 @@ MAX_QUOTED_QUESTION_CHARS = 600
 RENDER_POLL_INTERVAL = 10.0  # the contract documents 10-30 s; 10 s gives finer progress
 RENDER_POLL_MIN_INTERVAL = 0.2  # floor when an emulator/test shortens the interval
 RENDER_MAX_SECONDS = 30 * 60.0  # give up waiting (the job is kept and can be resumed)
-RENDER_SUBMIT_RETRIES = 1  # "On failure -> new id, retry once"
 RENDER_POLL_ERRORS_TOLERATED = 5  # transient poll errors in a row before giving up
 SUBMIT_SHIELD_SECONDS = 20.0  # a render submit is not interrupted by a cancel for this long
 

@@ -68,20 +68,8 @@ Action = Literal[
     "fail",
     "silent",
 ]
-_WORD_ACTIONS: Final = frozenset(
-    {
-        "reset",
-        "truncate",
-        "drop",
-        "error_v1",
-        "error_v2",
-        "model_error",
-        "heartbeats_only",
-        "hang",
-        "fail",
-        "silent",
-    }
-)
+# actions written as a bare word ("respond" is written as a status, "delay" as delay=S)
+_WORD_ACTIONS: Final = frozenset(get_args(Action)) - {"respond", "delay"}
 _ARG_ACTIONS: Final = frozenset({"truncate", "drop"})
 
 

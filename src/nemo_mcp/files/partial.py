@@ -1,9 +1,11 @@
-"""Temporary download files: ``<name>.<8 characters>.part`` beside the destination.
+"""Temporary files: downloads as ``<name>.<8 characters>.part`` beside the destination, and
+small files written whole (``atomic_write``).
 
 A part file is locked while in use (POSIX ``flock``), so a run that crashed leaves one nobody
 holds, and the next download into that folder sweeps it (``sweep_stale_parts``). A finished one
 is moved into place atomically and never replaces a file unasked (``place``), then the folder
-is synced (``fsync_dir``).
+is synced (``fsync_dir``). A small text file (a client's configuration) is written to a
+temporary name in its folder and renamed over the old one, so a reader never sees half of it.
 """
 
 from __future__ import annotations
@@ -146,3 +148,21 @@ def fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def atomic_write(path: Path, text: str, *, mode: int | None = None) -> None:
+    """Write ``text`` to ``path`` via a temporary file in the same folder and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        if mode is not None and os.name != "nt":
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

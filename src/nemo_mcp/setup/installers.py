@@ -21,7 +21,6 @@ import os
 import shutil
 import stat
 import sys
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ import platformdirs
 
 from nemo_mcp.config import ENV_SKILL, ENV_TOKEN
 from nemo_mcp.errors import InvalidInputError
+from nemo_mcp.files.partial import atomic_write
 
 Client = Literal["claude-desktop", "cursor", "claude-code"]
 Launcher = Literal["auto", "exe", "python", "uvx"]
@@ -312,24 +312,6 @@ def _backup_name(path: Path) -> Path:
         candidate = path.with_name(f"{path.name}.bak-{stamp}-{n}")
         n += 1
     return candidate
-
-
-def atomic_write(path: Path, text: str, *, mode: int | None = None) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        if mode is not None and os.name != "nt":
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def apply_install(plan: InstallPlan) -> InstallPlan:

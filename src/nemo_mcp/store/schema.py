@@ -101,6 +101,17 @@ MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
     ),
 }
 
+SESSION_FIELDS: Final = (
+    "session_id",
+    "task_id",
+    "api_url",
+    "language",
+    "title",
+    "user_id",
+    "created_at",
+    "gone",
+    "last_state",
+)
 RENDER_FIELDS: Final = (
     "render_id",
     "session_id",

@@ -32,6 +32,22 @@ from nemo_mcp.store.sqlite_db import SQLiteDatabase
 
 log = logging.getLogger(__name__)
 
+_INSERT_SESSION = (
+    f"INSERT INTO sessions ({', '.join(schema.SESSION_FIELDS)}) "
+    f"VALUES ({', '.join('?' for _ in schema.SESSION_FIELDS)}) "
+)
+
+
+def _session_values(rec: SessionRecord) -> tuple[Any, ...]:
+    """A session record as its row, in the order of ``schema.SESSION_FIELDS``."""
+    row = {
+        **{name: getattr(rec, name) for name in schema.SESSION_FIELDS},
+        "session_id": str(rec.session_id),
+        "api_url": schema.normalise_api_url(rec.api_url),
+        "gone": int(rec.gone),
+    }
+    return tuple(row[name] for name in schema.SESSION_FIELDS)
+
 
 class SQLiteStore(SQLiteDatabase, StateStore):
     """The store in one SQLite file. ``path`` is the database file (normally
@@ -135,24 +151,11 @@ class SQLiteStore(SQLiteDatabase, StateStore):
     def save_session(self, rec: SessionRecord) -> None:
         """Insert or update a session. A record without ``last_state`` keeps the stored one."""
         self._execute(
-            "INSERT INTO sessions "
-            "(session_id, task_id, api_url, language, title, user_id, created_at, gone, last_state)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (session_id) DO UPDATE SET task_id = excluded.task_id, "
+            _INSERT_SESSION + "ON CONFLICT (session_id) DO UPDATE SET task_id = excluded.task_id, "
             "api_url = excluded.api_url, language = excluded.language, title = excluded.title, "
             "user_id = excluded.user_id, created_at = excluded.created_at, gone = excluded.gone, "
             "last_state = COALESCE(excluded.last_state, sessions.last_state)",
-            (
-                str(rec.session_id),
-                rec.task_id,
-                schema.normalise_api_url(rec.api_url),
-                rec.language,
-                rec.title,
-                rec.user_id,
-                rec.created_at,
-                int(rec.gone),
-                rec.last_state,
-            ),
+            _session_values(rec),
         )
 
     def get_session(self, session_id: str) -> SessionRecord | None:
@@ -194,20 +197,7 @@ class SQLiteStore(SQLiteDatabase, StateStore):
             if row is not None:
                 return self._session(row)
             conn.execute(
-                "INSERT INTO sessions (session_id, task_id, api_url, language, title, user_id, "
-                "created_at, gone, last_state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (session_id) DO NOTHING",
-                (
-                    str(rec.session_id),
-                    rec.task_id,
-                    url,
-                    rec.language,
-                    rec.title,
-                    rec.user_id,
-                    rec.created_at,
-                    int(rec.gone),
-                    rec.last_state,
-                ),
+                _INSERT_SESSION + "ON CONFLICT (session_id) DO NOTHING", _session_values(rec)
             )
             conn.execute(
                 "INSERT OR REPLACE INTO current_session (api_url, session_id) VALUES (?, ?)",

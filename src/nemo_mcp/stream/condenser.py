@@ -205,10 +205,6 @@ class TurnCondenser:
         return bool(self._finals or self._pending_issues)
 
     @property
-    def current_step(self) -> str:
-        return self._current_step
-
-    @property
     def failed(self) -> bool:
         """The turn ended in an error: a fatal error frame, or a model error that no later event
         resolved. Text before the error does not make it a success."""
@@ -218,10 +214,6 @@ class TurnCondenser:
     def question(self) -> AgentQuestion | None:
         """The agent's open question: asked, and not moved past or answered in the stream."""
         return self._question
-
-    @property
-    def fatal_error(self) -> bool:
-        return self._fatal
 
     # -- feeding --------------------------------------------------------------------------------
     def feed(self, event: AgentEvent, now: float) -> list[ProgressNote]:

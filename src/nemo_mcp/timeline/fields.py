@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Final
 
 from nemo_mcp.contract.draft import (
+    DURATION,
+    META,
     SEGMENTS,
     TRACK_AUDIO,
     TRACK_TEXT,
@@ -26,7 +28,7 @@ MAX_TRACKS: Final = 500
 MAX_SEGMENTS: Final = 5000
 MAX_META_JSON: Final = 65_536  # metadata given as a JSON string is parsed up to this size
 
-DURATION_KEYS: Final = ("d", "dur", "duration", "duration_ms", "durationMs", "len", "length")
+DURATION_KEYS: Final = (DURATION, "dur", "duration", "duration_ms", "durationMs", "len", "length")
 START_KEYS: Final = (
     "s",
     "st",
@@ -74,7 +76,7 @@ VOLUME_KEYS: Final = ("volume", "vol", "gain", "vl")
 # Where a segment's (or a track's) metadata may sit, one level down, in the order searched. The
 # text keys come last: ``"text": {"content": "Hi", "font": ...}`` holds the text one level down.
 META_KEYS: Final = (
-    "m",
+    META,
     "meta",
     "metadata",
     "md",
@@ -101,7 +103,7 @@ KNOWN_SEGMENT_KEYS: Final = frozenset(
 KNOWN_TRACK_KEYS: Final = frozenset((*TYPE_KEYS, *SEGMENT_KEYS, *NAME_KEYS, *VOLUME_KEYS, "id"))
 # Keys a JSON draft may have besides its track list without being of an unknown shape.
 DRAFT_META_KEYS: Final = frozenset(
-    {"m", "d", "meta", "metadata", "id", "version", "v", "fps", "width", "height", "title"}
+    {META, DURATION, "meta", "metadata", "id", "version", "v", "fps", "width", "height", "title"}
 )
 # A wrapped Draft V3 document: {"format": "v3", "xml": "<draft ...>"} and the like.
 V3_WRAPPER_KEYS: Final = ("xml", "v3", "document", "doc", "content", "draft", "data", "body")

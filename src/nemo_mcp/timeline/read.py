@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from nemo_mcp.contract.draft import DURATION, META
 from nemo_mcp.timeline.draft_v3 import V3Draft, looks_like_v3, read_v3
 from nemo_mcp.timeline.fields import (
     DRAFT_META_KEYS,
@@ -108,9 +109,9 @@ class DraftFacts:
 
 def read_json_draft(draft: Mapping[str, Any]) -> DraftFacts:
     raw_tracks = json_load(first_of(draft, TRACKS_KEYS))
-    raw_meta = json_load(draft.get("m"))
+    raw_meta = json_load(draft.get(META))
     meta = raw_meta if isinstance(raw_meta, Mapping) else {}
-    duration = read_ms(draft.get("d"))
+    duration = read_ms(draft.get(DURATION))
     if isinstance(raw_tracks, list):
         tracks = tuple(Track.from_raw(t) for t in raw_tracks[:MAX_TRACKS] if isinstance(t, Mapping))
         return DraftFacts(tracks, True, "json", meta=meta, duration_ms=duration)

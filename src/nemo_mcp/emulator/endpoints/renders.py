@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from starlette.responses import Response
@@ -133,17 +134,22 @@ async def _send_render(ctx: Ctx, render: Render) -> None:
         path = ctx.state.renders_dir / render.file
     if not path.is_file():
         raise Reject(404, "The rendered file is gone")
+    await _send(ctx, path, content_type="video/mp4", filename=f"{render.render_id}.mp4")
+
+
+async def _send(ctx: Ctx, path: Path, *, content_type: str, filename: str) -> None:
+    """Send a file (Range requests answered); a truncate or drop fault cuts it short."""
     fault = ctx.fault
-    truncating = fault is not None and fault.action in ("truncate", "drop")
+    cut = fault if fault is not None and fault.action in ("truncate", "drop") else None
     await send_file(
         ctx.scope,
         ctx.send,
         path,
-        content_type="video/mp4",
+        content_type=content_type,
         connections=ctx.emu.connections,
-        filename=f"{render.render_id}.mp4",
-        truncate=fault.arg if truncating and fault is not None else None,
-        truncate_half=truncating and fault is not None and fault.arg is None,
+        filename=filename,
+        truncate=cut.arg if cut is not None else None,
+        truncate_half=cut is not None and cut.arg is None,
     )
 
 
@@ -169,16 +175,6 @@ async def h_cdn_media(ctx: Ctx) -> Response | None:
         item = ctx.state.media.get(mid)
     if path is None or item is None:
         raise Reject(404, "Not found")
-    fault = ctx.fault
-    truncating = fault is not None and fault.action in ("truncate", "drop")
-    await send_file(
-        ctx.scope,
-        ctx.send,
-        path,
-        content_type=MIME_TYPES.get(path.suffix.lower().lstrip("."), "application/octet-stream"),
-        connections=ctx.emu.connections,
-        filename=item.filename,
-        truncate=fault.arg if truncating and fault is not None else None,
-        truncate_half=truncating and fault is not None and fault.arg is None,
-    )
+    mime = MIME_TYPES.get(path.suffix.lower().lstrip("."), "application/octet-stream")
+    await _send(ctx, path, content_type=mime, filename=item.filename)
     return None

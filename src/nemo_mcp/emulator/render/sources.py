@@ -132,7 +132,6 @@ class VideoSource(Source):
         self.current_raw: Any = None
         self.current: U8 | None = None
         self.ended = False
-        self.geometry: tuple[int, int, int, int] | None = None
 
     def _convert(self, raw: Any) -> U8:
         sw, sh = int(raw.width), int(raw.height)
