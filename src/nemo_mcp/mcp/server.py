@@ -26,6 +26,7 @@ from nemo_mcp.config import Settings
 from nemo_mcp.faces import Tool
 from nemo_mcp.manifest import load_manifest
 from nemo_mcp.mcp import resources
+from nemo_mcp.mcp.apps import add_app, apps_extension
 from nemo_mcp.mcp.base import CACHE_HINTS, NemoMCPServer, server_icons
 from nemo_mcp.mcp.completion import client_roots, complete
 from nemo_mcp.mcp.prompts import add_prompts
@@ -96,9 +97,11 @@ def build_server(
         lifespan=lifespan,
         subscriptions=bus,
         log_level=_log_level(settings.log_level),
+        extensions=[apps_extension(settings)],
     )
     add_tools(mcp, manifest)
     resources.add_resources(mcp)
+    add_app(mcp)
     add_prompts(mcp, manifest.prompts)
 
     @mcp.completer

@@ -1,0 +1,23 @@
+"""The app shipped inside the package is the app in ``app/src``, built: one self-contained HTML
+file, rebuilt here from source and compared byte for byte."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app_tools import BUILT, app_packages, build
+
+
+def test_the_committed_app_is_built_from_the_current_source(tmp_path: Path) -> None:
+    app_packages()
+    fresh = tmp_path / "app.html"
+    build("--out", str(fresh))
+    assert fresh.read_bytes() == BUILT.read_bytes(), (
+        "src/nemo_mcp/assets/app.html is out of date: run `node app/build.mjs` and commit it"
+    )
+
+
+def test_the_app_loads_nothing_from_the_network() -> None:
+    html = BUILT.read_text(encoding="utf-8")
+    assert html.count("<script") == 1 and "<script>" in html  # inline, no src
+    assert "<link" not in html and "@import" not in html and "url(http" not in html
