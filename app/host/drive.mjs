@@ -172,6 +172,21 @@ try {
     shown: !img.hidden, width: img.naturalWidth, height: img.naturalHeight, png: img.src.startsWith("data:image/png"),
   }));
   report.credits = await frame.locator("#credits").textContent();
+  // a click on a frame of the storyboard plays from there
+  const layout = exported._meta?.["com.nemovideo/app"]?.storyboard;
+  if (layout) {
+    const n = Math.min(4, layout.times.length - 1);
+    const rows = Math.ceil(layout.times.length / layout.columns);
+    const img = frame.locator("#storyboard");
+    const box = await img.boundingBox();
+    await img.click({
+      position: {
+        x: ((n % layout.columns) + 0.5) * (box.width / layout.columns),
+        y: (Math.floor(n / layout.columns) + 0.5) * (box.height / rows),
+      },
+    });
+    report.storyboardSeek = { wanted: layout.times[n], at: await video.evaluate((v) => v.currentTime) };
+  }
   await seek(page, video, 2);
   await shot(page, "app-dark.png");
 

@@ -37,6 +37,7 @@ const facts = $<HTMLElement>("facts");
 const askInput = $<HTMLInputElement>("ask-text");
 
 let timeline: TimelineData = { tracks: [] };
+let sheet: { times: number[]; columns: number } | undefined;
 let playhead: HTMLElement | null = null;
 let sessionId: string | undefined;
 let busy = false;
@@ -108,7 +109,10 @@ function show(result: Result): void {
     return;
   }
   const data = result.structuredContent ?? {};
-  const clips = result._meta?.[APP_META] as (TimelineData & { session_id?: string }) | undefined;
+  const clips = result._meta?.[APP_META] as
+    | (TimelineData & { session_id?: string; storyboard?: typeof sheet })
+    | undefined;
+  if (clips?.storyboard?.times?.length) sheet = clips.storyboard;
   if (clips?.tracks) {
     timeline = clips;
     sessionId = clips.session_id ?? sessionId;
@@ -196,6 +200,17 @@ async function ask(): Promise<void> {
 $("send").addEventListener("click", () => void ask());
 askInput.addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !event.isComposing) void ask();
+});
+
+// a click on a frame of the storyboard plays from that frame
+board.addEventListener("click", (event) => {
+  if (!sheet || !player.src) return;
+  const box = board.getBoundingClientRect();
+  const rows = Math.ceil(sheet.times.length / sheet.columns);
+  const col = Math.min(sheet.columns - 1, Math.floor(((event.clientX - box.left) / box.width) * sheet.columns));
+  const row = Math.min(rows - 1, Math.floor(((event.clientY - box.top) / box.height) * rows));
+  const at = sheet.times[row * sheet.columns + col];
+  if (at !== undefined) player.currentTime = at;
 });
 
 player.addEventListener("timeupdate", () => {

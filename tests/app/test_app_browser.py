@@ -100,6 +100,8 @@ def test_the_app_plays_the_video_and_shows_the_timeline(
     assert report["storyboard"]["shown"] and report["storyboard"]["png"]
     assert report["storyboard"]["width"] > report["storyboard"]["height"] > 0
     assert report["credits"] and report["credits"].endswith("credits")
+    seek = report["storyboardSeek"]  # a frame of the storyboard clicked: the player goes there
+    assert seek["at"] == pytest.approx(seek["wanted"], abs=0.05), seek
 
     # the buttons reach the server through the host: refresh, then an edit typed in the app
     from_app = [c["name"] for c in report["calls"] if c.get("from") == "app"]

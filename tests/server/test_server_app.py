@@ -105,6 +105,7 @@ async def test_export_shows_a_storyboard_and_the_app_gets_the_clips(
     assert base64.b64decode(blob.blob) == images["image/png"]
 
     timeline = (export.result.meta or {})[APP_META_KEY]
+    assert timeline["storyboard"]["columns"] == 3 and len(timeline["storyboard"]["times"]) == 6
     roles = [t["role"] for t in timeline["tracks"]]
     assert roles == ["Video", "BGM", "Title"], timeline
     video, _, title = timeline["tracks"]

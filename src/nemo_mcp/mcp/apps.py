@@ -130,8 +130,25 @@ class NemoApps(Apps):
         raw = ctx.lifespan_context.cached_state(session_id) if session_id else None
         if raw is None:
             return result
-        meta = {**(result.meta or {}), APP_META_KEY: clip_timeline(raw, str(session_id))}
+        view = clip_timeline(raw, str(session_id))
+        sheet = _sheet_layout(result.structured_content)
+        if sheet:
+            view["storyboard"] = sheet
+        meta = {**(result.meta or {}), APP_META_KEY: view}
         return result.model_copy(update={"meta": meta})
+
+
+def _sheet_layout(data: Any) -> dict[str, Any] | None:
+    """The storyboard's frame times and columns, for an exported file (a click on a frame in
+    the app seeks the player there)."""
+    render = data.get("render") if isinstance(data, dict) and "render" in data else data
+    file = render.get("file") if isinstance(render, dict) else None
+    if not isinstance(file, str) or not file:
+        return None
+    from nemo_mcp.media.storyboard import storyboard_of  # made already, for the result
+
+    board = storyboard_of(Path(file))
+    return {"times": board.times, "columns": board.columns} if board else None
 
 
 def apps_extension(settings: Settings) -> Apps:
