@@ -17,6 +17,7 @@ MCP Apps (extension ``io.modelcontextprotocol/ui``).
 from __future__ import annotations
 
 import base64
+import logging
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -40,6 +41,8 @@ from nemo_mcp.config import Settings
 from nemo_mcp.faces import Tool
 from nemo_mcp.mcp.context import studio_of
 from nemo_mcp.mcp.results import resource_errors
+
+log = logging.getLogger(__name__)
 
 APP_URI: Final = "ui://nemovideo/player.html"
 APP_META_KEY: Final = "com.nemovideo/app"  # in a bound tool's result: the timeline as clips
@@ -127,11 +130,15 @@ class NemoApps(Apps):
         if result.is_error or not client_supports_apps(ctx):
             return result
         session_id = _session_of(result.structured_content)
-        raw = ctx.lifespan_context.cached_state(session_id) if session_id else None
-        if raw is None:
+        try:  # extra pictures for the app: never a reason to lose the result itself
+            raw = ctx.lifespan_context.cached_state(session_id) if session_id else None
+            view = clip_timeline(raw, str(session_id)) if raw is not None else None
+            sheet = _sheet_layout(result.structured_content)
+        except Exception:
+            log.warning("no timeline for the app", exc_info=True)
             return result
-        view = clip_timeline(raw, str(session_id))
-        sheet = _sheet_layout(result.structured_content)
+        if view is None:
+            return result
         if sheet:
             view["storyboard"] = sheet
         meta = {**(result.meta or {}), APP_META_KEY: view}
