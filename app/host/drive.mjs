@@ -6,7 +6,8 @@
 //
 //   node drive.mjs CONFIG.json     (prints one JSON report on stdout; progress on stderr)
 //
-// CONFIG: {"server": [cmd, ...args], "env": {...}, "song": path, "chromium": path,
+// CONFIG: {"server": [cmd, ...args], "env": {...}, "song": path (or "uploads": [paths] and
+//          "messages": [chat messages], for another job), "chromium": path,
 //          "hostPage": path to the built host.html, "out": folder for screenshots,
 //          "edit": a chat message to send through the app's text box}
 
@@ -48,9 +49,12 @@ const uri = report.bound.nemo_export;
 if (!uri) throw new Error("nemo_export is not bound to an app for a host with MCP Apps");
 
 log("making the video");
-await call("nemo_upload", { items: [config.song] });
-await call("nemo_chat", { message: "make a music video synced to my song" });
-await call("nemo_chat", { message: 'add a title "Summer" from 0 to 3 seconds' });
+await call("nemo_upload", { items: config.uploads ?? [config.song] });
+const messages = config.messages ?? [
+  "make a music video synced to my song",
+  'add a title "Summer" from 0 to 3 seconds',
+];
+for (const message of messages) await call("nemo_chat", { message });
 const exported = await call("nemo_export", {});
 report.render = exported.structuredContent;
 
@@ -147,6 +151,10 @@ async function timelineOf(frame) {
 }
 
 async function shot(page, name) {
+  // as a person first sees it: the app from its top (a click may have scrolled it)
+  await page.frameLocator("iframe").locator("html").evaluate((html) => html.scrollTo(0, 0));
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.waitForTimeout(200);
   const path = join(config.out, name);
   await page.screenshot({ path, fullPage: true });
   report.screenshots.push(path);
