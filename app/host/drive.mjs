@@ -55,8 +55,7 @@ const messages = config.messages ?? [
   'add a title "Summer" from 0 to 3 seconds',
 ];
 for (const message of messages) await call("nemo_chat", { message });
-const exported = await call("nemo_export", {});
-report.render = exported.structuredContent;
+const state = await call("nemo_get_state", {}); // the app on the timeline, before any export
 
 const resource = await client.readResource({ uri });
 const app = resource.contents[0];
@@ -88,7 +87,7 @@ const browser = await chromium.launch({
   ],
 });
 
-async function open(width, theme) {
+async function open(width, theme, toolName = "nemo_export", toolResult = exported) {
   const page = await browser.newPage({ viewport: { width: width + 32, height: 900 }, colorScheme: theme });
   page.on("console", (m) => {
     if (["error", "warning"].includes(m.type())) log(`console(${width},${theme}):`, m.text());
@@ -106,9 +105,9 @@ async function open(width, theme) {
     {
       html: app.text,
       resourceDomains: ui.csp?.resourceDomains ?? [],
-      toolName: "nemo_export",
+      toolName,
       toolInput: {},
-      toolResult: exported,
+      toolResult,
       theme,
       width,
     },
@@ -160,8 +159,27 @@ async function shot(page, name) {
   report.screenshots.push(path);
 }
 
+let exported;
 try {
-  // 1. wide, dark: the video plays, the timeline reads right, the buttons reach the server
+  // 0. opened by nemo_get_state before exporting: the timeline, no video yet; Export in the app
+  //    renders it and the player appears
+  const before = await open(860, "dark", "nemo_get_state", state);
+  report.beforeExport = {
+    stage: await before.frame.locator("#stage").getAttribute("data-state"),
+    empty: await before.frame.locator("#empty").textContent(),
+    tracks: (await timelineOf(before.frame)).map((t) => t.role),
+    storyboardVisible: await before.frame.locator("#storyboard").isVisible(),
+  };
+  await shot(before.page, "app-state.png");
+  await before.frame.locator("#export").click();
+  await before.frame.locator("#stage[data-state=video]").waitFor({ timeout: 120_000 });
+  report.beforeExport.videoAfterExport = await (await loaded(before.frame)).evaluate((v) => v.currentSrc);
+  await before.page.close();
+  exported = await call("nemo_export", {}); // as a model would: the same timeline, not rendered again
+  report.render = exported.structuredContent;
+
+  // 1. opened by nemo_export, wide, dark: the video plays, the timeline reads right, the buttons
+  //    reach the server
   const { page, frame } = await open(860, "dark");
   const video = await loaded(frame);
   report.video = await video.evaluate(async (v) => {

@@ -84,6 +84,13 @@ def test_the_app_plays_the_video_and_shows_the_timeline(
     assert report["resource"]["mimeType"] == "text/html;profile=mcp-app"
     assert emulator.url.rstrip("/") in report["resource"]["csp"]["resourceDomains"]
 
+    # opened by nemo_get_state before any export: the timeline and no video; the app's Export
+    # button renders it (through the host) and the player shows it
+    before = report["beforeExport"]
+    assert before["stage"] == "empty" and "press Export" in before["empty"], before
+    assert before["tracks"] == ["Video", "BGM", "Title"] and not before["storyboardVisible"]
+    assert before["videoAfterExport"] == render["url"] and render["reused"] is True
+
     # the video loads from the (emulated) CDN under that CSP and plays at the render's size
     video = report["video"]
     assert video["src"] == render["url"]
@@ -105,7 +112,7 @@ def test_the_app_plays_the_video_and_shows_the_timeline(
 
     # the buttons reach the server through the host: refresh, then an edit typed in the app
     from_app = [c["name"] for c in report["calls"] if c.get("from") == "app"]
-    assert {"nemo_get_state", "nemo_chat", "nemo_get_credits"} <= set(from_app), from_app
+    assert {"nemo_export", "nemo_get_state", "nemo_chat", "nemo_get_credits"} <= set(from_app)
     assert not any(c["isError"] for c in report["calls"]), report["calls"]
     after = {t["role"]: t for t in report["afterEdit"]}
     assert after["BGM"]["volume"] == "60%"
