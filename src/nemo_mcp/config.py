@@ -145,6 +145,7 @@ class Settings:
     database_url: str | None = field(default=None, repr=False)  # may carry a password
     token_key: str | None = field(default=None, repr=False)
     redis_url: str | None = field(default=None, repr=False)
+    hosted: bool = False  # serving many users (serve --hosted): nothing on this server's disk
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

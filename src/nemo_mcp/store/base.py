@@ -140,9 +140,17 @@ class StateStore(ABC):
         across processes: two exports of one timeline render it once."""
 
     @abstractmethod
-    def lease_render(self, render_id: str, *, worker: str, lease_seconds: float) -> bool:
+    def lease_render(
+        self,
+        render_id: str,
+        *,
+        worker: str,
+        lease_seconds: float,
+        steal_from: str | None = None,
+    ) -> bool:
         """Take or renew the lease on an unfinished render; False while another worker's lease
-        is live (only the holder polls and downloads it)."""
+        is live (only the holder polls and downloads it), unless that worker is ``steal_from``
+        (the caller knows it is dead)."""
 
     @abstractmethod
     def release_render(self, render_id: str, *, worker: str) -> None:

@@ -90,16 +90,23 @@ class SQLStore(SQLBase):
         return [self._render(r) for r in self._list("renders", "render_id", session_id, statuses)]
 
     # --- render leases ----------------------------------------------------------------------
-    def lease_render(self, render_id: str, *, worker: str, lease_seconds: float) -> bool:
+    def lease_render(
+        self,
+        render_id: str,
+        *,
+        worker: str,
+        lease_seconds: float,
+        steal_from: str | None = None,
+    ) -> bool:
         """Take (or renew) the lease on an unfinished render: True when ``worker`` now holds
-        it, False while another worker's lease is live. One statement: two workers never both
-        hold it."""
+        it, False while another worker's lease is live (unless that worker is ``steal_from``,
+        known to be dead). One statement: two workers never both hold it."""
         now = time.time()
         cur = self._execute(
             "UPDATE renders SET lease_owner = ?, lease_until = ? WHERE render_id = ? "
             "AND owner = ? AND status NOT IN ('downloaded', 'failed', 'cancelled') "
-            "AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?)",
-            (worker, now + lease_seconds, render_id, self.owner, worker, now),
+            "AND (lease_owner IS NULL OR lease_owner = ? OR lease_owner = ? OR lease_until < ?)",
+            (worker, now + lease_seconds, render_id, self.owner, worker, steal_from or "", now),
         )
         return cur.rowcount > 0
 

@@ -72,12 +72,14 @@ class Studio(Uploads, Chat, Renders):
                 turn_limits=turn_limits,
             )
             tg.start_soon(studio.keep_turn_leases)
+            tg.start_soon(studio.keep_render_leases)
             if resume:
                 studio.resume_renders()
             try:
                 yield studio
             finally:
                 tg.cancel_scope.cancel()
+                studio.release_render_leases()  # others resume at once, not a lease later
 
     def latest_job(self, session_id: str | None = None) -> str:
         """The session's latest job still running, else its latest job (a turn or a render)."""
