@@ -28,6 +28,7 @@ from nemo_mcp.manifest import load_manifest
 from nemo_mcp.mcp import resources
 from nemo_mcp.mcp.base import CACHE_HINTS, NemoMCPServer, server_icons
 from nemo_mcp.mcp.completion import client_roots, complete
+from nemo_mcp.mcp.context import studio_in
 from nemo_mcp.mcp.prompts import add_prompts
 from nemo_mcp.mcp.tools import add_tools, roots_to_paths
 
@@ -63,10 +64,15 @@ def _open_studio(settings: Settings) -> AbstractAsyncContextManager[Studio]:
 
 
 def build_server(
-    settings: Settings | None = None, *, studio_factory: StudioFactory | None = None
+    settings: Settings | None = None,
+    *,
+    studio_factory: StudioFactory | None = None,
+    **server_options: Any,
 ) -> MCPServer:
     """Create the MCP server. ``studio_factory(settings)`` must return an async context manager
-    yielding a Studio (tests inject one with a short poll interval)."""
+    yielding a Studio (tests inject one with a short poll interval; hosted mode, the worker's
+    studios). ``server_options`` go to the SDK's server (hosted mode: ``auth`` and
+    ``token_verifier``)."""
     settings = settings or Settings.from_env()
     manifest = load_manifest(settings.skill)
     bus = InMemorySubscriptionBus()
@@ -96,6 +102,7 @@ def build_server(
         lifespan=lifespan,
         subscriptions=bus,
         log_level=_log_level(settings.log_level),
+        **server_options,
     )
     add_tools(mcp, manifest)
     resources.add_resources(mcp)
@@ -108,7 +115,12 @@ def build_server(
         folders = [*settings.allowed_dirs, *(roots_to_paths(await client_roots(ctx)) or [])]
         arg = params.argument
         return await complete(
-            ctx.lifespan_context, manifest.prompts, params.ref, arg.name, arg.value, folders
+            studio_in(ctx.lifespan_context),
+            manifest.prompts,
+            params.ref,
+            arg.name,
+            arg.value,
+            folders,
         )
 
     return mcp

@@ -20,6 +20,7 @@ in the state folder); a server database implements the same methods with the sam
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -161,7 +162,9 @@ class StateStore(ABC):
         """Who holds the render's lease, and until when."""
 
     @abstractmethod
-    def orphaned_renders(self, now: float | None = None) -> list[tuple[str, str]]:
+    def orphaned_renders(
+        self, now: float | None = None, *, gone: Callable[[str], bool] | None = None
+    ) -> list[tuple[str, str]]:
         """Every user's unfinished renders whose lease ran out or was handed back, as
         ``(owner, render_id)``: what a worker resumes."""
 

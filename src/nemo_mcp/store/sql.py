@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from nemo_mcp import constants
@@ -126,18 +127,34 @@ class SQLStore(SQLBase):
         )
         return (row["lease_owner"], row["lease_until"]) if row is not None else (None, None)
 
-    def orphaned_renders(self, now: float | None = None) -> list[tuple[str, str]]:
-        """Every user's unfinished renders nobody holds a live lease on, as (owner, render id):
-        what a hosted worker resumes. Not scoped: the worker's sweep is the one cross-user
-        read, and it hands each render to its owner's studio."""
+    def orphaned_renders(
+        self, now: float | None = None, *, gone: Callable[[str], bool] | None = None
+    ) -> list[tuple[str, str]]:
+        """Every user's unfinished renders nobody holds a live lease on (or whose holder is
+        ``gone``), as (owner, render id): what a hosted worker resumes. Not scoped: the
+        worker's sweep is the one cross-user read; it hands each render to its owner's studio."""
         now = time.time() if now is None else now
         marks = ", ".join("?" for _ in schema.RENDER_UNFINISHED)
         rows = self._all(
-            f"SELECT owner, render_id FROM renders WHERE status IN ({marks}) "
-            "AND (lease_until IS NULL OR lease_until < ?) ORDER BY created_at",
-            (*schema.RENDER_UNFINISHED, now),
+            f"SELECT owner, render_id, lease_owner, lease_until FROM renders "
+            f"WHERE status IN ({marks}) ORDER BY created_at",
+            schema.RENDER_UNFINISHED,
         )
-        return [(str(r["owner"]), str(r["render_id"])) for r in rows]
+        return [
+            (str(r["owner"]), str(r["render_id"]))
+            for r in rows
+            if r["lease_owner"] is None
+            or (r["lease_until"] or 0) < now
+            or (gone is not None and gone(str(r["lease_owner"])))
+        ]
+
+    def job_counts(self) -> dict[tuple[str, str], int]:
+        """Every user's renders and turns by status, as ``{(kind, status): n}`` (metrics)."""
+        rows = self._all(
+            "SELECT 'render' AS kind, status, COUNT(*) AS n FROM renders GROUP BY status "
+            "UNION ALL SELECT 'turn' AS kind, status, COUNT(*) AS n FROM turns GROUP BY status"
+        )
+        return {(str(r["kind"]), str(r["status"])): int(r["n"]) for r in rows}
 
     # --- turns ----------------------------------------------------------------------------
     @staticmethod

@@ -39,7 +39,7 @@ def new_worker_id() -> str:
     return f"{_HOST}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
-def _gone_local_process(worker: str) -> bool:
+def gone_local_process(worker: str) -> bool:
     host, _, rest = worker.partition(":")
     pid_text = rest.partition(":")[0]
     if host != _HOST or not pid_text.isdigit() or int(pid_text) == os.getpid():
@@ -78,7 +78,7 @@ class RenderLeases(StudioBase):
             self._held.add(render_id)
             return True
         holder, _until = store.render_lease(render_id)
-        if holder and _gone_local_process(holder):
+        if holder and gone_local_process(holder):
             taken = store.lease_render(
                 render_id, worker=self.worker_id, lease_seconds=lease, steal_from=holder
             )

@@ -1,0 +1,186 @@
+"""One studio per user in a hosted worker, opened on the user's first request and kept while the
+worker runs, each over that user's view of the shared store; and the sweep that resumes renders
+whose worker died or shut down (the one cross-user read).
+
+A request's studio is chosen by its authenticated owner (``studio_for_request``, from the SDK's
+auth context), so a tool can never reach another user's studio.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from anyio.abc import TaskGroup
+from mcp.server.auth.middleware.auth_context import get_access_token
+
+from nemo_mcp.config import Settings
+from nemo_mcp.errors import AuthError, NemoError
+from nemo_mcp.hosted.options import HostedOptions
+from nemo_mcp.store.base import StateStore
+from nemo_mcp.studio.facade import Studio
+from nemo_mcp.studio.leases import gone_local_process
+
+if TYPE_CHECKING:
+    from nemo_mcp.studio.turns import TurnLimits
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[str], Awaitable[None]]
+
+
+class HostedStudios:
+    """The worker's studios, by owner. Open with ``HostedStudios.open(settings, options)``."""
+
+    def __init__(
+        self, settings: Settings, options: HostedOptions, store: StateStore, tg: TaskGroup
+    ) -> None:
+        self.settings = settings
+        self.options = options
+        self.store = store  # the shared database (its own rows are nobody's)
+        self._tg = tg
+        self._studios: dict[str, Studio] = {}
+        self._opening: dict[str, anyio.Event] = {}
+        self._listeners: list[Listener] = []
+        self._stop = anyio.Event()
+        self.turn_limits: TurnLimits | None = None
+
+    @classmethod
+    @asynccontextmanager
+    async def open(
+        cls, settings: Settings, options: HostedOptions, store: StateStore
+    ) -> AsyncIterator[HostedStudios]:
+        async with anyio.create_task_group() as tg:
+            studios = cls(settings, options, store, tg)
+            sweep = anyio.CancelScope()
+
+            async def sweeping() -> None:
+                with sweep:
+                    await studios._sweep()
+
+            tg.start_soon(sweeping)
+            try:
+                yield studios
+            finally:
+                sweep.cancel()
+                studios._stop.set()  # every studio closes and hands its leases back
+
+    # --- the MCP server's view --------------------------------------------------------------
+    def on_change(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+        for studio in self._studios.values():
+            studio.on_change(listener)
+
+    def studio_for_request(self) -> Studio:
+        """The authenticated owner's studio (opened when the request's token was checked)."""
+        token = get_access_token()
+        studio = self._studios.get(token.client_id) if token is not None else None
+        if studio is None:
+            raise AuthError(
+                "This request is not signed in to NemoVideo.",
+                hint="Send Authorization: Bearer <token> with every request.",
+                status=401,
+            )
+        return studio
+
+    def has(self, owner: str) -> bool:
+        return owner in self._studios
+
+    # --- opening ----------------------------------------------------------------------------
+    async def ensure(self, owner: str, nemo_token: str) -> Studio:
+        """The owner's studio, opened on first use with their NemoVideo token."""
+        while owner not in self._studios:
+            event = self._opening.get(owner)
+            if event is None:
+                event = self._opening[owner] = anyio.Event()
+                failed: list[BaseException] = []
+                self._tg.start_soon(self._run_studio, owner, nemo_token, event, failed)
+                await event.wait()
+                self._opening.pop(owner, None)
+                if failed:
+                    raise failed[0]
+            else:
+                await event.wait()
+        return self._studios[owner]
+
+    def _user_settings(self, nemo_token: str) -> Settings:
+        return self.settings.with_(
+            token=nemo_token,
+            hosted=True,
+            allowed_dirs=(),
+            allowed_dirs_problem="A hosted nemo-mcp reads no files from its own disk.",
+        )
+
+    async def _run_studio(
+        self, owner: str, token: str, ready: anyio.Event, failed: list[BaseException]
+    ) -> None:
+        try:
+            async with Studio.open(
+                self._user_settings(token),
+                face="mcp",
+                store=self.store.for_owner(owner),
+                resume=False,  # the sweep resumes what is orphaned, for every user
+                poll_interval=self.options.poll_interval,
+                turn_limits=self.turn_limits,
+            ) as studio:
+                for listener in self._listeners:
+                    studio.on_change(listener)
+                self._studios[owner] = studio
+                ready.set()
+                try:
+                    await self._stop.wait()
+                finally:
+                    self._studios.pop(owner, None)
+        except Exception as err:
+            log.warning("a user's studio failed to open: %s", type(err).__name__)
+            failed.append(err)
+        finally:
+            ready.set()
+
+    # --- resuming other workers' renders ------------------------------------------------------
+    async def _sweep(self) -> None:
+        """Every ``sweep_seconds``: take over the renders nobody polls (their worker died, or
+        shut down and handed them back) and finish them in their owner's studio."""
+        while True:
+            await anyio.sleep(self.options.sweep_seconds)
+            try:
+                await self.sweep_once()
+            except Exception:  # a database hiccup: the next round retries
+                log.warning("the render sweep failed", exc_info=True)
+
+    async def sweep_once(self) -> list[str]:
+        resumed: list[str] = []
+        for owner, render_id in self.store.orphaned_renders(gone=gone_local_process):
+            view = self.store.for_owner(owner)
+            cred = view.load_credential(self.settings.api_url)
+            if cred is None:
+                continue  # no token to poll with (the user never finished signing in)
+            try:
+                studio = await self.ensure(owner, cred.token)
+                rec = view.get_render(render_id)
+                if rec is None or studio._render_done(rec):
+                    continue
+                job = studio.runner.get(render_id)
+                if job is None or job.done.is_set():
+                    await studio.render_status(render_id, wait=0)
+                    resumed.append(render_id)
+            except NemoError as err:
+                log.warning("could not resume a render: %s", err.kind)
+        if resumed:
+            log.info("resumed %d render(s) another worker left", len(resumed))
+        return resumed
+
+
+def studio_factory_for(
+    studios: HostedStudios,
+) -> Callable[[Settings], Any]:
+    """A ``studio_factory`` for ``build_server`` that yields the worker's studios."""
+
+    @asynccontextmanager
+    async def factory(_settings: Settings) -> AsyncIterator[Any]:
+        yield studios
+
+    return factory

@@ -1,0 +1,99 @@
+"""One hosted worker as users and operators meet it: a bearer is required (401 with
+WWW-Authenticate and the RFC 9728 metadata), a NemoVideo token is checked once, a whole workflow
+with a URL upload ends with the video's URL (no file on the server), and /healthz, /readyz,
+/metrics answer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from workers import Cluster, cluster, user_client, user_token
+
+from nemo_mcp.emulator import EmulatorServer
+from support.emulator import MUSIC_VIDEO, render_submits, requests_to
+from support.results import ToolClient
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+INIT = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "probe", "version": "0"},
+    },
+}
+ACCEPT = {"Accept": "application/json, text/event-stream"}
+
+
+@pytest.fixture
+def one(root: Path, emu: EmulatorServer) -> Cluster:
+    with cluster(root, emu) as group:
+        group.start("w1")
+        yield group  # type: ignore[misc]
+
+
+def test_a_request_without_a_good_bearer_is_refused_with_the_metadata(one: Cluster) -> None:
+    worker = one.workers[0]
+    bare = httpx.post(worker.url, json=INIT, headers=ACCEPT, timeout=10, trust_env=False)
+    assert bare.status_code == 401
+    challenge = bare.headers["www-authenticate"]
+    assert challenge.lower().startswith("bearer") and "resource_metadata=" in challenge
+    meta_url = challenge.split('resource_metadata="', 1)[1].split('"', 1)[0]
+    meta = httpx.get(meta_url, timeout=10, trust_env=False)
+    assert meta.status_code == 200, meta.text
+    assert meta.json()["resource"].rstrip("/") == worker.url
+    assert meta.json()["authorization_servers"]
+    wrong = httpx.post(
+        worker.url,
+        json=INIT,
+        headers={**ACCEPT, "Authorization": "Bearer nmv_usr_not_a_real_token_000"},
+        timeout=10,
+        trust_env=False,
+    )
+    assert wrong.status_code == 401
+    assert "nmv_usr_not_a_real_token_000" not in one.logs()
+
+
+async def test_a_user_makes_a_video_and_gets_its_url(
+    one: Cluster, emu: EmulatorServer, media: str
+) -> None:
+    worker = one.workers[0]
+    token = user_token(emu)
+    checks_before = requests_to(emu, "credits")
+    async with user_client(worker.url, token) as client:
+        mcp = ToolClient(client)
+        await mcp.load_schemas()
+        new = await mcp.ok("nemo_new_session", {"title": "hosted"})
+        sid = new.data["session_id"]
+        local = await mcp.call("nemo_upload", {"items": ["/etc/hostname"], "session_id": sid})
+        assert local.is_error and "cannot read files from your computer" in local.text
+        up = await mcp.ok("nemo_upload", {"items": [f"{media}/song.mp3"], "session_id": sid})
+        assert up.data["session_id"] == sid
+        chat = await mcp.ok("nemo_chat", {"message": MUSIC_VIDEO, "session_id": sid})
+        assert chat.data["status"] == "replied", chat.text
+        export = await mcp.ok("nemo_export", {"session_id": sid})
+        assert export.data["status"] == "completed", export.text
+        assert export.data["url"].startswith("http") and not export.data.get("file")
+        # the bearer was checked with NemoVideo once: more requests do not check it again
+        checks = requests_to(emu, "credits")
+        for _ in range(5):
+            await client.list_tools()
+        assert requests_to(emu, "credits") == checks > checks_before
+    assert render_submits(emu) >= 1
+    assert token not in one.logs()
+    assert not (one.root / "home").exists()  # nothing on the server's disk
+
+
+def test_operations_endpoints(one: Cluster) -> None:
+    base = one.workers[0].base
+    assert httpx.get(base + "/healthz", timeout=10, trust_env=False).json() == {"status": "ok"}
+    ready = httpx.get(base + "/readyz", timeout=10, trust_env=False)
+    assert ready.status_code == 200 and ready.json() == {"ready": True}
+    metrics = httpx.get(base + "/metrics", timeout=10, trust_env=False)
+    assert metrics.status_code == 200
+    assert "nemo_mcp_tool_calls" in metrics.text and "nemo_mcp_jobs" in metrics.text
