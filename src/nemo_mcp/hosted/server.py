@@ -70,12 +70,19 @@ def build_hosted(settings: Settings, options: HostedOptions) -> tuple[MCPServer,
                 return None
 
     verifier = Verifier()
+    bus = None
+    background = []
+    if settings.redis_url:
+        from nemo_mcp.hosted.events import RedisSubscriptionBus
+
+        bus = RedisSubscriptionBus(settings.redis_url)
+        background.append(bus.run)
 
     @asynccontextmanager
     async def studios_factory(_settings: Settings) -> AsyncIterator[Any]:
         store = open_store(settings)
         try:
-            async with HostedStudios.open(settings, options, store) as studios:
+            async with HostedStudios.open(settings, options, store, background) as studios:
                 holder.studios = studios
                 try:
                     yield studios
@@ -90,7 +97,9 @@ def build_hosted(settings: Settings, options: HostedOptions) -> tuple[MCPServer,
         resource_server_url=options.public_url,  # type: ignore[arg-type]
         validate_token_resource=False,  # the verifiers check audience themselves
     )
-    mcp = build_server(settings, studio_factory=studios_factory, auth=auth, token_verifier=verifier)
+    mcp = build_server(
+        settings, studio_factory=studios_factory, bus=bus, auth=auth, token_verifier=verifier
+    )
     metrics.instrument(mcp, lambda: holder.studios)
 
     @mcp.custom_route("/healthz", methods=["GET"])  # type: ignore[untyped-decorator]

@@ -9,7 +9,7 @@ auth context), so a tool can never reach another user's studio.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -51,15 +51,23 @@ class HostedStudios:
     @classmethod
     @asynccontextmanager
     async def open(
-        cls, settings: Settings, options: HostedOptions, store: StateStore
+        cls,
+        settings: Settings,
+        options: HostedOptions,
+        store: StateStore,
+        background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
     ) -> AsyncIterator[HostedStudios]:
+        """The worker's studios; ``background`` tasks run beside the sweep until shutdown."""
         async with anyio.create_task_group() as tg:
             studios = cls(settings, options, store, tg)
             sweep = anyio.CancelScope()
 
             async def sweeping() -> None:
                 with sweep:
-                    await studios._sweep()
+                    async with anyio.create_task_group() as inner:
+                        for task in background:
+                            inner.start_soon(task)
+                        await studios._sweep()
 
             tg.start_soon(sweeping)
             try:

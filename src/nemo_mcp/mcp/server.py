@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import MCPServer
-from mcp.server.subscriptions import InMemorySubscriptionBus, ResourceUpdated
+from mcp.server.subscriptions import InMemorySubscriptionBus, ResourceUpdated, SubscriptionBus
 from mcp.types import CompleteRequestParams, Completion
 
 from nemo_mcp import __version__
@@ -67,15 +67,17 @@ def build_server(
     settings: Settings | None = None,
     *,
     studio_factory: StudioFactory | None = None,
+    bus: SubscriptionBus | None = None,
     **server_options: Any,
 ) -> MCPServer:
     """Create the MCP server. ``studio_factory(settings)`` must return an async context manager
     yielding a Studio (tests inject one with a short poll interval; hosted mode, the worker's
     studios). ``server_options`` go to the SDK's server (hosted mode: ``auth`` and
-    ``token_verifier``)."""
+    ``token_verifier``). ``bus`` carries resource updates to listeners (default: this process's
+    own; hosted workers share one through Redis)."""
     settings = settings or Settings.from_env()
     manifest = load_manifest(settings.skill)
-    bus = InMemorySubscriptionBus()
+    bus = bus if bus is not None else InMemorySubscriptionBus()
 
     @asynccontextmanager
     async def lifespan(server: MCPServer) -> AsyncIterator[Studio]:

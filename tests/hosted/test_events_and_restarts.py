@@ -1,0 +1,100 @@
+"""Resource updates cross workers through Redis (the SDK's subscription-bus seam), and nothing
+depends on it: with Redis unreachable, and with PostgreSQL restarted while a render is being
+polled, a hosted worker still finishes the work."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import anyio
+import pytest
+from mcp.shared.subscriptions import ResourceUpdated
+from workers import cluster, user_client, user_token
+
+from nemo_mcp.emulator import EmulatorServer
+from nemo_mcp.hosted.events import RedisSubscriptionBus
+from support.emulator import MUSIC_VIDEO, fast
+from support.results import ToolClient
+
+pytestmark = pytest.mark.anyio
+
+REDIS = "redis://127.0.0.1:6379/0"
+NO_REDIS = "redis://127.0.0.1:1/0"
+
+
+async def _until(check: Callable[[], bool], seconds: float = 10) -> None:
+    with anyio.fail_after(seconds):
+        while not check():  # noqa: ASYNC110 - the bus has no event to wait on
+            await anyio.sleep(0.02)
+
+
+async def test_an_update_published_on_one_worker_reaches_listeners_on_another() -> None:
+    one, two = RedisSubscriptionBus(REDIS), RedisSubscriptionBus(REDIS)
+    heard_one: list[object] = []
+    heard_two: list[object] = []
+    one.subscribe(heard_one.append)
+    two.subscribe(heard_two.append)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(one.run)
+        tg.start_soon(two.run)
+        await _until(lambda: one.connected and two.connected)
+        await one.publish(ResourceUpdated(uri="nemo://renders/r1"))
+        await _until(lambda: len(heard_two) == 1)
+        assert heard_two == [ResourceUpdated(uri="nemo://renders/r1")]
+        assert heard_one == [ResourceUpdated(uri="nemo://renders/r1")]  # once, not echoed back
+        tg.cancel_scope.cancel()
+    await one.aclose()
+    await two.aclose()
+
+
+async def test_without_redis_updates_still_reach_this_workers_listeners() -> None:
+    bus = RedisSubscriptionBus(NO_REDIS)
+    heard: list[object] = []
+    bus.subscribe(heard.append)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(bus.run)  # keeps trying to connect, quietly
+        await bus.publish(ResourceUpdated(uri="nemo://sessions/s/timeline"))
+        assert heard == [ResourceUpdated(uri="nemo://sessions/s/timeline")]
+        assert not bus.connected
+        tg.cancel_scope.cancel()
+    await bus.aclose()
+
+
+def _restart_postgres() -> None:
+    version = subprocess.run(["ls", "/etc/postgresql"], capture_output=True, text=True).stdout
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", version.split()[0], "main", "restart"],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.slow
+async def test_a_render_survives_a_postgres_restart_with_redis_down(root: Path, media: str) -> None:
+    if not Path("/etc/postgresql").is_dir():
+        pytest.skip("no local PostgreSQL cluster to restart")
+    with (
+        EmulatorServer(**fast(render_slowdown=0.6)) as emu,
+        cluster(root, emu, NEMO_MCP_REDIS_URL=NO_REDIS) as group,
+    ):
+        worker = group.start("w1")
+        async with user_client(worker.url, user_token(emu)) as client:
+            mcp = ToolClient(client)
+            await mcp.load_schemas()
+            sid = (await mcp.ok("nemo_new_session", {})).data["session_id"]
+            await mcp.ok("nemo_upload", {"items": [f"{media}/song.mp3"], "session_id": sid})
+            await mcp.ok("nemo_chat", {"message": MUSIC_VIDEO, "session_id": sid})
+            started = await mcp.ok("nemo_export", {"session_id": sid, "wait_seconds": 0})
+            rid = started.data["render_id"]
+            _restart_postgres()  # while the worker polls the render
+            with anyio.fail_after(90):
+                while True:
+                    res = await mcp.call("nemo_wait", {"job_id": rid, "wait_seconds": 5})
+                    if not res.is_error and res.data["render"]["status"] == "completed":
+                        break
+                    await anyio.sleep(0.5)  # an error while the database comes back is fine
+            assert sum(1 for r in emu.state.renders.values() if r.session_id == sid) == 1
+        assert "Redis is unreachable" in group.logs()
