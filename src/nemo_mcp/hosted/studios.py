@@ -85,12 +85,20 @@ class HostedStudios:
     def studio_for_request(self) -> Studio:
         """The authenticated owner's studio (opened when the request's token was checked)."""
         token = get_access_token()
-        studio = self._studios.get(token.client_id) if token is not None else None
-        if studio is None:
+        if token is None:
             raise AuthError(
-                "This request is not signed in to NemoVideo.",
+                "This request is not signed in.",
                 hint="Send Authorization: Bearer <token> with every request.",
                 status=401,
+            )
+        studio = self._studios.get(token.client_id)
+        if studio is None:  # an identity provider's user who has not linked NemoVideo yet
+            link = self.options.public_url.rsplit("/", 1)[0] + "/link"
+            raise AuthError(
+                "Your account is not linked to a NemoVideo account yet.",
+                hint=f'Link it once: POST {{"nemovideo_token": "<your NemoVideo API token>"}} to '
+                f"{link} with your access token as the bearer.",
+                status=403,
             )
         return studio
 
