@@ -97,3 +97,28 @@ def test_operations_endpoints(one: Cluster) -> None:
     metrics = httpx.get(base + "/metrics", timeout=10, trust_env=False)
     assert metrics.status_code == 200
     assert "nemo_mcp_tool_calls" in metrics.text and "nemo_mcp_jobs" in metrics.text
+
+
+async def test_a_local_file_goes_up_through_a_signed_link(
+    one: Cluster, emu: EmulatorServer, media: str
+) -> None:
+    worker = one.workers[0]
+    async with httpx.AsyncClient(trust_env=False) as http:
+        song = (await http.get(f"{media}/song.mp3")).content
+        async with user_client(worker.url, user_token(emu)) as client:
+            mcp = ToolClient(client)
+            await mcp.load_schemas()
+            refused = await mcp.call("nemo_upload_link", {"filename": "notes.txt"})
+            assert refused.is_error
+            link = await mcp.ok("nemo_upload_link", {"filename": "song.mp3"})
+            url, sid = link.data["upload_url"], link.data["session_id"]
+            assert link.data["method"] == "PUT" and url.startswith(worker.base + "/uploads/")
+            fake = await http.put(url, content=b"this is not audio" * 100)
+            assert fake.status_code == 400 and "not MP3" in fake.text
+            forged = await http.put(url[:-3] + "AAA", content=song)
+            assert forged.status_code == 400
+            put = await http.put(url, content=song)
+            assert put.status_code == 200, put.text
+            assert put.json() == {"uploaded": "song.mp3", "session_id": sid, "files": 1}
+            state = await mcp.ok("nemo_get_state", {"session_id": sid})
+            assert "song.mp3" in state.text

@@ -31,6 +31,7 @@ from nemo_mcp.hosted.auth import IdentityProviderTokens, NemoVideoTokens
 from nemo_mcp.hosted.metrics import Metrics
 from nemo_mcp.hosted.options import HostedOptions
 from nemo_mcp.hosted.studios import HostedStudios
+from nemo_mcp.hosted.uploads import UploadLinks, add_upload_links
 from nemo_mcp.mcp.server import build_server
 from nemo_mcp.store import open_store
 
@@ -100,6 +101,9 @@ def build_hosted(settings: Settings, options: HostedOptions) -> tuple[MCPServer,
     mcp = build_server(
         settings, studio_factory=studios_factory, bus=bus, auth=auth, token_verifier=verifier
     )
+    assert settings.token_key is not None  # HostedOptions.from_env insists on one
+    links = UploadLinks(settings.token_key, options.public_url.rsplit("/", 1)[0])
+    add_upload_links(mcp, links, lambda: holder.studios)
     metrics.instrument(mcp, lambda: holder.studios)
 
     @mcp.custom_route("/healthz", methods=["GET"])  # type: ignore[untyped-decorator]
