@@ -162,3 +162,43 @@ async def test_a_user_never_reaches_another_users_work(
             status = await a.ok("nemo_wait", {"job_id": rid, "wait_seconds": 0})
             assert status.data["render"]["status"] == "completed"
         await anyio.lowlevel.checkpoint()
+
+
+async def test_a_worker_shutting_down_hands_its_renders_back(
+    root: Path, slow_renders: EmulatorServer, media: str
+) -> None:
+    import psycopg
+
+    emu = slow_renders
+    with cluster(root, emu) as group:
+        worker = group.start("w1")
+        async with user_client(worker.url, user_token(emu)) as client:
+            mcp = ToolClient(client)
+            await mcp.load_schemas()
+            sid = await make_ready_session({"w1": mcp}, media, ["w1", "w1", "w1"])
+            started = await mcp.ok("nemo_export", {"session_id": sid, "wait_seconds": 0})
+        rid = started.data["render_id"]
+        with psycopg.connect(group.database_url) as conn:
+            held = conn.execute("SELECT lease_owner FROM renders WHERE render_id = %s", (rid,))
+            assert held.fetchone()[0] is not None  # type: ignore[index]
+        worker.stop()  # SIGTERM: a graceful shutdown
+        assert "Application shutdown complete" in worker.log.read_text()
+        with psycopg.connect(group.database_url) as conn:
+            row = conn.execute(
+                "SELECT lease_owner, status FROM renders WHERE render_id = %s", (rid,)
+            ).fetchone()
+        assert row is not None and row[0] is None and row[1] != "completed", row
+        # the next worker resumes it at its first sweep, without waiting for a lease to run out
+        w2 = group.start("w2")
+        async with user_client(w2.url, user_token(emu)) as _:
+            pass
+        with anyio.fail_after(30):
+            while True:
+                with psycopg.connect(group.database_url) as conn:
+                    row = conn.execute(
+                        "SELECT status, url FROM renders WHERE render_id = %s", (rid,)
+                    ).fetchone()
+                if row is not None and row[0] == "completed" and row[1]:
+                    break
+                await anyio.sleep(0.2)
+        assert submits_for(emu, sid) == 1

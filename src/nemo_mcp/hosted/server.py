@@ -89,7 +89,7 @@ def build_hosted(settings: Settings, options: HostedOptions) -> tuple[MCPServer,
                     yield studios
                 finally:
                     holder.studios = None
-                    log.info("shutting down: studios closed, render leases handed back")
+                    log.info("shutting down: closing studios, handing render leases back")
         finally:
             store.close()
 
