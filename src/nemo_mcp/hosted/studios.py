@@ -169,7 +169,11 @@ class HostedStudios:
 
     async def sweep_once(self) -> list[str]:
         resumed: list[str] = []
-        for owner, render_id in self.store.orphaned_renders(gone=gone_local_process):
+        # "completed" is finished here: a hosted render's result is its URL, not a download
+        active = ("submitting", "pending", "processing")
+        for owner, render_id in self.store.orphaned_renders(
+            gone=gone_local_process, statuses=active
+        ):
             view = self.store.for_owner(owner)
             cred = view.load_credential(self.settings.api_url)
             if cred is None:

@@ -163,7 +163,11 @@ class StateStore(ABC):
 
     @abstractmethod
     def orphaned_renders(
-        self, now: float | None = None, *, gone: Callable[[str], bool] | None = None
+        self,
+        now: float | None = None,
+        *,
+        gone: Callable[[str], bool] | None = None,
+        statuses: tuple[str, ...] = ...,
     ) -> list[tuple[str, str]]:
         """Every user's unfinished renders whose lease ran out or was handed back, as
         ``(owner, render_id)``: what a worker resumes."""

@@ -91,6 +91,9 @@ class PostgresStore(SQLStore):
             name="nemo-mcp",
         )
         try:
+            # one plain connection first: a wrong URL or a server that is down fails at once
+            # with the server's reason, instead of after the pool's retries
+            psycopg.connect(url, connect_timeout=5).close()
             self.pool.open(wait=True, timeout=constants.STORE_BUSY_TIMEOUT)
             self._migrate()
         except (psycopg.Error, Exception) as err:

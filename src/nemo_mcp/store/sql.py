@@ -128,17 +128,21 @@ class SQLStore(SQLBase):
         return (row["lease_owner"], row["lease_until"]) if row is not None else (None, None)
 
     def orphaned_renders(
-        self, now: float | None = None, *, gone: Callable[[str], bool] | None = None
+        self,
+        now: float | None = None,
+        *,
+        gone: Callable[[str], bool] | None = None,
+        statuses: tuple[str, ...] = schema.RENDER_UNFINISHED,
     ) -> list[tuple[str, str]]:
         """Every user's unfinished renders nobody holds a live lease on (or whose holder is
         ``gone``), as (owner, render id): what a hosted worker resumes. Not scoped: the
         worker's sweep is the one cross-user read; it hands each render to its owner's studio."""
         now = time.time() if now is None else now
-        marks = ", ".join("?" for _ in schema.RENDER_UNFINISHED)
+        marks = ", ".join("?" for _ in statuses)
         rows = self._all(
             f"SELECT owner, render_id, lease_owner, lease_until FROM renders "
             f"WHERE status IN ({marks}) ORDER BY created_at",
-            schema.RENDER_UNFINISHED,
+            statuses,
         )
         return [
             (str(r["owner"]), str(r["render_id"]))

@@ -221,7 +221,8 @@ class RenderJob(RenderLeases, Account):
                 await job.report(Progress(message=f"polling issue ({err.kind}); retrying"))
                 st = None
             if st is not None:
-                self._update_render(render_id, status=st.status, progress=st.progress)
+                # the URL with the status: a "completed" record always has its video URL
+                self._update_render(render_id, status=st.status, progress=st.progress, url=st.url)
                 if st.status in ("completed", "failed", "cancelled"):
                     return st
                 pct = st.progress
