@@ -31,6 +31,7 @@ def test_quick_benchmark_run(tmp_path: Path) -> None:
     for name in ("Cold start", "Tool-call overhead", "Chat condensing", "Upload", "Download"):
         assert name in body, body
     assert "Concurrency" in body
+    assert "Hosted: 8 MCP clients" in body and "Store:" in body
     assert "failed" not in body
     results = json.loads((out / "bench-latest.json").read_text())
     rows = results["rows"]
