@@ -98,3 +98,38 @@ async def test_a_render_survives_a_postgres_restart_with_redis_down(root: Path, 
                     await anyio.sleep(0.5)  # an error while the database comes back is fine
             assert sum(1 for r in emu.state.renders.values() if r.session_id == sid) == 1
         assert "Redis is unreachable" in group.logs()
+
+
+@pytest.mark.slow
+async def test_a_listener_on_one_worker_hears_of_work_done_on_another(
+    root: Path, media: str
+) -> None:
+    with (
+        EmulatorServer(**fast(render_slowdown=0.3)) as emu,
+        cluster(root, emu, NEMO_MCP_REDIS_URL=REDIS) as group,
+    ):
+        w1, w2 = group.start("w1"), group.start("w2")
+        token = user_token(emu)
+        async with user_client(w1.url, token) as c1, user_client(w2.url, token) as c2:
+            one, two = ToolClient(c1), ToolClient(c2)
+            await one.load_schemas()
+            await two.load_schemas()
+            sid = (await one.ok("nemo_new_session", {})).data["session_id"]
+            await one.ok("nemo_upload", {"items": [f"{media}/song.mp3"], "session_id": sid})
+            timeline = f"nemo://sessions/{sid}/timeline"
+            async with c1.listen(resource_subscriptions=[timeline]) as events:
+                await anyio.sleep(0.5)  # both workers listen on Redis by now
+                await two.ok("nemo_chat", {"message": MUSIC_VIDEO, "session_id": sid})
+                with anyio.fail_after(20):
+                    async for event in events:
+                        if getattr(event, "uri", None) == timeline:
+                            break
+            started = await two.ok("nemo_export", {"session_id": sid, "wait_seconds": 0})
+            render = f"nemo://renders/{started.data['render_id']}"
+            async with c1.listen(resource_subscriptions=[render]) as events:
+                with anyio.fail_after(60):
+                    async for event in events:
+                        if getattr(event, "uri", None) == render:
+                            break
+            status = await one.ok("nemo_wait", {"job_id": started.data["render_id"]})
+            assert status.data["render"]["status"] == "completed"

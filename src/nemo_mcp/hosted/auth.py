@@ -42,7 +42,7 @@ async def check_with_nemovideo(studios: HostedStudios, owner: str, token: str) -
     """True when NemoVideo accepts the token (it reads the balance); then it is stored, sealed,
     as the owner's credential. An outage is an error, not a refusal."""
     register_secret(token)
-    view = studios.store.for_owner(owner)
+    view = studios.database.for_owner(owner)
     settings = studios._user_settings(token)
     async with NemoClient(settings, store=view) as client:
         try:
@@ -118,7 +118,8 @@ class IdentityProviderTokens:
         if claims is None:
             return None
         owner = self.owner_of(claims)
-        cred = self._studios.store.for_owner(owner).load_credential(self._studios.settings.api_url)
+        view = self._studios.database.for_owner(owner)
+        cred = view.load_credential(self._studios.settings.api_url)
         if cred is not None:  # linked: the user's studio works with their NemoVideo token
             await self._studios.ensure(owner, cred.token)
         scope = claims.get("scope")

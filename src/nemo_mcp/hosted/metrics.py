@@ -44,7 +44,7 @@ class _Jobs(Collector):
         studios = self._studios()
         if studios is not None:
             try:
-                counts = studios.store.job_counts()
+                counts = studios.database.job_counts()
             except Exception:  # a scrape during a database restart shows no jobs
                 counts = {}
             for (kind, state), n in sorted(counts.items()):

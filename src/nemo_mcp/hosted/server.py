@@ -113,7 +113,7 @@ def build_hosted(settings: Settings, options: HostedOptions) -> tuple[MCPServer,
     @mcp.custom_route("/readyz", methods=["GET"])  # type: ignore[untyped-decorator]
     async def readyz(_request: Request) -> Response:
         studios = holder.studios
-        ping = getattr(studios.store, "ping", None) if studios is not None else None
+        ping = getattr(studios.database, "ping", None) if studios is not None else None
         ready = studios is not None and (ping is None or ping())
         return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Listener = Callable[[str], Awaitable[None]]
+_announcing: ContextVar[str | None] = ContextVar("nemo_mcp_announcing", default=None)
 
 
 class HostedStudios:
@@ -40,7 +42,7 @@ class HostedStudios:
     ) -> None:
         self.settings = settings
         self.options = options
-        self.store = store  # the shared database (its own rows are nobody's)
+        self.database = store  # the shared database (its own rows are nobody's)
         self._tg = tg
         self._studios: dict[str, Studio] = {}
         self._opening: dict[str, anyio.Event] = {}
@@ -77,10 +79,30 @@ class HostedStudios:
                 studios._stop.set()  # every studio closes and hands its leases back
 
     # --- the MCP server's view --------------------------------------------------------------
+    @property
+    def store(self) -> StateStore:
+        """The store of the user whose change is being announced (``on_change``), else the
+        shared database (whose own rows are nobody's)."""
+        owner = _announcing.get()
+        return self.database.for_owner(owner) if owner is not None else self.database
+
     def on_change(self, listener: Listener) -> None:
         self._listeners.append(listener)
-        for studio in self._studios.values():
-            studio.on_change(listener)
+        for owner, studio in self._studios.items():
+            studio.on_change(self._as_owner(owner, listener))
+
+    @staticmethod
+    def _as_owner(owner: str, listener: Listener) -> Listener:
+        """``listener``, run as ``owner`` (what it reads through ``store`` is theirs)."""
+
+        async def announce(session_id: str) -> None:
+            token = _announcing.set(owner)
+            try:
+                await listener(session_id)
+            finally:
+                _announcing.reset(token)
+
+        return announce
 
     def studio_for_request(self) -> Studio:
         """The authenticated owner's studio (opened when the request's token was checked)."""
@@ -137,13 +159,13 @@ class HostedStudios:
             async with Studio.open(
                 self._user_settings(token),
                 face="mcp",
-                store=self.store.for_owner(owner),
+                store=self.database.for_owner(owner),
                 resume=False,  # the sweep resumes what is orphaned, for every user
                 poll_interval=self.options.poll_interval,
                 turn_limits=self.turn_limits,
             ) as studio:
                 for listener in self._listeners:
-                    studio.on_change(listener)
+                    studio.on_change(self._as_owner(owner, listener))
                 self._studios[owner] = studio
                 ready.set()
                 try:
@@ -171,10 +193,10 @@ class HostedStudios:
         resumed: list[str] = []
         # "completed" is finished here: a hosted render's result is its URL, not a download
         active = ("submitting", "pending", "processing")
-        for owner, render_id in self.store.orphaned_renders(
+        for owner, render_id in self.database.orphaned_renders(
             gone=gone_local_process, statuses=active
         ):
-            view = self.store.for_owner(owner)
+            view = self.database.for_owner(owner)
             cred = view.load_credential(self.settings.api_url)
             if cred is None:
                 continue  # no token to poll with (the user never finished signing in)

@@ -142,7 +142,7 @@ def add_upload_links(mcp: MCPServer, links: UploadLinks, studios: Any) -> None:
             owner, sid, name = links.check(request.path_params["ticket"])
             if holder is None:
                 raise NemoError("The server is starting; retry in a moment.")
-            view = holder.store.for_owner(owner)
+            view = holder.database.for_owner(owner)
             cred = view.load_credential(holder.settings.api_url)
             if cred is None or view.get_session(sid) is None:
                 raise InvalidInputError("This upload link is not valid.")
