@@ -5,9 +5,11 @@ with a URL upload ends with the video's URL (no file on the server), and /health
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import httpx
+import mcp.types as types
 import pytest
 from workers import Cluster, cluster, user_client, user_token
 
@@ -79,6 +81,10 @@ async def test_a_user_makes_a_video_and_gets_its_url(
         export = await mcp.ok("nemo_export", {"session_id": sid})
         assert export.data["status"] == "completed", export.text
         assert export.data["url"].startswith("http") and not export.data.get("file")
+        links = [c for c in export.result.content if isinstance(c, types.ResourceLink)]
+        assert str(links[0].uri) == export.data["url"]  # the video, by its URL
+        posters = [c for c in export.result.content if isinstance(c, types.ImageContent)]
+        assert len(posters) == 1 and base64.b64decode(posters[0].data)[:2] == b"\xff\xd8"
         # the bearer was checked with NemoVideo once: more requests do not check it again
         checks = requests_to(emu, "credits")
         for _ in range(5):
