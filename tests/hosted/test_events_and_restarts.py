@@ -133,3 +133,36 @@ async def test_a_listener_on_one_worker_hears_of_work_done_on_another(
                             break
             status = await one.ok("nemo_wait", {"job_id": started.data["render_id"]})
             assert status.data["render"]["status"] == "completed"
+            # a render polled by w2, waited for on w1: w2's own progress notes arrive there
+            again = await two.ok(
+                "nemo_export", {"session_id": sid, "wait_seconds": 0, "force": True}
+            )
+            waited = await one.ok("nemo_wait", {"job_id": again.data["render_id"]})
+            assert waited.data["render"]["status"] == "completed", waited.text
+            notes = [m or "" for _, _, m in waited.progress]
+            assert any(n.startswith("rendering: ") for n in notes), notes
+
+
+async def test_progress_notes_cross_workers_through_redis() -> None:
+    from nemo_mcp.studio.views import Progress
+
+    one, two = RedisSubscriptionBus(REDIS), RedisSubscriptionBus(REDIS)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(one.run)
+        tg.start_soon(two.run)
+        await _until(lambda: one.connected and two.connected)
+        got: list[Progress | None] = []
+
+        async def follow() -> None:
+            got.append(await two.next_note("render_1", 5))
+
+        tg.start_soon(follow)
+        await anyio.sleep(0.2)
+        await one.publish_note("render_2", Progress(message="someone else's"))
+        await one.publish_note("render_1", Progress(message="rendering: processing 40%"))
+        await _until(lambda: bool(got))
+        assert got == [Progress(message="rendering: processing 40%")]
+        assert await two.next_note("render_1", 0.2) is None  # nothing more: None in time
+        tg.cancel_scope.cancel()
+    await one.aclose()
+    await two.aclose()

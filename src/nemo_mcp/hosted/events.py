@@ -1,12 +1,14 @@
-"""Resource updates across workers: the SDK's ``SubscriptionBus`` over Redis pub/sub
-(``NEMO_MCP_REDIS_URL``).
+"""Resource updates and job progress across workers, over Redis pub/sub
+(``NEMO_MCP_REDIS_URL``): the SDK's ``SubscriptionBus`` and the studio's ``JobFeed``.
 
 Every worker publishes what changed (a session's timeline, a render's status) to one Redis
 channel and delivers what the others publish to its own ``subscriptions/listen`` streams, so a
-client listening on one worker hears about a render another worker finished. Events are only
-resource URIs: no user data crosses Redis. Redis is a fast path, not a dependency: while it is
-down, events still reach this worker's own listeners, the bus reconnects by itself, and clients
-see other workers' changes when they read or wait (the database is the truth).
+client listening on one worker hears about a render another worker finished. The worker polling
+a render also publishes its progress notes on the render's own channel, so a client waiting on
+another worker sees them as they come. Events are resource URIs, notes are progress lines: no
+tokens cross Redis. Redis is a fast path, not a dependency: while it is down, events still reach
+this worker's own listeners, the bus reconnects by itself, and other workers' changes and
+progress are read from the database instead (the database is the truth), only later.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio
+from anyio.streams.memory import MemoryObjectSendStream
 from mcp.server.subscriptions import InMemorySubscriptionBus, ServerEvent
 from mcp.shared.subscriptions import (
     PromptsListChanged,
@@ -26,9 +29,12 @@ from mcp.shared.subscriptions import (
     ToolsListChanged,
 )
 
+from nemo_mcp.studio.views import Progress
+
 log = logging.getLogger(__name__)
 
 CHANNEL = "nemo-mcp:events"
+JOB_CHANNEL = "nemo-mcp:job:"  # + the job id: its progress notes
 RECONNECT_SECONDS = 1.0
 
 
@@ -66,6 +72,7 @@ class RedisSubscriptionBus:
         self._origin = secrets.token_hex(6)
         self.connected = False
         self._warned = False
+        self._waiting: dict[str, set[MemoryObjectSendStream[Progress]]] = {}
 
     def subscribe(self, listener: Callable[[ServerEvent], None]) -> Callable[[], None]:
         return self._local.subscribe(listener)
@@ -85,16 +92,62 @@ class RedisSubscriptionBus:
             )
             self._warned = True
 
+    # --- job progress (the studio's JobFeed) ----------------------------------------------
+    async def publish_note(self, job_id: str, note: Progress) -> None:
+        if not self.connected:
+            return
+        try:
+            await self._redis.publish(JOB_CHANNEL + job_id, note.model_dump_json())
+        except Exception as err:
+            self._down(err)
+
+    async def next_note(self, job_id: str, timeout: float) -> Progress | None:
+        if not self.connected:
+            await anyio.sleep(timeout)
+            return None
+        send, receive = anyio.create_memory_object_stream[Progress](8)
+        self._waiting.setdefault(job_id, set()).add(send)
+        try:
+            with anyio.move_on_after(timeout):
+                return await receive.receive()
+            return None
+        finally:
+            self._waiting.get(job_id, set()).discard(send)
+            if not self._waiting.get(job_id):
+                self._waiting.pop(job_id, None)
+            send.close()
+            receive.close()
+
+    def _deliver_note(self, channel: str, data: bytes | str) -> None:
+        job_id = channel.removeprefix(JOB_CHANNEL)
+        try:
+            note = Progress.model_validate_json(data)
+        except ValueError:
+            return
+        for send in list(self._waiting.get(job_id, ())):
+            try:
+                send.send_nowait(note)
+            except anyio.WouldBlock:
+                pass  # a follower that has not read the last ones: it gets the next
+
+    # --- the listening loop ---------------------------------------------------------------
     async def run(self) -> None:
-        """Deliver other workers' events to this worker's listeners, reconnecting forever."""
+        """Deliver other workers' events and notes here, reconnecting forever."""
         while True:
             try:
                 async with self._redis.pubsub() as pubsub:
                     await pubsub.subscribe(CHANNEL)
+                    await pubsub.psubscribe(JOB_CHANNEL + "*")
                     self.connected, self._warned = True, False
                     log.info("listening for other workers' events on Redis")
                     async for message in pubsub.listen():
-                        if message.get("type") != "message":
+                        kind = message.get("type")
+                        if kind == "pmessage":
+                            channel = message["channel"]
+                            name = channel.decode() if isinstance(channel, bytes) else channel
+                            self._deliver_note(name, message["data"])
+                            continue
+                        if kind != "message":
                             continue
                         found = decode(message["data"])
                         if found is not None and found[0] != self._origin:

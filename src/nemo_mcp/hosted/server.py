@@ -84,6 +84,7 @@ def build_hosted(settings: Settings, options: HostedOptions) -> tuple[MCPServer,
         store = open_store(settings)
         try:
             async with HostedStudios.open(settings, options, store, background) as studios:
+                studios.job_feed = bus
                 holder.studios = studios
                 try:
                     yield studios

@@ -26,6 +26,7 @@ from nemo_mcp.studio.facade import Studio
 from nemo_mcp.studio.leases import gone_local_process
 
 if TYPE_CHECKING:
+    from nemo_mcp.studio.jobs import JobFeed
     from nemo_mcp.studio.turns import TurnLimits
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class HostedStudios:
         self._listeners: list[Listener] = []
         self._stop = anyio.Event()
         self.turn_limits: TurnLimits | None = None
+        self.job_feed: JobFeed | None = None  # progress from other workers (Redis), if any
 
     @classmethod
     @asynccontextmanager
@@ -166,6 +168,7 @@ class HostedStudios:
             ) as studio:
                 for listener in self._listeners:
                     studio.on_change(self._as_owner(owner, listener))
+                studio.job_feed = self.job_feed
                 self._studios[owner] = studio
                 ready.set()
                 try:

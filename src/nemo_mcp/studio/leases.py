@@ -99,22 +99,36 @@ class RenderLeases(StudioBase):
     async def _leased(
         self, job: Job[Any], render_id: str, run: Callable[[], Awaitable[str]]
     ) -> str:
-        """Run the render job while holding the lease; without it, follow the record."""
+        """Run the render job while holding the lease; without it, follow the record (and the
+        holder's progress notes, when a ``job_feed`` carries them across processes)."""
+        pause = max(constants.RENDER_POLL_MIN_INTERVAL, min(self.poll_interval, 2))
         while not self._take_lease(render_id):
             rec = self.store.get_render(render_id)
             if rec is None or self._render_done(rec):
                 return render_id
-            await job.report(
-                Progress(
-                    message=f"rendering (polled by another worker): {rec.status}",
-                    progress=rec.progress,
-                    total=100,
-                )
+            note = Progress(
+                message=f"rendering (polled by another worker): {rec.status}",
+                progress=rec.progress,
+                total=100,
             )
-            await anyio.sleep(max(constants.RENDER_POLL_MIN_INTERVAL, min(self.poll_interval, 2)))
+            if self.job_feed is not None:  # the holder's own note, as soon as it says one
+                note = await self.job_feed.next_note(render_id, pause) or note
+            else:
+                await anyio.sleep(pause)
+            await job.report(note)
+        feed = self.job_feed
+        relay = None
+        if feed is not None:  # followers elsewhere hear this job's notes
+
+            async def relay(note: Progress) -> None:
+                await feed.publish_note(render_id, note)
+
+            job._listeners.add(relay)
         try:
             return await run()
         finally:
+            if relay is not None:
+                job._listeners.discard(relay)
             rec = self.store.get_render(render_id)
             self._give_back(render_id)
             while rec is not None and rec.replaced_by:  # its one retry, recorded by this job
