@@ -126,5 +126,7 @@ async def test_a_local_file_goes_up_through_a_signed_link(
             put = await http.put(url, content=song)
             assert put.status_code == 200, put.text
             assert put.json() == {"uploaded": "song.mp3", "session_id": sid, "files": 1}
+            again = await http.put(url, content=song)
+            assert again.status_code == 400 and "used already" in again.text
             state = await mcp.ok("nemo_get_state", {"session_id": sid})
             assert "song.mp3" in state.text

@@ -210,3 +210,10 @@ def test_the_store_survives_a_postgres_restart() -> None:
                 assert time.monotonic() < deadline
                 time.sleep(0.2)
         assert {r.render_id for r in user.list_renders()} == {"before", "after"}
+
+
+def test_a_one_time_key_is_used_once_per_user(store: SQLStore) -> None:
+    alice, bob = store.for_owner("alice"), store.for_owner("bob")
+    assert alice.first_use("ticket-1")
+    assert not alice.first_use("ticket-1")
+    assert bob.first_use("ticket-1")  # users apart

@@ -33,6 +33,8 @@ from nemo_mcp.store.records import Credential
 
 log = logging.getLogger(__name__)
 
+KNOWN_TOKENS_KEPT = 10_000  # accepted token hashes remembered per worker
+
 
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
@@ -70,6 +72,9 @@ class NemoVideoTokens:
             if not await check_with_nemovideo(self._studios, owner, token):
                 log.info("a bearer token was refused by NemoVideo")
                 return None
+            if len(self._known) >= KNOWN_TOKENS_KEPT:  # forget the oldest half
+                for old in list(self._known)[: KNOWN_TOKENS_KEPT // 2]:
+                    del self._known[old]
             self._known[digest] = time.monotonic() + self._ttl
         await self._studios.ensure(owner, token)
         return AccessToken(token=token, client_id=owner, scopes=[], subject=owner)

@@ -163,6 +163,11 @@ def add_upload_links(mcp: MCPServer, links: UploadLinks, studios: Any) -> None:
                 raise UnsupportedFileError(
                     f"The bytes sent are not {Path(name).suffix.lstrip('.').upper()} media."
                 )
+            # used once: marked when the file passed its checks, just before it is sent on
+            if not view.first_use("upload:" + request.path_params["ticket"][-43:]):
+                raise InvalidInputError(
+                    "This upload link was used already.", hint="Ask for a new one."
+                )
             body.seek(0)
             receipt = await studio.client.upload_files(sid, [(name, body)])
             await studio._changed(sid)

@@ -85,6 +85,10 @@ class StateStore(ABC):
     def set_client_id(self, value: str) -> None: ...
 
     @abstractmethod
+    def first_use(self, key: str) -> bool:
+        """True the first time this user uses ``key``, across processes (one-time tickets)."""
+
+    @abstractmethod
     def load_credential(self, api_url: str) -> Credential | None: ...
 
     @abstractmethod

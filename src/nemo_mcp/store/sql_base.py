@@ -109,6 +109,14 @@ class SQLBase(StateStore):
             (self._client_id_key(), value),
         )
 
+    def first_use(self, key: str) -> bool:
+        """True the first time ``key`` is used, by any process, ever (one-time tickets)."""
+        cur = self._execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            (f"used:{self.owner}:{key}", str(time.time())),
+        )
+        return cur.rowcount > 0
+
     # --- credentials ----------------------------------------------------------------------
     def _seal(self, token: str) -> str:
         """The token as kept at rest (a hosted store encrypts it)."""
