@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
+import anyio
 import httpx
 import mcp.types as types
 import pytest
@@ -130,3 +131,18 @@ async def test_a_local_file_goes_up_through_a_signed_link(
             assert again.status_code == 400 and "used already" in again.text
             state = await mcp.ok("nemo_get_state", {"session_id": sid})
             assert "song.mp3" in state.text
+
+
+async def test_an_idle_users_studio_is_closed_and_reopened(root: Path, emu: EmulatorServer) -> None:
+    with cluster(root, emu, NEMO_MCP_IDLE_SECONDS="0.5") as group:
+        worker = group.start("w1")
+        token = user_token(emu)
+        async with user_client(worker.url, token) as client:
+            mcp = ToolClient(client)
+            await mcp.load_schemas()
+            first = await mcp.ok("nemo_new_session", {"title": "before"})
+            with anyio.fail_after(20):
+                while "closed 1 idle studio(s)" not in worker.log.read_text():  # noqa: ASYNC110
+                    await anyio.sleep(0.2)
+            listed = await mcp.ok("nemo_list_sessions", {})  # opens it again, state kept
+            assert listed.data["current_session_id"] == first.data["session_id"]

@@ -12,6 +12,8 @@ NEMO_MCP_JWT_AUDIENCE    with jwt: the audience tokens must carry (default: the 
 NEMO_MCP_JWT_JWKS_URL    with jwt: where the issuer's signing keys are published
 NEMO_MCP_SWEEP_SECONDS   how often a worker looks for renders nobody polls (default 5)
 NEMO_MCP_RENDER_POLL_SECONDS  how often a render is polled (default the contract's 10)
+NEMO_MCP_IDLE_SECONDS    a user's studio (HTTP client, jobs) is closed after this long without
+                         a request and with nothing running (default 1800)
 NEMO_MCP_REDIS_URL       (settings) redis://... progress and updates across workers
 
 The database and token key are ``Settings`` fields (the store reads them); the rest is here.
@@ -54,6 +56,7 @@ class HostedOptions:
     sweep_seconds: float = 5.0
     poll_interval: float = constants.RENDER_POLL_INTERVAL
     auth_cache_seconds: float = 300.0
+    idle_seconds: float = 1800.0
 
     @classmethod
     def from_env(
@@ -88,6 +91,7 @@ class HostedOptions:
             poll_interval=_float(
                 env, "NEMO_MCP_RENDER_POLL_SECONDS", constants.RENDER_POLL_INTERVAL
             ),
+            idle_seconds=_float(env, "NEMO_MCP_IDLE_SECONDS", 1800.0),
         )
         if options.auth == "jwt" and not (options.jwt_issuer and options.jwt_jwks_url):
             raise ConfigError(

@@ -9,6 +9,7 @@ auth context), so a tool can never reach another user's studio.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -48,7 +49,9 @@ class HostedStudios:
         self._studios: dict[str, Studio] = {}
         self._opening: dict[str, anyio.Event] = {}
         self._listeners: list[Listener] = []
-        self._stop = anyio.Event()
+        self._closing: dict[str, anyio.Event] = {}  # set: that user's studio closes
+        self._used: dict[str, float] = {}  # when each user last made a request (monotonic)
+        self._stopping = False
         self.turn_limits: TurnLimits | None = None
         self.job_feed: JobFeed | None = None  # progress from other workers (Redis), if any
 
@@ -78,7 +81,9 @@ class HostedStudios:
                 yield studios
             finally:
                 sweep.cancel()
-                studios._stop.set()  # every studio closes and hands its leases back
+                studios._stopping = True
+                for closing in list(studios._closing.values()):
+                    closing.set()  # every studio closes and hands its leases back
 
     # --- the MCP server's view --------------------------------------------------------------
     @property
@@ -132,6 +137,7 @@ class HostedStudios:
     # --- opening ----------------------------------------------------------------------------
     async def ensure(self, owner: str, nemo_token: str) -> Studio:
         """The owner's studio, opened on first use with their NemoVideo token."""
+        self._used[owner] = time.monotonic()
         while owner not in self._studios:
             event = self._opening.get(owner)
             if event is None:
@@ -169,12 +175,16 @@ class HostedStudios:
                 for listener in self._listeners:
                     studio.on_change(self._as_owner(owner, listener))
                 studio.job_feed = self.job_feed
+                closing = self._closing[owner] = anyio.Event()
+                if self._stopping:  # opened while the worker shuts down: close at once
+                    closing.set()
                 self._studios[owner] = studio
                 ready.set()
                 try:
-                    await self._stop.wait()
+                    await closing.wait()
                 finally:
-                    self._studios.pop(owner, None)
+                    if self._studios.get(owner) is studio:  # not a newer one for this user
+                        del self._studios[owner]
         except Exception as err:
             log.warning("a user's studio failed to open: %s", type(err).__name__)
             failed.append(err)
@@ -191,6 +201,23 @@ class HostedStudios:
                 await self.sweep_once()
             except Exception:  # a database hiccup: the next round retries
                 log.warning("the render sweep failed", exc_info=True)
+            self.close_idle()
+
+    def close_idle(self, now: float | None = None) -> list[str]:
+        """Close the studios of users idle for ``idle_seconds`` with nothing running (their
+        next request opens one again); returns their owners."""
+        now = time.monotonic() if now is None else now
+        closed = []
+        for owner, studio in list(self._studios.items()):
+            idle = now - self._used.get(owner, now) > self.options.idle_seconds
+            busy = studio.runner.active("render") or studio.runner.active("turn")
+            if idle and not busy:
+                self._studios.pop(owner, None)  # the next request opens a fresh one
+                self._closing[owner].set()
+                closed.append(owner)
+        if closed:
+            log.info("closed %d idle studio(s)", len(closed))
+        return closed
 
     async def sweep_once(self) -> list[str]:
         resumed: list[str] = []
