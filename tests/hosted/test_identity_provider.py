@@ -92,5 +92,16 @@ async def test_identity_provider_tokens(
             assert refused.status_code == 400
             credits = await mcp.ok("nemo_get_credits", {})
             assert credits.data["available"] > 0
+            # linking again (another NemoVideo account) takes effect at the next request
+            other = user_token(emu)
+            relinked = await http.post(
+                worker.base + "/link",
+                json={"nemovideo_token": other},
+                headers={"Authorization": f"Bearer {good}"},
+            )
+            assert relinked.status_code == 200
+            await mcp.ok("nemo_get_credits", {})
+            last = emu.requests(endpoint="credits")[-1]
+            assert last.header("authorization") == f"Bearer {other}"
         assert nemo not in group.logs() and good not in group.logs()
     await http.aclose()

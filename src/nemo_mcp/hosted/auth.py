@@ -153,4 +153,5 @@ class IdentityProviderTokens:
                 hint="Copy a token from nemovideo.com -> Settings -> API Tokens.",
                 status=400,
             )
+        self._studios.close(owner)  # a studio open with an earlier token: reopened with this
         return owner

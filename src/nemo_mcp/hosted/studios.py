@@ -203,6 +203,12 @@ class HostedStudios:
                 log.warning("the render sweep failed", exc_info=True)
             self.close_idle()
 
+    def close(self, owner: str) -> None:
+        """Close the user's studio now (their token changed): the next request opens one with
+        the new token. Jobs it runs are handed on through their leases."""
+        if self._studios.pop(owner, None) is not None:
+            self._closing[owner].set()
+
     def close_idle(self, now: float | None = None) -> list[str]:
         """Close the studios of users idle for ``idle_seconds`` with nothing running (their
         next request opens one again); returns their owners."""
