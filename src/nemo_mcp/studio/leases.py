@@ -40,6 +40,10 @@ def new_worker_id() -> str:
 
 
 def gone_local_process(worker: str) -> bool:
+    """True when ``worker`` was a process of this machine that no longer exists. Windows is
+    not asked (``os.kill`` there terminates): its leases simply run out."""
+    if os.name == "nt":
+        return False
     host, _, rest = worker.partition(":")
     pid_text = rest.partition(":")[0]
     if host != _HOST or not pid_text.isdigit() or int(pid_text) == os.getpid():
