@@ -105,7 +105,8 @@ async def test_a_listener_on_one_worker_hears_of_work_done_on_another(
     root: Path, media: str
 ) -> None:
     with (
-        EmulatorServer(**fast(render_slowdown=0.3)) as emu,
+        # generations and renders long enough to be followed from another worker
+        EmulatorServer(**fast(render_slowdown=0.3, generation_seconds=2.0)) as emu,
         cluster(root, emu, NEMO_MCP_REDIS_URL=REDIS) as group,
     ):
         w1, w2 = group.start("w1"), group.start("w2")
@@ -119,7 +120,14 @@ async def test_a_listener_on_one_worker_hears_of_work_done_on_another(
             timeline = f"nemo://sessions/{sid}/timeline"
             async with c1.listen(resource_subscriptions=[timeline]) as events:
                 await anyio.sleep(0.5)  # both workers listen on Redis by now
-                await two.ok("nemo_chat", {"message": MUSIC_VIDEO, "session_id": sid})
+                chat = await two.ok(
+                    "nemo_chat", {"message": MUSIC_VIDEO, "session_id": sid, "wait_seconds": 0}
+                )
+                # the turn runs on w2; waited for on w1, w2's own notes arrive there
+                turn = await one.ok("nemo_wait", {"job_id": chat.data["turn_id"]})
+                assert turn.data["turn"]["status"] == "replied", turn.text
+                notes = [m or "" for _, _, m in turn.progress]
+                assert notes and not all("another nemo-mcp process" in n for n in notes), notes
                 with anyio.fail_after(20):
                     async for event in events:
                         if getattr(event, "uri", None) == timeline:
