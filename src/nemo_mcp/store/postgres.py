@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 _NAMED: Final = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 _MIGRATION_LOCK: Final = 0x6E656D6F  # "nemo": the advisory lock migrations take
 _VERSION_KEY: Final = "schema_version"
+# How long a statement waits for a pooled connection. Store calls are synchronous (as the
+# interface says: fast), so while the server is unreachable a worker's event loop waits this
+# long per statement: short, and the statement fails with a retryable StoreError.
+CONNECTION_WAIT: Final = 3.0
 
 
 def pg_sql(sql: str) -> str:
@@ -127,7 +131,7 @@ class PostgresStore(SQLStore):
     @contextmanager
     def _conn(self) -> Iterator[psycopg.Connection[Any]]:
         try:
-            with self.pool.connection(timeout=constants.STORE_BUSY_TIMEOUT) as conn:
+            with self.pool.connection(timeout=CONNECTION_WAIT) as conn:
                 yield conn
         except psycopg.Error as err:
             raise StoreError(
