@@ -146,3 +146,27 @@ async def test_an_idle_users_studio_is_closed_and_reopened(root: Path, emu: Emul
                     await anyio.sleep(0.2)
             listed = await mcp.ok("nemo_list_sessions", {})  # opens it again, state kept
             assert listed.data["current_session_id"] == first.data["session_id"]
+
+
+async def test_a_known_token_keeps_working_while_nemovideo_is_unreachable(
+    root: Path, emu: EmulatorServer
+) -> None:
+    with cluster(root, emu) as group:
+        w1, w2 = group.start("w1"), group.start("w2")
+        token = user_token(emu)
+        async with user_client(w1.url, token) as client:  # accepted once, on w1
+            await ToolClient(client).ok("nemo_new_session", {"title": "before the outage"})
+        emu.set_faults("credits:reset")  # checking a token with NemoVideo now fails
+        try:
+            async with user_client(w2.url, token) as client:  # w2 never saw it: the database did
+                listed = await ToolClient(client).ok("nemo_list_sessions", {})
+                assert len(listed.data["sessions"]) == 1
+            async with httpx.AsyncClient(trust_env=False) as http:
+                unknown = await http.post(
+                    w2.url,
+                    json=INIT,
+                    headers={**ACCEPT, "Authorization": f"Bearer {user_token(emu)}"},
+                )
+            assert unknown.status_code == 401  # a new token cannot be checked now
+        finally:
+            emu.clear_faults()

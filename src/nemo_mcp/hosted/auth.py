@@ -69,7 +69,16 @@ class NemoVideoTokens:
         digest = _digest(token)
         owner = f"nv-{digest[:32]}"
         if self._known.get(digest, 0) < time.monotonic():
-            if not await check_with_nemovideo(self._studios, owner, token):
+            try:
+                accepted = await check_with_nemovideo(self._studios, owner, token)
+            except NemoError:
+                # NemoVideo unreachable: a token accepted before (here, or stored by any
+                # worker) keeps working; an unknown one cannot be checked now
+                if not self._accepted_before(digest, owner, token):
+                    raise
+                log.info("NemoVideo unreachable: a token accepted before is let through")
+                accepted = True
+            if not accepted:
                 log.info("a bearer token was refused by NemoVideo")
                 return None
             if len(self._known) >= KNOWN_TOKENS_KEPT:  # forget the oldest half
@@ -78,6 +87,17 @@ class NemoVideoTokens:
             self._known[digest] = time.monotonic() + self._ttl
         await self._studios.ensure(owner, token)
         return AccessToken(token=token, client_id=owner, scopes=[], subject=owner)
+
+
+    def _accepted_before(self, digest: str, owner: str, token: str) -> bool:
+        if digest in self._known:
+            return True
+        view = self._studios.database.for_owner(owner)
+        try:
+            cred = view.load_credential(self._studios.settings.api_url)
+        except NemoError:
+            return False
+        return cred is not None and cred.token == token
 
 
 class IdentityProviderTokens:
