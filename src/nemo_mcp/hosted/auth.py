@@ -88,7 +88,6 @@ class NemoVideoTokens:
         await self._studios.ensure(owner, token)
         return AccessToken(token=token, client_id=owner, scopes=[], subject=owner)
 
-
     def _accepted_before(self, digest: str, owner: str, token: str) -> bool:
         if digest in self._known:
             return True
