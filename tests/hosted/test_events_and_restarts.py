@@ -16,6 +16,7 @@ from workers import cluster, user_client, user_token
 from nemo_mcp.emulator import EmulatorServer
 from nemo_mcp.hosted.events import RedisSubscriptionBus
 from support.emulator import MUSIC_VIDEO, fast
+from support.postgres import unavailable
 from support.results import ToolClient
 
 pytestmark = pytest.mark.anyio
@@ -24,13 +25,25 @@ REDIS = "redis://127.0.0.1:6379/0"
 NO_REDIS = "redis://127.0.0.1:1/0"
 
 
+@pytest.fixture
+def redis_up() -> None:
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS, socket_connect_timeout=2).ping()
+    except redis.RedisError:
+        unavailable("no Redis server at 127.0.0.1:6379")
+
+
 async def _until(check: Callable[[], bool], seconds: float = 10) -> None:
     with anyio.fail_after(seconds):
         while not check():  # noqa: ASYNC110 - the bus has no event to wait on
             await anyio.sleep(0.02)
 
 
-async def test_an_update_published_on_one_worker_reaches_listeners_on_another() -> None:
+async def test_an_update_published_on_one_worker_reaches_listeners_on_another(
+    redis_up: None,
+) -> None:
     one, two = RedisSubscriptionBus(REDIS), RedisSubscriptionBus(REDIS)
     heard_one: list[object] = []
     heard_two: list[object] = []
@@ -102,7 +115,7 @@ async def test_a_render_survives_a_postgres_restart_with_redis_down(root: Path, 
 
 @pytest.mark.slow
 async def test_a_listener_on_one_worker_hears_of_work_done_on_another(
-    root: Path, media: str
+    root: Path, media: str, redis_up: None
 ) -> None:
     with (
         # generations and renders long enough to be followed from another worker
@@ -151,7 +164,7 @@ async def test_a_listener_on_one_worker_hears_of_work_done_on_another(
             assert any(n.startswith("rendering: ") for n in notes), notes
 
 
-async def test_progress_notes_cross_workers_through_redis() -> None:
+async def test_progress_notes_cross_workers_through_redis(redis_up: None) -> None:
     from nemo_mcp.studio.views import Progress
 
     one, two = RedisSubscriptionBus(REDIS), RedisSubscriptionBus(REDIS)

@@ -23,11 +23,25 @@ def url_for_schema(name: str) -> str:
     return f"{SERVER}{sep}options={quote(f'-csearch_path={name}')}"
 
 
+def unavailable(reason: str) -> None:
+    """Skip on a machine without the service; fail in CI, where it must run (``.ci/run``
+    starts PostgreSQL and Redis when they are down)."""
+    import pytest
+
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI must run these tests: .ci/run starts the service)")
+    pytest.skip(reason)
+
+
 @contextmanager
 def pg_schema() -> Iterator[str]:
     """A fresh schema on the test server; yields a database URL that uses it."""
     import psycopg
 
+    try:
+        psycopg.connect(SERVER, connect_timeout=5).close()
+    except psycopg.OperationalError:
+        unavailable(f"no PostgreSQL server at {SERVER.split('@')[-1]} (NEMO_TEST_DATABASE)")
     name = f"t_{secrets.token_hex(6)}"
     with psycopg.connect(SERVER, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {name}")
