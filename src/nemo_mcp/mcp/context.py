@@ -1,24 +1,29 @@
-"""What a tool or resource handler takes from its request: the studio (opened by the server's
-lifespan), and a relay from studio progress notes to MCP progress notifications."""
+"""What a tool or resource handler takes from its request: the studio (in the slot the server's
+lifespan yields, opened before the handler runs), and a relay from studio progress notes to MCP
+progress notifications."""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from mcp.server.mcpserver import Context
 
-from nemo_mcp.studio.views import Progress
+from nemo_mcp.mcp.slot import StudioSlot
 
 if TYPE_CHECKING:
     from nemo_mcp.studio.facade import Studio
+    from nemo_mcp.studio.views import Progress
 
 log = logging.getLogger(__name__)
 
 
 def studio_of(ctx: Context) -> Studio:
-    """The studio a request works with."""
-    return cast("Studio", ctx.request_context.lifespan_context)
+    """The studio a request works with (the server opened it before calling the handler)."""
+    slot = ctx.request_context.lifespan_context
+    if not isinstance(slot, StudioSlot):
+        raise TypeError("this server's lifespan does not hold a studio")
+    return slot.studio
 
 
 class ProgressRelay:

@@ -4,9 +4,9 @@ HTTP.
 Tools (``tools``), resources (``resources``), prompts (``prompts``) and completion
 (``completion``) are thin over the studio (``nemo_mcp.studio``): validate, call, format. Every
 result has a text for the model and structured content for programs, and every failure becomes
-the same readable error result (``results``, ``base``). The studio itself is imported only when
-the server starts serving (its lifespan), so building the server and listing its tools stay
-light.
+the same readable error result (``results``, ``base``). Start-up is light: the tools, resources
+and prompts register on first use, ``tools/list`` answers from the saved catalog, and the studio
+opens in the background (``slot``) when a call needs it or after the first ``tools/list``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
+import anyio
 from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import MCPServer
 from mcp.server.subscriptions import InMemorySubscriptionBus, ResourceUpdated
@@ -24,12 +25,10 @@ from mcp.types import CompleteRequestParams, Completion
 from nemo_mcp import __version__
 from nemo_mcp.config import Settings
 from nemo_mcp.faces import Tool
-from nemo_mcp.manifest import load_manifest
-from nemo_mcp.mcp import resources
+from nemo_mcp.manifest import load_manifest, manifests_dir
 from nemo_mcp.mcp.base import CACHE_HINTS, NemoMCPServer, server_icons
-from nemo_mcp.mcp.completion import client_roots, complete
-from nemo_mcp.mcp.prompts import add_prompts
-from nemo_mcp.mcp.tools import add_tools, roots_to_paths
+from nemo_mcp.mcp.catalog import Catalog
+from nemo_mcp.mcp.slot import StudioSlot
 
 if TYPE_CHECKING:
     from nemo_mcp.studio.facade import Studio
@@ -72,9 +71,11 @@ def build_server(
     bus = InMemorySubscriptionBus()
 
     @asynccontextmanager
-    async def lifespan(server: MCPServer) -> AsyncIterator[Studio]:
+    async def lifespan(server: MCPServer) -> AsyncIterator[StudioSlot]:
         factory = studio_factory or _open_studio
-        async with factory(settings) as studio:
+
+        def on_open(studio: Studio) -> None:
+            from nemo_mcp.mcp import resources
 
             async def publish(session_id: str) -> None:
                 renders = studio.store.list_renders(session_id)[:RECENT_RENDERS_ANNOUNCED]
@@ -82,7 +83,15 @@ def build_server(
                     await bus.publish(ResourceUpdated(uri=uri))
 
             studio.on_change(publish)
-            yield studio
+
+        slot = StudioSlot(lambda: factory(settings), on_open)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(slot.keep)
+            mcp.on_listing = lambda: slot.want(soon=True)
+            try:
+                yield slot
+            finally:
+                slot.close()
 
     mcp = NemoMCPServer(
         SERVER_NAME,
@@ -96,20 +105,31 @@ def build_server(
         lifespan=lifespan,
         subscriptions=bus,
         log_level=_log_level(settings.log_level),
+        catalog=Catalog(settings.home, settings.skill, manifests_dir()),
     )
-    add_tools(mcp, manifest)
-    resources.add_resources(mcp)
-    add_prompts(mcp, manifest.prompts)
+
+    def install() -> None:
+        from nemo_mcp.mcp import resources
+        from nemo_mcp.mcp.prompts import add_prompts
+        from nemo_mcp.mcp.tools import add_tools
+
+        add_tools(mcp, manifest)
+        resources.add_resources(mcp)
+        add_prompts(mcp, manifest.prompts)
+
+    mcp.defer(install)
 
     @mcp.completer
     async def complete_argument(
         ctx: ServerRequestContext[Any, Any], params: CompleteRequestParams
     ) -> Completion:
+        from nemo_mcp.mcp.completion import client_roots, complete
+        from nemo_mcp.mcp.tools import roots_to_paths
+
         folders = [*settings.allowed_dirs, *(roots_to_paths(await client_roots(ctx)) or [])]
         arg = params.argument
-        return await complete(
-            ctx.lifespan_context, manifest.prompts, params.ref, arg.name, arg.value, folders
-        )
+        studio = await ctx.lifespan_context.get()
+        return await complete(studio, manifest.prompts, params.ref, arg.name, arg.value, folders)
 
     return mcp
 
