@@ -10,6 +10,8 @@ proxy settings apply exactly as httpx applies them.
 
 from __future__ import annotations
 
+import select
+import socket
 import ssl
 import typing
 import urllib.request
@@ -23,6 +25,7 @@ READ_SIZE = 1024 * 1024
 class _Stream(httpcore.AsyncNetworkStream):
     def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
         self._inner = inner
+        self._socket: socket.socket | None = inner.get_extra_info("socket")
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         return await self._inner.read(max(max_bytes, READ_SIZE), timeout)
@@ -42,7 +45,23 @@ class _Stream(httpcore.AsyncNetworkStream):
         return _Stream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
 
     def get_extra_info(self, info: str) -> typing.Any:
+        # The pool asks whether each idle connection is readable (closed by the server) every
+        # time it assigns a request; anyio's answer rebuilds a table of attributes each time.
+        if info == "is_readable" and self._socket is not None:
+            return _readable(self._socket)
         return self._inner.get_extra_info(info)
+
+
+def _readable(sock: socket.socket) -> bool:
+    """Whether ``recv`` would return at once (data, or the b"" of a closed connection)."""
+    fd = sock.fileno()
+    if fd < 0:
+        return True
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(0))
+    return bool(select.select([fd], [], [], 0)[0])
 
 
 class _Backend(httpcore.AsyncNetworkBackend):
@@ -77,7 +96,8 @@ class LargeReadTransport(httpx.AsyncHTTPTransport):
     whose connection pool reads up to :data:`READ_SIZE` at a time."""
 
     def __init__(self, limits: httpx.Limits) -> None:
-        super().__init__(limits=limits)
+        # Not super().__init__(): it would build a pool (loading the certificates, tens of
+        # milliseconds) only for this one to replace it; the pool is all the parent keeps.
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=httpx.create_ssl_context(trust_env=True),
             max_connections=limits.max_connections,
