@@ -51,4 +51,8 @@ def test_table_and_statistics() -> None:
     assert percentile([float(n) for n in range(1, 101)], 99) == 99.0
     assert percentile([5.0], 50) == 5.0
     text = table([Row("b", "s|x", "1 ms", "base", 1.5, "n")])
-    assert text.splitlines()[2] == "| b | s\\|x | 1 ms | base | 1.50x | n |"
+    assert text.splitlines()[2] == "| b | s\\|x | 1 ms | base | 1.50x | - | n |"
+    goal = table([Row("b", "s", "1 ms", "base", 1.2, "n", goal=1.25)]).splitlines()[2]
+    assert "| 1.20x | at most 1.25x: met |" in goal
+    missed = Row("b", "s", "1 ms", "base", 1.3, goal=1.25)
+    assert missed.met is False and missed.goal_text().endswith("MISSED")
