@@ -67,6 +67,15 @@ async def _burst(
     return latencies, time.perf_counter() - started
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """A process's CPU time so far (Linux ``/proc``), or None where that is not known."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
 def _peak_rss_mb(pid: int) -> float | None:
     """A process's peak resident memory (Linux ``VmHWM``), or None where that is not known."""
     try:
@@ -93,7 +102,7 @@ async def _rounds(
     assert cred is not None and current is not None
     state_path = paths.fill(paths.STATE, session_id=current.session_id)
     headers = {"Authorization": f"Bearer {cred.token}", **attribution()}
-    out: dict[str, Any] = {"mcp": [], "direct": [], "idle_mb": idle_mb}
+    out: dict[str, Any] = {"mcp": [], "direct": [], "idle_mb": idle_mb, "cpu": []}
     opened: list[Client] = []
     limits = httpx.Limits(max_connections=clients)
     try:
@@ -125,7 +134,11 @@ async def _rounds(
                 order = ("mcp", "direct") if n % 2 == 0 else ("direct", "mcp")
                 for who in order:
                     call = mcp_call if who == "mcp" else direct_call
+                    server_before, here_before = _cpu_seconds(pid), time.process_time()
                     out[who].append(await _burst(clients, per_client, call))
+                    server_after, here_after = _cpu_seconds(pid), time.process_time()
+                    if who == "mcp" and server_before is not None and server_after is not None:
+                        out["cpu"].append((server_after - server_before, here_after - here_before))
                 say(f"concurrency: round {n + 1}/{rounds} done")
     finally:
         for client in reversed(opened):
@@ -183,6 +196,14 @@ def run(clients: int = 16, per_client: int = 20, rounds: int = 3) -> list[Row]:
                 goal=goal,
             )
         )
+    cpu = got["cpu"]
+    cpu_note = (
+        f"; CPU per call in the MCP rounds: server {median([c[0] for c in cpu]) / total * 1e3:.1f}"
+        f" ms, the {clients} MCP clients (this process) "
+        f"{median([c[1] for c in cpu]) / total * 1e3:.1f} ms"
+        if cpu
+        else ""
+    )
     rates = [total / wall for _, wall in mcp_rounds]
     base_rates = [total / wall for _, wall in direct_rounds]
     rows.append(
@@ -193,7 +214,7 @@ def run(clients: int = 16, per_client: int = 20, rounds: int = 3) -> list[Row]:
             baseline=f"httpx direct: {median(base_rates):,.0f} requests/s",
             ratio=median(base_rates) / median(rates),
             notes=f"{total} calls a round; ratio = how many times more requests/s the API alone "
-            f"serves; ours {spread(rates, _per_s)}, direct {spread(base_rates, _per_s)}",
+            f"serves; ours {spread(rates, _per_s)}, direct {spread(base_rates, _per_s)}" + cpu_note,
             data={"mcp": mcp_rounds, "direct": direct_rounds},
             goal=GOAL_THROUGHPUT,
         )
