@@ -13,6 +13,7 @@ state folder only costs the time.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -74,7 +75,8 @@ class Catalog:
             os.replace(temp, self.path)  # atomic: another server never reads half a file
         except OSError as err:
             log.debug("could not save the tool list: %s", err)
-            temp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                temp.unlink(missing_ok=True)
 
     def _fingerprint(self) -> str:
         return fingerprint(self._skill, self._manifests)
