@@ -157,6 +157,7 @@ async def test_stray_writes_to_stdout_never_reach_the_protocol(tmp_path: Path) -
                 assert not result.is_error
                 assert result.content[0].text == "quiet answer"  # type: ignore[union-attr]
     logged = errlog.read_text()
+    assert "Error" not in logged and "error" not in logged, logged
     for stray in ("stray print", "stray bytes on fd 1", "stray child"):
         assert stray in logged, logged
 
@@ -173,3 +174,28 @@ def test_the_loop_pipes_are_used_only_for_pipes() -> None:
             [sys.executable, "-c", probe], stdin=devnull, capture_output=True, text=True, timeout=60
         )
     assert from_file.stdout.strip() == "False"
+
+
+def test_serve_answers_on_pipes_and_exits_cleanly_when_stdin_closes(tmp_path: Path) -> None:
+    init = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "pipe-test", "version": "1"},
+        },
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "nemo_mcp", "serve"],
+        input=json.dumps(init) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=clean_env({"NEMO_MCP_HOME": str(tmp_path / "home")}),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "error" not in done.stderr.lower(), done.stderr
+    answer = json.loads(done.stdout.splitlines()[0])
+    assert answer["id"] == 1 and answer["result"]["serverInfo"]["name"] == "nemo-mcp"

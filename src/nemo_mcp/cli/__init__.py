@@ -9,55 +9,10 @@ admin     doctor, serve, install, skill build, emulator, demo
 output    results as text or ``--json``
 progress  progress on stderr
 route     free text routed to a command (``ask``)
-
-A bare ``nemo-mcp serve`` (what MCP clients run, and wait for) goes straight to the server,
-without the command line's parser and modules: start-up is the time to the first ``tools/list``.
 """
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Sequence
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args == ["serve"]:
-        return _serve_stdio()
-    from nemo_mcp.cli.main import main as run
-
-    return run(args)
-
-
-def _serve_stdio() -> int:
-    """``nemo-mcp serve`` with no options: what the full command line does for it, minus the
-    parsing (errors are told the same way)."""
-    try:
-        from nemo_mcp.config import Settings
-        from nemo_mcp.redact import setup_logging
-
-        settings = Settings.from_env()
-        setup_logging(settings.log_level)
-        from nemo_mcp.mcp.server import serve
-
-        serve(settings=settings)
-        return 0
-    except BaseException as raw:
-        from nemo_mcp.cli.context import EXIT_ERROR, EXIT_INTERRUPTED, exit_code_for, first_error
-        from nemo_mcp.errors import NemoError
-        from nemo_mcp.redact import redact
-
-        err = first_error(raw)
-        if isinstance(err, KeyboardInterrupt):
-            return EXIT_INTERRUPTED
-        if isinstance(err, SystemExit):
-            return err.code if isinstance(err.code, int) else EXIT_ERROR
-        if isinstance(err, NemoError):
-            print(redact(f"error ({err.kind}): {err}"), file=sys.stderr, flush=True)
-            return exit_code_for(err)
-        message = redact(f"{type(err).__name__}: {err}")[:500]
-        print(f"error: nemo-mcp hit an unexpected error ({message}).", file=sys.stderr)
-        return EXIT_ERROR
-
+from nemo_mcp.cli.main import main
 
 __all__ = ["main"]

@@ -2,8 +2,9 @@
 
 The server's lifespan yields a :class:`StudioSlot` at once; the studio itself (the client, the
 store, the stream core: most of nemo-mcp's imports) opens in the lifespan's own task when it is
-first needed, or shortly after the client's first ``tools/list``, so that interrupted renders
-still resume without being asked. A handler awaits :meth:`StudioSlot.get` (or the server does
+first needed, shortly after the client's first ``tools/list``, or at the latest
+:data:`OPEN_AFTER_START` after the server started, so that interrupted renders still resume
+without being asked. A handler awaits :meth:`StudioSlot.get` (or the server does
 it for the handler) and then reads :attr:`StudioSlot.studio`.
 
 Opening in one task and closing in the same task matters: the studio holds a task group. A
@@ -27,6 +28,9 @@ log = logging.getLogger(__name__)
 # After the first tools/list the studio opens this much later: the answer is on its way first
 # (opening imports a lot, and the interpreter has one lock for it all).
 OPEN_AFTER_LISTING = 0.2
+# With no request at all, it opens this long after the server started (a client that starts a
+# server sends initialize and tools/list well within it).
+OPEN_AFTER_START = 0.5
 
 Opener = Callable[[], AbstractAsyncContextManager["Studio"]]
 
@@ -70,9 +74,11 @@ class StudioSlot:
 
     async def keep(self) -> None:
         """Run in the lifespan's task group: open when wanted, hold open until closed."""
-        await self._wanted.wait()
-        with anyio.move_on_after(OPEN_AFTER_LISTING):
-            await self._now.wait()
+        with anyio.move_on_after(OPEN_AFTER_START):
+            await self._wanted.wait()
+        if self._wanted.is_set():  # after a tools/list, its answer goes out first
+            with anyio.move_on_after(OPEN_AFTER_LISTING):
+                await self._now.wait()
         if self._stop.is_set():  # closing before anyone needed it: nothing to open
             self._error = RuntimeError("the server is shutting down")
             self._ready.set()

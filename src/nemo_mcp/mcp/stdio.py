@@ -112,8 +112,8 @@ async def serve_stdio(server: MCPServer[Any]) -> None:
                 await lowlevel.run(
                     read_stream, write_stream, lowlevel.create_initialization_options()
                 )
-            writer.close()  # what is still buffered goes out first
-            await writer.wait_closed()
+            write_transport.set_write_buffer_limits(0)  # drain now waits for every byte
+            await writer.drain()
         finally:
             read_transport.close()
             write_transport.close()
