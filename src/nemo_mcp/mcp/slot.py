@@ -61,8 +61,9 @@ class StudioSlot:
 
     async def get(self) -> Studio:
         """The studio, opening it first if needed; its opening error if it could not open."""
-        self.want()
-        await self._ready.wait()
+        if not self._ready.is_set():  # (waiting on a set event still yields to the loop)
+            self.want()
+            await self._ready.wait()
         if self._error is not None:
             raise self._error
         return self.studio
