@@ -40,11 +40,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--only", default=",".join(ALL), help=f"comma-separated subset of {', '.join(ALL)}"
     )
     p.add_argument("--quick", action="store_true", help="tiny sizes and no peers (smoke run)")
-    p.add_argument("--runs", type=int, default=None, help="cold-start runs per subject (7)")
+    p.add_argument("--runs", type=int, default=None, help="cold-start runs per subject (11)")
     p.add_argument("--calls", type=int, default=None, help="tool calls per subject (300)")
     p.add_argument("--events", type=int, default=None, help="events in the chat stream (1e6)")
     p.add_argument("--size-mb", type=int, default=None, help="transfer file size in MB (500)")
-    p.add_argument("--transfer-runs", type=int, default=None, help="transfer runs (3)")
+    p.add_argument("--transfer-runs", type=int, default=None, help="transfer runs (5)")
     p.add_argument(
         "--rounds", type=int, default=None, help="interleaved rounds (condense and concurrency: 3)"
     )
@@ -64,11 +64,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     def pick(value: int | None, full: int, small: int) -> int:
         return value if value is not None else (small if quick else full)
 
-    args.runs = pick(args.runs, 7, 2)
+    args.runs = pick(args.runs, 11, 2)
     args.calls = pick(args.calls, 300, 30)
     args.events = pick(args.events, 1_000_000, 20_000)
     args.size_mb = pick(args.size_mb, 500, 8)
-    args.transfer_runs = pick(args.transfer_runs, 3, 1)
+    args.transfer_runs = pick(args.transfer_runs, 5, 1)
     args.rounds = pick(args.rounds, 3, 1)
     args.clients = pick(args.clients, 16, 3)
     args.per_client = pick(args.per_client, 20, 4)

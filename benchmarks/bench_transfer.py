@@ -74,7 +74,7 @@ def _curl(args: list[str]) -> dict[str, float]:
     return {"seconds": float(time_total), "peak_kb": float(done.max_rss_kb)}
 
 
-def run(size_mb: int = 500, runs: int = 3) -> list[Row]:
+def run(size_mb: int = 500, runs: int = 5) -> list[Row]:
     size = size_mb * 1024 * 1024
     label = f"{size_mb:,} MB"
     curl = shutil.which("curl")
