@@ -168,7 +168,9 @@ def run(size_mb: int = 500, runs: int = 5) -> list[Row]:
                 f"memory: RSS grew {grew:,.1f} MB during the transfer (Python process peak "
                 f"{peak:,.0f} MB in all); curl peak RSS {curl_peak:,.1f} MB"
                 + (
-                    "; ours also fsyncs the file and moves it into place atomically"
+                    "; ours also fsyncs the file (median "
+                    + ms(median([o.get("fsync_seconds", 0.0) for o in ours]))
+                    + " of it) and moves it into place atomically"
                     if what == "Download"
                     else ""
                 ),
