@@ -8,9 +8,12 @@
 
 The environment is rebuilt only when pyproject.toml changes (a hash stamp in .venv). The MCP
 clients the tests drive nemo-mcp with (TypeScript SDK, MCP Inspector, conformance suite; exact
-versions in tests/node/package-lock.json) are installed with `npm ci` when npm is present, again
-only when the lock file changes. Without npm those tests are skipped, except in CI (CI set),
-where a missing client fails the run.
+versions in tests/node/package-lock.json) and the MCP App's build and browser-test packages
+(esbuild, ext-apps, playwright-core; app/package-lock.json) are installed with `npm ci` when npm
+is present, again only when a lock file changes. The browser test needs Chromium: `dev.py test`
+installs Debian's `chromium` package with apt-get when it is missing and this runs as root on a
+system with apt-get. Without npm or Chromium those tests are skipped, except in CI (CI set),
+where anything missing fails the run.
 """
 
 from __future__ import annotations
@@ -28,8 +31,7 @@ VENV = ROOT / ".venv"
 STAMP = VENV / ".nemo-mcp-setup"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / ("python.exe" if os.name == "nt" else "python")
-NODE_DIR = ROOT / "tests" / "node"
-NODE_STAMP = NODE_DIR / "node_modules" / ".nemo-mcp-setup"
+NODE_DIRS = (ROOT / "tests" / "node", ROOT / "app")  # each with package.json + package-lock.json
 
 
 def _run(*args: str | Path, check: bool = True) -> int:
@@ -50,13 +52,19 @@ def setup() -> None:
 
 
 def setup_node() -> None:
-    """``npm ci`` the test suite's MCP clients (pinned by package-lock.json)."""
-    wanted = hashlib.sha256((NODE_DIR / "package-lock.json").read_bytes()).hexdigest()
-    if NODE_STAMP.exists() and NODE_STAMP.read_text().strip() == wanted:
+    """``npm ci`` the test suite's MCP clients and the app's packages (pinned by their locks)."""
+    for folder in NODE_DIRS:
+        _npm_ci(folder)
+
+
+def _npm_ci(folder: Path) -> None:
+    stamp = folder / "node_modules" / ".nemo-mcp-setup"
+    wanted = hashlib.sha256((folder / "package-lock.json").read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text().strip() == wanted:
         return
     npm = shutil.which("npm")
     if npm is None:
-        message = "npm not found: the tests that drive nemo-mcp with Node.js MCP clients skip"
+        message = "npm not found: the tests that need Node.js packages skip"
         if os.environ.get("CI"):
             sys.exit(f"{message}; CI needs them (install Node.js and npm)")
         print(message, file=sys.stderr, flush=True)
@@ -66,18 +74,40 @@ def setup_node() -> None:
         npm,
         "ci",
         "--prefix",
-        NODE_DIR,
+        folder,
         "--no-audit",
         "--no-fund",
         "--ignore-scripts",
         "--loglevel=error",
     )
-    NODE_STAMP.write_text(wanted)
+    stamp.write_text(wanted)
+
+
+def setup_browser() -> None:
+    """Debian's Chromium for the app's browser test, installed with apt-get where that is
+    possible (Linux, apt-get, root); elsewhere the test skips (CI fails: it must run there)."""
+    if shutil.which("chromium") or shutil.which("chromium-browser"):
+        return
+    apt = shutil.which("apt-get")
+    if apt and hasattr(os, "geteuid") and os.geteuid() == 0:
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        install = [apt, "install", "-y", "--no-install-recommends", "chromium"]
+        print("+", " ".join(install), flush=True)
+        if subprocess.run(install, cwd=ROOT, env=env, check=False).returncode != 0:
+            subprocess.run([apt, "update"], cwd=ROOT, env=env, check=False)
+            subprocess.run(install, cwd=ROOT, env=env, check=False)
+        if shutil.which("chromium"):
+            return
+    message = "Chromium not found: the app's browser test skips (install Debian's chromium)"
+    if os.environ.get("CI"):
+        sys.exit(f"{message}; CI needs it")
+    print(message, file=sys.stderr, flush=True)
 
 
 def test(extra: list[str]) -> int:
     setup()
     setup_node()
+    setup_browser()
     _run(PY, "-m", "ruff", "check", "src", "tests", "benchmarks", "dev.py")
     _run(PY, "-m", "ruff", "format", "--check", "src", "tests", "benchmarks", "dev.py")
     _run(PY, "-m", "mypy")

@@ -114,4 +114,4 @@ def test_prompts_and_templates_through_the_inspector(folders: Folders, emu: Emul
     assert "change the aspect ratio to 1:1" in text
     code, templates, err = inspector(env, "--method", "resources/templates/list")
     assert code == 0, err
-    assert len(templates["result"]["resourceTemplates"]) == 3
+    assert len(templates["result"]["resourceTemplates"]) == 4

@@ -89,7 +89,7 @@ async def test_export_returns_a_handle_and_downloads_by_itself(
     assert Path(render["file"]) == _mp4s(folders.out)[0]
     check_mp4(Path(render["file"]))
     kinds = [c.type for c in waited.result.content]
-    assert kinds.count("resource_link") == 2 and "image" in kinds
+    assert kinds.count("resource_link") == 3 and kinds.count("image") == 2
     assert render_submits(emu) == 1
 
 

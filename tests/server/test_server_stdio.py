@@ -60,7 +60,14 @@ async def test_stdio_full_flow(folders: Folders, mode: str, tmp_path: Path) -> N
             assert path.parent == folders.out
             check_mp4(path)
             kinds = [c.type for c in export.result.content]
-            assert kinds == ["text", "resource_link", "image", "resource_link"]
+            assert kinds == [
+                "text",
+                "resource_link",
+                "image",
+                "image",
+                "resource_link",
+                "resource_link",
+            ]  # file, poster, storyboard (image, link), status
             render = json.loads(await mcp.read(f"nemo://renders/{export.data['render_id']}"))
             assert render["status"] == "downloaded"
 

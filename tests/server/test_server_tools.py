@@ -113,11 +113,12 @@ async def test_every_tool_resource_and_prompt(
     links = [c for c in export.result.content if isinstance(c, types.ResourceLink)]
     assert [str(link.uri) for link in links] == [
         path.resolve().as_uri(),
+        f"nemo://renders/{data['render_id']}/storyboard.png",
         f"nemo://renders/{data['render_id']}",
     ]
     assert links[0].mime_type == "video/mp4"
     images = [c for c in export.result.content if isinstance(c, types.ImageContent)]
-    assert len(images) == 1 and images[0].mime_type == "image/jpeg"
+    assert [i.mime_type for i in images] == ["image/jpeg", "image/png"]  # poster, storyboard
     assert base64.b64decode(images[0].data)[:2] == b"\xff\xd8"  # a JPEG
     assert render_submits(emu) == 1
 
@@ -161,11 +162,12 @@ async def test_resource_templates(mcp: ToolClient) -> None:
     templates = (await mcp.client.list_resource_templates()).resource_templates
     assert sorted(t.uri_template for t in templates) == [
         "nemo://renders/{render_id}",
+        "nemo://renders/{render_id}/storyboard.png",
         "nemo://sessions/{session_id}/draft",
         "nemo://sessions/{session_id}/timeline",
     ]
     for template in templates:
-        assert template.mime_type in ("text/plain", "application/json")
+        assert template.mime_type in ("text/plain", "application/json", "image/png")
 
 
 async def test_silent_turn_summarised(

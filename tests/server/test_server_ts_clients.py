@@ -66,9 +66,11 @@ def test_whole_workflow_under_the_ts_sdk_1x(emu: EmulatorServer, folders: Folder
         assert data["status"] == "downloaded", text_of(export)
         assert [c["type"] for c in export["content"]] == [
             "text",
-            "resource_link",
-            "image",
-            "resource_link",
+            "resource_link",  # the file
+            "image",  # the poster
+            "image",  # the storyboard
+            "resource_link",  # the storyboard's resource
+            "resource_link",  # the render's status
         ]
         check_mp4(Path(data["file"]))
         render_id = data["render_id"]

@@ -201,8 +201,11 @@ async def send_file(
     filename: str | None = None,
     truncate: int | None = None,
     truncate_half: bool = False,
+    cors: bool = False,
 ) -> int:
     """Serve ``path`` with Range support (206 / 416 / 200); returns the status sent.
+
+    ``cors`` lets any web page read it (a CDN file: a browser's ``<video>`` or ``fetch``).
 
     ``truncate`` / ``truncate_half`` send the announced headers but only part of the body and
     then close the connection (a fault).
@@ -216,6 +219,11 @@ async def send_file(
         (b"last-modified", formatdate(path.stat().st_mtime, usegmt=True).encode()),
         (b"cache-control", b"no-cache"),
     ]
+    if cors:
+        base += [
+            (b"access-control-allow-origin", b"*"),
+            (b"access-control-expose-headers", b"accept-ranges, content-length, content-range"),
+        ]
     if filename:
         base.append((b"content-disposition", f'inline; filename="{filename}"'.encode()))
     rng = parse_range(headers_in.get("range"), size)

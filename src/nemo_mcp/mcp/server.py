@@ -27,6 +27,7 @@ from nemo_mcp import __version__
 from nemo_mcp.config import Settings
 from nemo_mcp.faces import Tool
 from nemo_mcp.manifest import load_manifest, manifests_dir
+from nemo_mcp.mcp.apps import BindAppForAppHosts, apps_extension
 from nemo_mcp.mcp.base import CACHE_HINTS, NemoMCPServer, server_icons
 from nemo_mcp.mcp.catalog import Catalog
 from nemo_mcp.mcp.slot import StudioSlot
@@ -106,16 +107,21 @@ def build_server(
         lifespan=lifespan,
         subscriptions=bus,
         log_level=_log_level(settings.log_level),
+        extensions=[apps_extension(settings)],
         catalog=Catalog(settings.home, settings.skill, manifests_dir()),
     )
+    # at once: a tools/list answered from the catalog must still bind the app's tools
+    mcp.middleware.append(BindAppForAppHosts())
 
     def install() -> None:
         from nemo_mcp.mcp import resources
+        from nemo_mcp.mcp.apps import add_app
         from nemo_mcp.mcp.prompts import add_prompts
         from nemo_mcp.mcp.tools import add_tools
 
         add_tools(mcp, manifest)
         resources.add_resources(mcp)
+        add_app(mcp)
         add_prompts(mcp, manifest.prompts)
 
     mcp.defer(install)

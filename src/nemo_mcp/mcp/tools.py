@@ -27,6 +27,7 @@ from nemo_mcp import constants
 from nemo_mcp.errors import NemoError
 from nemo_mcp.faces import Tool
 from nemo_mcp.manifest import SkillManifest
+from nemo_mcp.mcp.apps import storyboard_blocks
 from nemo_mcp.mcp.context import ProgressRelay, studio_of
 from nemo_mcp.mcp.resources import render_uri
 from nemo_mcp.mcp.results import JobView, error_result, ok_result, result_of
@@ -130,6 +131,7 @@ def _render_extras(view: RenderView) -> list[ContentBlock]:
                     type="image", data=base64.b64encode(poster).decode(), mime_type="image/jpeg"
                 )
             )
+        extras.extend(storyboard_blocks(view.render_id, path))
     extras.append(
         ResourceLink(
             type="resource_link",
@@ -253,7 +255,8 @@ def add_tools(mcp: MCPServer, manifest: SkillManifest) -> None:
         annotations=WRITES,
         description=(
             "Render the timeline to MP4 (free), download it into the output folder and check "
-            "it. Returns the file, a link and a poster frame. Renders take 30-90 s; one that "
+            "it. Returns the file, a link, a poster frame and a storyboard. Renders take "
+            "30-90 s; one that "
             f"outlives wait_seconds goes on and downloads by itself ({Tool.WAIT}). An unchanged "
             "timeline is not rendered twice."
         ),

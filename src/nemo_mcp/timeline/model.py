@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from nemo_mcp.contract.draft import TRACK_VIDEO, export_ready
+from nemo_mcp.contract.draft import TRACK_TEXT, TRACK_VIDEO, export_ready
 from nemo_mcp.timeline.fields import (
     HEIGHT_KEYS,
     MAX_SUMMARY_TRACKS,
@@ -56,7 +56,20 @@ from nemo_mcp.timeline.values import (
     text_of,
 )
 
-__all__ = ["Timeline", "TrackInfo"]
+__all__ = ["ClipInfo", "Timeline", "TrackInfo"]
+
+MAX_CLIPS_SHOWN = 200  # per track, in a picture of the timeline
+
+
+@dataclass(frozen=True, slots=True)
+class ClipInfo:
+    """One clip (segment) of a track, for a picture of the timeline: its times, its words or
+    name (untrusted, cleaned), its volume."""
+
+    start_s: float
+    end_s: float
+    label: str | None
+    volume_pct: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +83,7 @@ class TrackInfo:
     end_s: float
     volume_pct: float | None
     segments: int
+    clips: tuple[ClipInfo, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +201,15 @@ class Timeline:
                     end_s=track.end_ms / 1000.0,
                     volume_pct=round(volume * 100, 1) if volume is not None else None,
                     segments=len(track.segments),
+                    clips=tuple(
+                        ClipInfo(
+                            start_s=s.start_ms / 1000.0,
+                            end_s=s.end_ms / 1000.0,
+                            label=s.words if track.type_code == TRACK_TEXT else s.label,
+                            volume_pct=round(s.volume * 100, 1) if s.volume is not None else None,
+                        )
+                        for s in track.segments[:MAX_CLIPS_SHOWN]
+                    ),
                 )
             )
         return views

@@ -127,18 +127,21 @@ async def h_render_cancel(ctx: Ctx) -> Response:
     return json_response(renders.status_answer(render.render_id, status))
 
 
-async def _send_render(ctx: Ctx, render: Render) -> None:
+async def _send_render(ctx: Ctx, render: Render, *, cors: bool = False) -> None:
     with ctx.state.lock:
         if render.status != "completed" or not render.file:
             raise Reject(409, f"Render {render.render_id} is {render.status}, not completed")
         path = ctx.state.renders_dir / render.file
     if not path.is_file():
         raise Reject(404, "The rendered file is gone")
-    await _send(ctx, path, content_type="video/mp4", filename=f"{render.render_id}.mp4")
+    await _send(ctx, path, content_type="video/mp4", filename=f"{render.render_id}.mp4", cors=cors)
 
 
-async def _send(ctx: Ctx, path: Path, *, content_type: str, filename: str) -> None:
-    """Send a file (Range requests answered); a truncate or drop fault cuts it short."""
+async def _send(
+    ctx: Ctx, path: Path, *, content_type: str, filename: str, cors: bool = False
+) -> None:
+    """Send a file (Range requests answered; ``cors``: readable by any web page, as a CDN's
+    files are); a truncate or drop fault cuts it short."""
     fault = ctx.fault
     cut = fault if fault is not None and fault.action in ("truncate", "drop") else None
     await send_file(
@@ -150,6 +153,7 @@ async def _send(ctx: Ctx, path: Path, *, content_type: str, filename: str) -> No
         filename=filename,
         truncate=cut.arg if cut is not None else None,
         truncate_half=cut is not None and cut.arg is None,
+        cors=cors,
     )
 
 
@@ -164,7 +168,7 @@ async def h_cdn_render(ctx: Ctx) -> Response | None:
     render = ctx.state.get_render(name[:-4] if name.endswith(".mp4") else name)
     if render is None:
         raise Reject(404, "Not found")
-    await _send_render(ctx, render)
+    await _send_render(ctx, render, cors=True)
     return None
 
 
@@ -176,5 +180,5 @@ async def h_cdn_media(ctx: Ctx) -> Response | None:
     if path is None or item is None:
         raise Reject(404, "Not found")
     mime = MIME_TYPES.get(path.suffix.lower().lstrip("."), "application/octet-stream")
-    await _send(ctx, path, content_type=mime, filename=item.filename)
+    await _send(ctx, path, content_type=mime, filename=item.filename, cors=True)
     return None
