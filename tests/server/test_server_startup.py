@@ -16,10 +16,13 @@ from typing import Any
 
 import pytest
 from mcp import Client, StdioServerParameters
+from mcp.client.extension import advertise
 from mcp.client.stdio import stdio_client
+from mcp.server.apps import APP_MIME_TYPE, EXTENSION_ID
 
 from nemo_mcp.config import Settings
 from nemo_mcp.errors import ConfigError
+from nemo_mcp.mcp.apps import APP_URI, BOUND_TOOLS
 from nemo_mcp.mcp.catalog import Catalog, fingerprint
 from nemo_mcp.mcp.server import build_server
 from nemo_mcp.studio.facade import Studio
@@ -199,3 +202,17 @@ def test_serve_answers_on_pipes_and_exits_cleanly_when_stdin_closes(tmp_path: Pa
     assert "error" not in done.stderr.lower(), done.stderr
     answer = json.loads(done.stdout.splitlines()[0])
     assert answer["id"] == 1 and answer["result"]["serverInfo"]["name"] == "nemo-mcp"
+
+
+async def test_tools_listed_from_the_catalog_still_point_at_the_app(tmp_path: Path) -> None:
+    """The app's tools are bound per client after the list is made, so a list from the saved
+    catalog (a second start) binds them like a freshly built one."""
+    apps = advertise(EXTENSION_ID, {"mimeTypes": [APP_MIME_TYPE]})
+    settings = Settings.from_env({"NEMO_MCP_HOME": str(tmp_path / "home")})
+    for _ in range(2):  # built, then from the catalog
+        server = build_server(settings)
+        async with Client(server, mode="legacy", extensions=[apps]) as client:  # type: ignore[arg-type]
+            tools = (await client.list_tools()).tools
+        bound = {t.name: t.meta["ui"]["resourceUri"] for t in tools if t.meta and "ui" in t.meta}
+        assert bound == dict.fromkeys(BOUND_TOOLS, APP_URI)
+    assert (settings.home / "cache" / "tools-nemo-mcp.json").is_file()
