@@ -59,7 +59,10 @@ class Row:
         if self.goal is None:
             return "-"
         goal = f"at most {self.goal:.2f}x" + (f", {self.also}" if self.also else "")
-        return f"{goal}: {'met' if self.met else 'MISSED'}"
+        verdict = "met" if self.met else "MISSED"
+        if self.ratio is not None and self.ratio > self.goal and round(self.ratio, 2) <= self.goal:
+            verdict += f" ({self.ratio:.3f}x)"  # over by less than the table shows
+        return f"{goal}: {verdict}"
 
 
 def spread(values: Sequence[float], fmt: Any) -> str:

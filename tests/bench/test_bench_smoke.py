@@ -56,6 +56,8 @@ def test_table_and_statistics() -> None:
     assert "| 1.20x | at most 1.25x: met |" in goal
     missed = Row("b", "s", "1 ms", "base", 1.3, goal=1.25)
     assert missed.met is False and missed.goal_text().endswith("MISSED")
+    close = Row("b", "s", "1 ms", "base", 1.054, goal=1.05)
+    assert close.ratio_text() == "1.05x" and close.goal_text().endswith("MISSED (1.054x)")
 
 
 def test_the_readme_table_is_replaced_between_its_markers(tmp_path: Path) -> None:
