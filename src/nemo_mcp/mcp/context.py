@@ -4,7 +4,7 @@ lifespan), and a relay from studio progress notes to MCP progress notifications.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from mcp.server.mcpserver import Context
 
@@ -16,9 +16,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def studio_in(state: Any) -> Studio:
+    """The studio a request works with, from the server's lifespan state: the studio itself,
+    or (hosted) the one its authenticated user owns (``studio_for_request``)."""
+    choose = getattr(state, "studio_for_request", None)
+    return cast("Studio", choose() if choose is not None else state)
+
+
 def studio_of(ctx: Context) -> Studio:
     """The studio a request works with."""
-    return cast("Studio", ctx.request_context.lifespan_context)
+    return studio_in(ctx.request_context.lifespan_context)
 
 
 class ProgressRelay:

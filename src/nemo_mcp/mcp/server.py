@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import MCPServer
-from mcp.server.subscriptions import InMemorySubscriptionBus, ResourceUpdated
+from mcp.server.subscriptions import InMemorySubscriptionBus, ResourceUpdated, SubscriptionBus
 from mcp.types import CompleteRequestParams, Completion
 
 from nemo_mcp import __version__
@@ -29,6 +29,7 @@ from nemo_mcp.mcp import resources
 from nemo_mcp.mcp.apps import add_app, apps_extension
 from nemo_mcp.mcp.base import CACHE_HINTS, NemoMCPServer, server_icons
 from nemo_mcp.mcp.completion import client_roots, complete
+from nemo_mcp.mcp.context import studio_in
 from nemo_mcp.mcp.prompts import add_prompts
 from nemo_mcp.mcp.tools import add_tools, roots_to_paths
 
@@ -64,13 +65,20 @@ def _open_studio(settings: Settings) -> AbstractAsyncContextManager[Studio]:
 
 
 def build_server(
-    settings: Settings | None = None, *, studio_factory: StudioFactory | None = None
+    settings: Settings | None = None,
+    *,
+    studio_factory: StudioFactory | None = None,
+    bus: SubscriptionBus | None = None,
+    **server_options: Any,
 ) -> MCPServer:
     """Create the MCP server. ``studio_factory(settings)`` must return an async context manager
-    yielding a Studio (tests inject one with a short poll interval)."""
+    yielding a Studio (tests inject one with a short poll interval; hosted mode, the worker's
+    studios). ``server_options`` go to the SDK's server (hosted mode: ``auth`` and
+    ``token_verifier``). ``bus`` carries resource updates to listeners (default: this process's
+    own; hosted workers share one through Redis)."""
     settings = settings or Settings.from_env()
     manifest = load_manifest(settings.skill)
-    bus = InMemorySubscriptionBus()
+    bus = bus if bus is not None else InMemorySubscriptionBus()
 
     @asynccontextmanager
     async def lifespan(server: MCPServer) -> AsyncIterator[Studio]:
@@ -98,6 +106,7 @@ def build_server(
         subscriptions=bus,
         log_level=_log_level(settings.log_level),
         extensions=[apps_extension(settings)],
+        **server_options,
     )
     add_tools(mcp, manifest)
     resources.add_resources(mcp)
@@ -111,7 +120,12 @@ def build_server(
         folders = [*settings.allowed_dirs, *(roots_to_paths(await client_roots(ctx)) or [])]
         arg = params.argument
         return await complete(
-            ctx.lifespan_context, manifest.prompts, params.ref, arg.name, arg.value, folders
+            studio_in(ctx.lifespan_context),
+            manifest.prompts,
+            params.ref,
+            arg.name,
+            arg.value,
+            folders,
         )
 
     return mcp
