@@ -12,7 +12,8 @@ measured side by side in the same run, and writes the results as JSON to ``.benc
 Benchmarks: ``cold`` (spawn to first tools/list over stdio, nemo-mcp vs the SDK floor and peer
 servers from PyPI), ``calls`` (tool-call overhead vs a direct HTTP request), ``condense`` (the
 chat stream pipeline vs a JSON-decoding floor), ``transfer`` (upload/download vs curl) and
-``concurrency`` (many MCP clients over streamable HTTP vs direct requests).
+``concurrency`` (many MCP clients over streamable HTTP vs direct requests) and ``hosted`` (1 and
+2 hosted workers on PostgreSQL under 32 clients; the store on PostgreSQL vs SQLite).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any
 
 from benchmarks.common import Row, say, table, write_readme, write_results
 
-ALL = ("cold", "calls", "condense", "transfer", "concurrency")
+ALL = ("cold", "calls", "condense", "transfer", "concurrency", "hosted")
 DEFAULT_PEERS = "elevenlabs-mcp,minimax-mcp"
 
 
@@ -85,11 +86,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    quick = args.quick
     from benchmarks import (
         bench_calls,
         bench_cold_start,
         bench_concurrency,
         bench_condense,
+        bench_hosted,
         bench_transfer,
     )
 
@@ -99,6 +102,9 @@ def main(argv: list[str]) -> int:
         "condense": lambda: bench_condense.rows(args.events, args.rounds),
         "transfer": lambda: bench_transfer.run(args.size_mb, args.transfer_runs),
         "concurrency": lambda: bench_concurrency.run(args.clients, args.per_client, args.rounds),
+        "hosted": lambda: bench_hosted.run(
+            clients=8 if quick else 32, per_client=3 if quick else 10, rounds=30 if quick else 300
+        ),
     }
     rows: list[Row] = []
     timings: dict[str, float] = {}

@@ -11,8 +11,10 @@ Rooms, lowest first (a room may import its own modules and any lower room, never
     5  api                                                    the NemoVideo client
     6  studio                                                 the facade and its operations
     7  mcp setup                                              the MCP face; doctor, installers...
-    8  cli                                                    the command line
-    9  __init__ __main__                                      the public namespace; entry point
+    8  hosted                                                 many users and workers over one
+                                                              database (serve --hosted)
+    9  cli                                                    the command line
+   10  __init__ __main__                                      the public namespace; entry point
 
 The emulator stands apart: it speaks the contract like the client but imports only ``contract``,
 ``constants`` and ``addresses``; the product imports it only inside the functions that start it
@@ -45,8 +47,9 @@ LEVELS: dict[str, int] = {
     "api": 5,
     "studio": 6,
     **dict.fromkeys(("mcp", "setup"), 7),
-    "cli": 8,
-    **dict.fromkeys(("__init__", "__main__"), 9),
+    "hosted": 8,
+    "cli": 9,
+    **dict.fromkeys(("__init__", "__main__"), 10),
 }
 EMULATOR_MAY_IMPORT = {"emulator", "contract", "constants", "addresses"}
 STARTS_THE_EMULATOR = {"nemo_mcp.cli.parser", "nemo_mcp.cli.admin", "nemo_mcp.setup.demo"}

@@ -17,16 +17,25 @@ import pytest
 
 from nemo_mcp import constants
 from nemo_mcp.errors import LockTimeoutError, StoreError
+from nemo_mcp.store.base import StateStore
 from nemo_mcp.store.records import Credential, RenderRecord, SessionRecord, TurnClaim, TurnRecord
 from nemo_mcp.store.sqlite import SQLiteStore
+from support.postgres import BACKENDS, backend_store
 
 API = "http://api.test"
 POSIX = os.name != "nt"
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore]:
+    """Each backend in turn: the store's guarantees are the same on both."""
+    with backend_store(request.param, tmp_path / "state") as s:
+        yield s
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteStore]:
+def sqlite_store(tmp_path: Path) -> Iterator[SQLiteStore]:
     with SQLiteStore(tmp_path / "state" / "state.db") as s:
         yield s
 
@@ -79,8 +88,8 @@ def test_permissions_converge_on_open(tmp_path: Path) -> None:
         assert (folder / "state.db").stat().st_mode & 0o777 == 0o600
 
 
-def test_wal_mode(store: SQLiteStore) -> None:
-    conn = sqlite3.connect(store.db_path)
+def test_wal_mode(sqlite_store: SQLiteStore) -> None:
+    conn = sqlite3.connect(sqlite_store.db_path)
     try:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     finally:
@@ -110,7 +119,7 @@ def test_client_id_is_created_once_and_persists(tmp_path: Path) -> None:
         assert b.get_client_id() == "custom-id"
 
 
-def test_credentials_round_trip(store: SQLiteStore) -> None:
+def test_credentials_round_trip(store: StateStore) -> None:
     cred = Credential(
         token="nmv_usr_roundtrip_secret",
         user_id="anon_1",
@@ -128,7 +137,7 @@ def test_credentials_round_trip(store: SQLiteStore) -> None:
     assert store.load_credential(API) == login
 
 
-def test_clear_credential_compare_and_delete(store: SQLiteStore) -> None:
+def test_clear_credential_compare_and_delete(store: StateStore) -> None:
     store.save_credential(API, Credential(token="nmv_usr_new_token_1"))
     assert not store.clear_credential(API, only_token="nmv_usr_old_token_0")
     assert store.load_credential(API) is not None
@@ -153,7 +162,7 @@ def _session(sid: str, created: float, **kw: object) -> SessionRecord:
     )  # type: ignore[arg-type]
 
 
-def test_sessions(store: SQLiteStore) -> None:
+def test_sessions(store: StateStore) -> None:
     store.save_session(_session("1", 1.0, title="first"))
     store.save_session(_session("2", 2.0))
     other = SessionRecord(session_id="o", task_id=None, api_url="http://o", created_at=3)
@@ -170,7 +179,7 @@ def test_sessions(store: SQLiteStore) -> None:
     assert store.current_session(API) is None
 
 
-def test_session_state_survives_resaves(store: SQLiteStore) -> None:
+def test_session_state_survives_resaves(store: StateStore) -> None:
     store.save_session(_session("1", 1.0))
     store.update_session_state("1", {"state": {"draft": {"t": [1]}}, "session_id": "1"})
     rec = store.get_session("1")
@@ -180,7 +189,7 @@ def test_session_state_survives_resaves(store: SQLiteStore) -> None:
     assert rec is not None and rec.title == "renamed" and rec.state is not None
 
 
-def test_gone_session_stops_being_current(store: SQLiteStore) -> None:
+def test_gone_session_stops_being_current(store: StateStore) -> None:
     store.save_session(_session("1", 1.0))
     store.set_current_session(API, "1")
     store.mark_session_gone("1")
@@ -193,7 +202,7 @@ def test_gone_session_stops_being_current(store: SQLiteStore) -> None:
 # --- renders and turns --------------------------------------------------------------------
 
 
-def test_renders(store: SQLiteStore) -> None:
+def test_renders(store: StateStore) -> None:
     store.save_render(RenderRecord(render_id="r1", session_id="s", api_url=API, created_at=1))
     store.save_render(
         RenderRecord(render_id="r2", session_id="s", api_url=API, status="completed", created_at=2)
@@ -219,7 +228,7 @@ def test_renders(store: SQLiteStore) -> None:
         store.update_render("r1", render_id="other")
 
 
-def test_turns(store: SQLiteStore) -> None:
+def test_turns(store: StateStore) -> None:
     def claim(rec: TurnRecord) -> TurnClaim:
         return store.claim_turn(rec, duplicate_after=None, lease_seconds=60)
 
@@ -251,7 +260,7 @@ def test_turns(store: SQLiteStore) -> None:
 # --- the cross-process lock ---------------------------------------------------------------
 
 
-def test_lock_excludes_and_times_out(store: SQLiteStore) -> None:
+def test_lock_excludes_and_times_out(store: StateStore) -> None:
     held = store.token_lock(1.0)
     held.acquire()
     try:
@@ -266,7 +275,7 @@ def test_lock_excludes_and_times_out(store: SQLiteStore) -> None:
     held.release()  # idempotent
 
 
-def test_lock_between_threads(store: SQLiteStore) -> None:
+def test_lock_between_threads(store: StateStore) -> None:
     inside = 0
     peak = 0
     guard = threading.Lock()

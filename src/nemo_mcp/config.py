@@ -19,6 +19,10 @@ NEMO_MCP_ALLOWED_DIRS  folders uploads may read from, os.pathsep-separated (defa
                        means "not set").
 NEMO_MCP_WAIT_SECONDS  how long a tool call waits before returning a job handle (default 45)
 NEMO_MCP_LOG_LEVEL     stderr log level (default WARNING)
+NEMO_MCP_DATABASE_URL  postgresql://... : keep state in PostgreSQL (hosted mode; default: the
+                       SQLite file in the state folder)
+NEMO_MCP_TOKEN_KEY     the key tokens are encrypted with at rest in PostgreSQL (a Fernet key)
+NEMO_MCP_REDIS_URL     redis://... : job progress and resource updates cross hosted workers
 """
 
 from __future__ import annotations
@@ -53,6 +57,9 @@ ENV_OUTPUT_DIR = "NEMO_MCP_OUTPUT_DIR"
 ENV_ALLOWED_DIRS = "NEMO_MCP_ALLOWED_DIRS"
 ENV_WAIT_SECONDS = "NEMO_MCP_WAIT_SECONDS"
 ENV_LOG_LEVEL = "NEMO_MCP_LOG_LEVEL"
+ENV_DATABASE_URL = "NEMO_MCP_DATABASE_URL"
+ENV_TOKEN_KEY = "NEMO_MCP_TOKEN_KEY"
+ENV_REDIS_URL = "NEMO_MCP_REDIS_URL"
 
 
 def _clean(value: str | None) -> str | None:
@@ -135,6 +142,10 @@ class Settings:
     allowed_dirs_problem: str | None = None  # a broken NEMO_MCP_ALLOWED_DIRS: uploads refused
     wait_budget: float = constants.DEFAULT_WAIT_BUDGET
     log_level: str = "WARNING"
+    database_url: str | None = field(default=None, repr=False)  # may carry a password
+    token_key: str | None = field(default=None, repr=False)
+    redis_url: str | None = field(default=None, repr=False)
+    hosted: bool = False  # serving many users (serve --hosted): nothing on this server's disk
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -170,6 +181,14 @@ class Settings:
             kwargs["wait_budget"] = min(max(seconds, 0.0), constants.MAX_WAIT_BUDGET)
         if level := _clean(env.get(ENV_LOG_LEVEL)):
             kwargs["log_level"] = level.upper()
+        for name, var in (
+            ("database_url", ENV_DATABASE_URL),
+            ("token_key", ENV_TOKEN_KEY),
+            ("redis_url", ENV_REDIS_URL),
+        ):
+            if value := _clean(env.get(var)):
+                register_secret(value)
+                kwargs[name] = value
         return cls(
             token=token,
             client_id=_clean(env.get(ENV_CLIENT_ID)),

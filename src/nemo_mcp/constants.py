@@ -62,6 +62,10 @@ MAX_QUOTED_REPLY_CHARS = 1200  # the agent's reply as quoted in a result's text 
 MAX_QUOTED_QUESTION_CHARS = 600
 
 # --- Renders ----------------------------------------------------------------------------------
+# A render being polled is leased in the store by the process polling it; it renews the lease
+# every third of this. A worker that dies loses it: another takes the render over within this
+# (at once when the dead holder was a process on the same machine).
+RENDER_LEASE_SECONDS = 15.0
 RENDER_POLL_INTERVAL = 10.0  # the contract documents 10-30 s; 10 s gives finer progress
 RENDER_POLL_MIN_INTERVAL = 0.2  # floor when an emulator/test shortens the interval
 RENDER_MAX_SECONDS = 30 * 60.0  # give up waiting (the job is kept and can be resumed)

@@ -12,11 +12,16 @@
 // read_resource {uri}, complete {ref, argument, context}, close.
 // Like a host, the driver lists the tools before calling any (so the client knows their
 // output schemas) and declares the roots capability, answering with ROOTS (file:// URIs,
-// comma-separated) when that variable is set.
+// comma-separated) when that variable is set. Over HTTP, NEMO_TEST_BEARER (when set) is sent as
+// the Authorization bearer on every request, as a host configured with a token does.
 
 import { createInterface } from "node:readline";
 
 const [sdk, kind, target, ...rest] = process.argv.slice(2);
+const bearer = process.env.NEMO_TEST_BEARER;
+const httpOptions = bearer
+  ? { requestInit: { headers: { Authorization: `Bearer ${bearer}` } } }
+  : undefined;
 const roots = (process.env.NEMO_TEST_ROOTS || "")
   .split(",")
   .filter(Boolean)
@@ -40,7 +45,7 @@ async function connect() {
       const { StreamableHTTPClientTransport } = await import(
         "@modelcontextprotocol/sdk/client/streamableHttp.js"
       );
-      transport = new StreamableHTTPClientTransport(new URL(target));
+      transport = new StreamableHTTPClientTransport(new URL(target), httpOptions);
     }
     await client.connect(transport);
     return client;
@@ -54,7 +59,7 @@ async function connect() {
     const { StdioClientTransport } = await import("@modelcontextprotocol/client/stdio");
     transport = new StdioClientTransport({ command: target, args: rest, env: { ...process.env }, stderr: "inherit" });
   } else {
-    transport = new mod.StreamableHTTPClientTransport(new URL(target));
+    transport = new mod.StreamableHTTPClientTransport(new URL(target), httpOptions);
   }
   await client.connect(transport);
   return client;

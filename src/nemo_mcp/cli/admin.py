@@ -42,6 +42,21 @@ async def cmd_doctor(ctx: Ctx) -> Result:
 
 def cmd_serve(ctx: Ctx) -> int:
     a = ctx.args
+    if a.new_key:
+        from nemo_mcp.store.sealing import TokenSealer
+
+        print(TokenSealer.new_key())
+        return EXIT_OK
+    if a.hosted:
+        if not a.http:
+            raise InvalidInputError(
+                "Hosted mode serves HTTP.", hint="Run: nemo-mcp serve --http --hosted"
+            )
+        from nemo_mcp.hosted.server import serve_hosted
+
+        # every request is authenticated: serving beyond loopback is what hosted mode is for
+        serve_hosted(host=a.host, port=a.port, settings=ctx.settings, allowed_hosts=a.allowed_host)
+        return EXIT_OK
     if a.http and not is_loopback(a.host):
         if not a.allow_remote:
             raise InvalidInputError(

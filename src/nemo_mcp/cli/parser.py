@@ -195,6 +195,17 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="HTTP host (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8765, help="HTTP port (default 8765)")
     p.add_argument(
+        "--hosted",
+        action="store_true",
+        help="serve many users: every request needs a bearer token; state in the PostgreSQL "
+        "database NEMO_MCP_DATABASE_URL names (see docs/hosted.md)",
+    )
+    p.add_argument(
+        "--new-key",
+        action="store_true",
+        help="print a new NEMO_MCP_TOKEN_KEY (the key hosted mode encrypts tokens with) and exit",
+    )
+    p.add_argument(
         "--allow-remote",
         action="store_true",
         help="allow a non-loopback --host (anyone who can reach it can use your account)",

@@ -39,7 +39,7 @@ from mcp.types import (
 
 from nemo_mcp.config import Settings
 from nemo_mcp.faces import Tool
-from nemo_mcp.mcp.context import studio_of
+from nemo_mcp.mcp.context import studio_in, studio_of
 
 log = logging.getLogger(__name__)
 
@@ -130,8 +130,7 @@ class NemoApps(Apps):
             return result
         session_id = _session_of(result.structured_content)
         try:  # extra pictures for the app: never a reason to lose the result itself
-            studio = ctx.lifespan_context.studio  # the slot's studio: open once a tool ran
-            raw = studio.cached_state(session_id) if session_id else None
+            raw = studio_in(ctx.lifespan_context).cached_state(session_id) if session_id else None
             view = clip_timeline(raw, str(session_id)) if raw is not None else None
             sheet = _sheet_layout(result.structured_content)
         except Exception:

@@ -5,7 +5,7 @@ progress notifications."""
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from mcp.server.mcpserver import Context
 
@@ -18,12 +18,19 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def studio_in(state: Any) -> Studio:
+    """The studio a request works with, from the server's lifespan state (the slot, opened
+    before the handler runs): the studio itself, or (hosted) the one its authenticated user
+    owns (``studio_for_request``)."""
+    if isinstance(state, StudioSlot):
+        state = state.studio
+    choose = getattr(state, "studio_for_request", None)
+    return cast("Studio", choose() if choose is not None else state)
+
+
 def studio_of(ctx: Context) -> Studio:
     """The studio a request works with (the server opened it before calling the handler)."""
-    slot = ctx.request_context.lifespan_context
-    if not isinstance(slot, StudioSlot):
-        raise TypeError("this server's lifespan does not hold a studio")
-    return slot.studio
+    return studio_in(ctx.request_context.lifespan_context)
 
 
 class ProgressRelay:

@@ -70,8 +70,9 @@ def add_resources(mcp: MCPServer) -> None:
         studio = studio_of(ctx)
         try:
             await studio.state(session_id=session_id)
-        except NemoError:
-            pass
+        except NemoError as err:
+            if studio.cached_state(session_id) is None:  # nothing known: say why
+                raise InvalidInputError(str(err)) from err
         cached = studio.cached_state(session_id) or {}
         inner = cached.get("state", cached) if isinstance(cached, dict) else {}
         draft = inner.get("draft") if isinstance(inner, dict) else None

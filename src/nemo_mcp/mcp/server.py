@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio
 from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import MCPServer
-from mcp.server.subscriptions import InMemorySubscriptionBus, ResourceUpdated
+from mcp.server.subscriptions import InMemorySubscriptionBus, ResourceUpdated, SubscriptionBus
 from mcp.types import CompleteRequestParams, Completion
 
 from nemo_mcp import __version__
@@ -30,6 +30,7 @@ from nemo_mcp.manifest import load_manifest, manifests_dir
 from nemo_mcp.mcp.apps import BindAppForAppHosts, apps_extension
 from nemo_mcp.mcp.base import CACHE_HINTS, NemoMCPServer, server_icons
 from nemo_mcp.mcp.catalog import Catalog
+from nemo_mcp.mcp.context import studio_in
 from nemo_mcp.mcp.slot import StudioSlot
 
 if TYPE_CHECKING:
@@ -64,13 +65,23 @@ def _open_studio(settings: Settings) -> AbstractAsyncContextManager[Studio]:
 
 
 def build_server(
-    settings: Settings | None = None, *, studio_factory: StudioFactory | None = None
+    settings: Settings | None = None,
+    *,
+    studio_factory: StudioFactory | None = None,
+    bus: SubscriptionBus | None = None,
+    studio_at_start: bool = False,
+    **server_options: Any,
 ) -> MCPServer:
     """Create the MCP server. ``studio_factory(settings)`` must return an async context manager
-    yielding a Studio (tests inject one with a short poll interval)."""
+    yielding a Studio (tests inject one with a short poll interval; hosted mode, the worker's
+    studios). ``server_options`` go to the SDK's server (hosted mode: ``auth`` and
+    ``token_verifier``). ``bus`` carries resource updates to listeners (default: this process's
+    own; hosted workers share one through Redis). ``studio_at_start``: open the studio as the
+    server starts (hosted mode: readiness and upload links need it), not off the start-up path
+    (``slot``)."""
     settings = settings or Settings.from_env()
     manifest = load_manifest(settings.skill)
-    bus = InMemorySubscriptionBus()
+    bus = bus if bus is not None else InMemorySubscriptionBus()
 
     @asynccontextmanager
     async def lifespan(server: MCPServer) -> AsyncIterator[StudioSlot]:
@@ -87,6 +98,8 @@ def build_server(
             studio.on_change(publish)
 
         slot = StudioSlot(lambda: factory(settings), on_open)
+        if studio_at_start:
+            slot.want()
         async with anyio.create_task_group() as tg:
             tg.start_soon(slot.keep)
             mcp.on_listing = lambda: slot.want(soon=True)
@@ -109,6 +122,7 @@ def build_server(
         log_level=_log_level(settings.log_level),
         extensions=[apps_extension(settings)],
         catalog=Catalog(settings.home, settings.skill, manifests_dir()),
+        **server_options,
     )
     # at once: a tools/list answered from the catalog must still bind the app's tools
     mcp.middleware.append(BindAppForAppHosts())
@@ -135,8 +149,15 @@ def build_server(
 
         folders = [*settings.allowed_dirs, *(roots_to_paths(await client_roots(ctx)) or [])]
         arg = params.argument
-        studio = await ctx.lifespan_context.get()
-        return await complete(studio, manifest.prompts, params.ref, arg.name, arg.value, folders)
+        await ctx.lifespan_context.get()  # the slot: open the studio first
+        return await complete(
+            studio_in(ctx.lifespan_context),
+            manifest.prompts,
+            params.ref,
+            arg.name,
+            arg.value,
+            folders,
+        )
 
     return mcp
 

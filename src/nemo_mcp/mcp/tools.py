@@ -132,6 +132,23 @@ def _render_extras(view: RenderView) -> list[ContentBlock]:
                 )
             )
         extras.extend(storyboard_blocks(view.render_id, path))
+    elif view.done and view.status == "completed" and view.url:  # hosted: the video's URL
+        extras.append(
+            ResourceLink(
+                type="resource_link",
+                uri=view.url,
+                name=f"{view.render_id}.mp4",
+                title="Exported video",
+                mime_type="video/mp4",
+            )
+        )
+        poster = poster_frame(view.url)
+        if poster:
+            extras.append(
+                ImageContent(
+                    type="image", data=base64.b64encode(poster).decode(), mime_type="image/jpeg"
+                )
+            )
     extras.append(
         ResourceLink(
             type="resource_link",

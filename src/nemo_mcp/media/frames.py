@@ -47,17 +47,21 @@ def is_telling(image: Image.Image) -> bool:
     return luma >= MIN_POSTER_LUMA and contrast >= MIN_POSTER_CONTRAST
 
 
-def representative_frame(path: Path) -> Image.Image | None:
+def representative_frame(path: Path | str) -> Image.Image | None:
     """A frame that shows what the video is: about a fifth of the way in, or the first later
     (then earlier) look that is neither black nor flat; else the liveliest one seen. None
-    without PyAV or for an undecodable file."""
+    without PyAV or for an undecodable file. ``path`` may be an http(s) URL (read over the
+    network, with seeks as range requests: hosted mode has no file)."""
     try:
         import av
     except ImportError:
         return None
     seen: list[Image.Image] = []
     try:
-        with av.open(str(path)) as container:
+        remote = str(path).startswith(("http://", "https://"))
+        # a URL is read with a bound on each network wait (microseconds), never forever
+        options = {"rw_timeout": "10000000"} if remote else {}
+        with av.open(str(path), options=options) as container:
             stream = next(iter(container.streams.video), None)
             if stream is None:
                 return None
@@ -74,7 +78,7 @@ def representative_frame(path: Path) -> Image.Image | None:
     return max(seen, key=lambda im: frame_interest(im)[1]) if seen else None
 
 
-def poster_frame(path: Path, *, max_width: int = 480) -> bytes | None:
+def poster_frame(path: Path | str, *, max_width: int = 480) -> bytes | None:
     """A small JPEG of a representative frame (MCP image content), or None without PyAV."""
     image = representative_frame(path)
     if image is None:

@@ -20,6 +20,7 @@ in the state folder); a server database implements the same methods with the sam
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -45,7 +46,16 @@ class CrossProcessLock(Protocol):
 
 
 class StateStore(ABC):
-    """See the module docstring. Raises ``StoreError`` when the store cannot be used."""
+    """See the module docstring. Raises ``StoreError`` when the store cannot be used.
+
+    A store speaks for one user (``owner``): every record it reads or writes is that user's.
+    An embedded store has one user; ``for_owner`` gives another user's view of the same
+    database (hosted mode)."""
+
+    owner: str
+
+    @abstractmethod
+    def for_owner(self, owner: str) -> Self: ...
 
     @abstractmethod
     def close(self) -> None: ...
@@ -73,6 +83,10 @@ class StateStore(ABC):
 
     @abstractmethod
     def set_client_id(self, value: str) -> None: ...
+
+    @abstractmethod
+    def first_use(self, key: str) -> bool:
+        """True the first time this user uses ``key``, across processes (one-time tickets)."""
 
     @abstractmethod
     def load_credential(self, api_url: str) -> Credential | None: ...
@@ -121,6 +135,46 @@ class StateStore(ABC):
     # --- renders ------------------------------------------------------------------------------
     @abstractmethod
     def save_render(self, rec: RenderRecord) -> None: ...
+
+    @abstractmethod
+    def start_render(
+        self, rec: RenderRecord, *, worker: str, lease_seconds: float, reuse: bool = True
+    ) -> RenderRecord:
+        """Record a new render leased to ``worker``, unless (``reuse``) the same timeline of the
+        session has a render not failed or cancelled: that one is returned instead. Atomic
+        across processes: two exports of one timeline render it once."""
+
+    @abstractmethod
+    def lease_render(
+        self,
+        render_id: str,
+        *,
+        worker: str,
+        lease_seconds: float,
+        steal_from: str | None = None,
+    ) -> bool:
+        """Take or renew the lease on an unfinished render; False while another worker's lease
+        is live (only the holder polls and downloads it), unless that worker is ``steal_from``
+        (the caller knows it is dead)."""
+
+    @abstractmethod
+    def release_render(self, render_id: str, *, worker: str) -> None:
+        """Hand the lease back (the job ended, or the worker shuts down)."""
+
+    @abstractmethod
+    def render_lease(self, render_id: str) -> tuple[str | None, float | None]:
+        """Who holds the render's lease, and until when."""
+
+    @abstractmethod
+    def orphaned_renders(
+        self,
+        now: float | None = None,
+        *,
+        gone: Callable[[str], bool] | None = None,
+        statuses: tuple[str, ...] = ...,
+    ) -> list[tuple[str, str]]:
+        """Every user's unfinished renders whose lease ran out or was handed back, as
+        ``(owner, render_id)``: what a worker resumes."""
 
     @abstractmethod
     def update_render(self, render_id: str, **fields: Any) -> RenderRecord | None:

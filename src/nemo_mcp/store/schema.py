@@ -12,6 +12,7 @@ is kept compact and within ``MAX_STORED_STATE_BYTES`` (``state_text``).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any, Final, get_args
 
 from nemo_mcp import constants
@@ -19,7 +20,8 @@ from nemo_mcp.redact import redact
 from nemo_mcp.store.records import RenderRecordStatus, TurnStatus
 
 DB_NAME: Final = "state.db"
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
+LOCAL_OWNER: Final = "local"  # the one user of an embedded store
 
 RENDER_STATUSES: Final = frozenset(get_args(RenderRecordStatus))
 TURN_STATUSES: Final = frozenset(get_args(TurnStatus))
@@ -99,6 +101,31 @@ MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
         "CREATE UNIQUE INDEX IF NOT EXISTS turns_one_running ON turns (session_id) "
         "WHERE status = 'running'",
     ),
+    # Every row belongs to a user (``owner``; an embedded store has one, "local"), and a render
+    # being polled is leased by the worker polling it (a dead worker's lease runs out).
+    4: (
+        "ALTER TABLE sessions ADD COLUMN owner TEXT NOT NULL DEFAULT 'local'",
+        "ALTER TABLE renders ADD COLUMN owner TEXT NOT NULL DEFAULT 'local'",
+        "ALTER TABLE turns ADD COLUMN owner TEXT NOT NULL DEFAULT 'local'",
+        "ALTER TABLE renders ADD COLUMN lease_owner TEXT",
+        "ALTER TABLE renders ADD COLUMN lease_until REAL",
+        "CREATE INDEX IF NOT EXISTS sessions_by_owner ON sessions (owner, api_url, created_at)",
+        "CREATE INDEX IF NOT EXISTS renders_by_owner ON renders (owner, session_id, created_at)",
+        "CREATE INDEX IF NOT EXISTS renders_by_lease ON renders (status, lease_until)",
+        "CREATE INDEX IF NOT EXISTS turns_by_owner ON turns (owner, session_id, created_at)",
+        "CREATE TABLE credentials_v4 (owner TEXT NOT NULL, api_url TEXT NOT NULL, "
+        "token TEXT NOT NULL, user_id TEXT, expires_at REAL, credits INTEGER, "
+        "source TEXT NOT NULL, obtained_at REAL NOT NULL, PRIMARY KEY (owner, api_url))",
+        "INSERT INTO credentials_v4 SELECT 'local', api_url, token, user_id, expires_at, "
+        "credits, source, obtained_at FROM credentials",
+        "DROP TABLE credentials",
+        "ALTER TABLE credentials_v4 RENAME TO credentials",
+        "CREATE TABLE current_session_v4 (owner TEXT NOT NULL, api_url TEXT NOT NULL, "
+        "session_id TEXT NOT NULL, PRIMARY KEY (owner, api_url))",
+        "INSERT INTO current_session_v4 SELECT 'local', api_url, session_id FROM current_session",
+        "DROP TABLE current_session",
+        "ALTER TABLE current_session_v4 RENAME TO current_session",
+    ),
 }
 
 SESSION_FIELDS: Final = (
@@ -163,3 +190,10 @@ def state_text(state: dict[str, Any]) -> str | None:
     slim["state"] = {"draft": draft}
     text = redact(json.dumps(slim, separators=(",", ":"), sort_keys=True))
     return text if len(text) <= cap else None
+
+
+def iter_statements(script: str) -> Iterator[str]:
+    """The statements of a ``;``-separated script (``SCHEMA``)."""
+    for statement in script.split(";"):
+        if statement.strip():
+            yield statement

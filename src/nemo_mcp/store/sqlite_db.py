@@ -12,17 +12,15 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from nemo_mcp import constants
 from nemo_mcp.errors import StoreError
 from nemo_mcp.store import schema
 from nemo_mcp.store.locks import chmod_private, resolve_db_path, touch_private
-
-_R = TypeVar("_R")
 
 
 class SQLiteDatabase:
@@ -93,10 +91,9 @@ class SQLiteDatabase:
             try:
                 # re-read under the write lock: another process may have migrated meanwhile
                 version = self._conn.execute("PRAGMA user_version").fetchone()[0]
-                if version < 1:
-                    for statement in schema.SCHEMA.split(";"):
-                        if statement.strip():
-                            self._conn.execute(statement)
+                # the version-1 tables (IF NOT EXISTS: a database missing one gets it)
+                for statement in schema.iter_statements(schema.SCHEMA):
+                    self._conn.execute(statement)
                 for target, statements in sorted(schema.MIGRATIONS.items()):
                     if version < target:
                         for statement in statements:
@@ -116,9 +113,10 @@ class SQLiteDatabase:
                 raise StoreError(f"The state database failed: {err}.") from err
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, serialise: str | None = None) -> Iterator[Any]:
         """One write transaction (``BEGIN IMMEDIATE``: the database's write lock, so what is
-        read inside it cannot change before the writes commit, across processes too)."""
+        read inside it cannot change before the writes commit, across processes too; every
+        ``serialise`` key is covered by it)."""
         with self._db() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -132,55 +130,18 @@ class SQLiteDatabase:
         with self._db() as conn:
             return conn.execute(sql, params)
 
-    def _one(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
+    def _one(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> Any:
         with self._db() as conn:
-            row: sqlite3.Row | None = conn.execute(sql, params).fetchone()
-            return row
+            return conn.execute(sql, params).fetchone()
 
-    def _all(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+    def _all(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[Any]:
         with self._db() as conn:
             return list(conn.execute(sql, params).fetchall())
 
+    _view = False  # a view of another store's connection (``for_owner``): left open on close
+
     def close(self) -> None:
+        if self._view:
+            return
         with self._lock:
             self._conn.close()
-
-    # --- shared list and update -----------------------------------------------------------
-
-    def _list(
-        self, table: str, session_id: str | None, statuses: Iterable[str] | None
-    ) -> list[sqlite3.Row]:
-        """Rows of ``table`` newest first, optionally one session's and/or in ``statuses``."""
-        where: list[str] = []
-        params: list[Any] = []
-        if session_id is not None:
-            where.append("session_id = ?")
-            params.append(str(session_id))
-        if statuses is not None:
-            wanted = list(statuses)
-            where.append(f"status IN ({', '.join('?' for _ in wanted)})")
-            params.extend(wanted)
-        sql = f"SELECT * FROM {table}"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        return self._all(sql + " ORDER BY created_at DESC, rowid DESC", tuple(params))
-
-    def _update(
-        self,
-        table: str,
-        key: str,
-        key_value: str,
-        allowed: tuple[str, ...],
-        fields: dict[str, Any],
-        reload: Callable[[str], _R],
-    ) -> _R:
-        unknown = set(fields) - set(allowed) - {key}
-        if unknown or key in fields:
-            bad = ", ".join(sorted(unknown | ({key} & set(fields))))
-            raise TypeError(f"cannot update {table} field(s): {bad}")
-        fields = schema.scrub(dict(fields))
-        fields.setdefault("updated_at", time.time())
-        assignments = ", ".join(f"{name} = :{name}" for name in fields)
-        params = {**fields, "_key": key_value}
-        self._execute(f"UPDATE {table} SET {assignments} WHERE {key} = :_key", params)
-        return reload(key_value)

@@ -13,7 +13,7 @@ from nemo_mcp.config import Settings
 from nemo_mcp.faces import Face
 from nemo_mcp.manifest import SkillManifest, load_manifest
 from nemo_mcp.store.base import StateStore
-from nemo_mcp.studio.jobs import JobRunner
+from nemo_mcp.studio.jobs import JobFeed, JobRunner
 from nemo_mcp.studio.next_steps import Step, phrase
 from nemo_mcp.studio.turns import TurnLimits
 
@@ -60,6 +60,7 @@ class StudioBase:
         self.manifest: SkillManifest = load_manifest(settings.skill)
         self._change_listeners: list[Callable[[str], Awaitable[None]]] = []
         self._last_balance: float | None = None  # the latest balance this studio read
+        self.job_feed: JobFeed | None = None  # progress of jobs other processes run (hosted)
 
     def on_change(self, listener: Callable[[str], Awaitable[None]]) -> None:
         """Call ``listener(session_id)`` whenever a session's timeline or renders change."""

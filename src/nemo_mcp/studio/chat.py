@@ -120,6 +120,13 @@ class Chat(Account):
             )
 
         async def body(job: Job[TurnOutcome]) -> TurnOutcome:
+            feed = self.job_feed
+            if feed is not None:  # processes waiting on this turn elsewhere hear its notes
+
+                async def relay(note: Progress) -> None:
+                    await feed.publish_note(turn_id, note)
+
+                job._listeners.add(relay)
             return await self._run_chat_turn(job, rec, turn_id, text)
 
         job = self.runner.start(turn_id, "turn", body)
@@ -235,8 +242,15 @@ class Chat(Account):
         while (rec := self.store.get_turn(turn_id)) is not None and live_turn(rec):
             if deadline is not None and time.monotonic() >= deadline:
                 return
-            await anyio.sleep(constants.OTHER_PROCESS_POLL)
-            if on_progress is not None and time.monotonic() - beat >= constants.PROGRESS_EVERY:
+            heard = None
+            if self.job_feed is not None:  # the running process's own notes, as they come
+                heard = await self.job_feed.next_note(turn_id, constants.OTHER_PROCESS_POLL)
+            else:
+                await anyio.sleep(constants.OTHER_PROCESS_POLL)
+            if on_progress is not None and heard is not None:
+                beat = time.monotonic()
+                await on_progress(heard)
+            elif on_progress is not None and time.monotonic() - beat >= constants.PROGRESS_EVERY:
                 beat = time.monotonic()
                 await on_progress(Progress(message="another nemo-mcp process runs this turn"))
 

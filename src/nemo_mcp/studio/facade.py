@@ -31,6 +31,7 @@ from nemo_mcp.config import Settings
 from nemo_mcp.errors import InvalidInputError
 from nemo_mcp.faces import Face
 from nemo_mcp.store import open_store
+from nemo_mcp.store.base import StateStore
 from nemo_mcp.studio.chat import Chat, live_turn
 from nemo_mcp.studio.jobs import JobRunner
 from nemo_mcp.studio.next_steps import Step
@@ -55,9 +56,11 @@ class Studio(Uploads, Chat, Renders):
         resume: bool = True,
         poll_interval: float = constants.RENDER_POLL_INTERVAL,
         turn_limits: TurnLimits | None = None,
+        store: StateStore | None = None,
     ) -> AsyncIterator[Studio]:
+        """``store``: a store to use (a hosted user's view) instead of the settings' own."""
         settings = settings or Settings.from_env()
-        store = open_store(settings)
+        store = store if store is not None else open_store(settings)
         async with (
             NemoClient(settings, store=store, transport=transport) as client,
             anyio.create_task_group() as tg,
@@ -72,12 +75,14 @@ class Studio(Uploads, Chat, Renders):
                 turn_limits=turn_limits,
             )
             tg.start_soon(studio.keep_turn_leases)
+            tg.start_soon(studio.keep_render_leases)
             if resume:
                 studio.resume_renders()
             try:
                 yield studio
             finally:
                 tg.cancel_scope.cancel()
+                studio.release_render_leases()  # others resume at once, not a lease later
 
     def latest_job(self, session_id: str | None = None) -> str:
         """The session's latest job still running, else its latest job (a turn or a render)."""

@@ -13,7 +13,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import anyio
 from anyio.abc import TaskGroup
@@ -26,6 +26,17 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 ProgressFn = Callable[[Progress], Awaitable[None]]
+
+
+class JobFeed(Protocol):
+    """Carries a job's progress notes from the process running it to processes following it
+    (hosted workers: Redis). Without one, followers read the stored record now and then."""
+
+    async def publish_note(self, job_id: str, note: Progress) -> None: ...
+
+    async def next_note(self, job_id: str, timeout: float) -> Progress | None:
+        """The next note published for ``job_id`` within ``timeout`` seconds, else None."""
+        ...
 
 
 @dataclass(eq=False)

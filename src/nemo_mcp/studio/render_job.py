@@ -28,6 +28,7 @@ from nemo_mcp.media.probe import mp4_problem
 from nemo_mcp.store.records import RenderRecord
 from nemo_mcp.studio.account import Account
 from nemo_mcp.studio.jobs import Job
+from nemo_mcp.studio.leases import RenderLeases
 from nemo_mcp.studio.next_steps import Step
 from nemo_mcp.studio.views import Progress
 
@@ -49,7 +50,7 @@ def _download_failure(err: BaseException) -> DownloadError:
     )
 
 
-class RenderJob(Account):
+class RenderJob(RenderLeases, Account):
     """The render job: submit once, poll, retry a failed render once, download, check."""
 
     async def _render_job(
@@ -126,6 +127,9 @@ class RenderJob(Account):
         if not url:
             raise DownloadError(f"Render {current_id} completed without a download URL.")
         self._update_render(current_id, status="completed", url=url, progress=100.0)
+        if self.settings.hosted:  # nothing on the server's disk: the result is the video URL
+            await self._changed(sid)
+            return current_id
         await self._download(job, current_id, url, filename, overwrite)
         await self._changed(sid)
         return current_id
@@ -138,8 +142,13 @@ class RenderJob(Account):
         digest: str | None,
         filename: str | None,
         attempt: int = 1,
-    ) -> None:
-        self.store.save_render(
+        reuse: bool = False,
+    ) -> RenderRecord:
+        """Record the render, leased to this process, before anything is sent; with ``reuse``,
+        the same timeline's render not failed or cancelled (another call's, another
+        process's) is returned instead, in the same atomic step."""
+        self._lease_state()
+        rec = self.store.start_render(
             RenderRecord(
                 render_id=render_id,
                 session_id=session_id,
@@ -149,8 +158,14 @@ class RenderJob(Account):
                 attempt=attempt,
                 draft_digest=digest,
                 filename=filename,
-            )
+            ),
+            worker=self.worker_id,
+            lease_seconds=constants.RENDER_LEASE_SECONDS,
+            reuse=reuse,
         )
+        if rec.render_id == render_id:
+            self._held.add(render_id)
+        return rec
 
     async def _submit(self, render_id: str, session_id: str, draft: Any) -> Any:
         """Submit once. When the answer is lost, look the id up instead of resubmitting.
@@ -206,7 +221,8 @@ class RenderJob(Account):
                 await job.report(Progress(message=f"polling issue ({err.kind}); retrying"))
                 st = None
             if st is not None:
-                self._update_render(render_id, status=st.status, progress=st.progress)
+                # the URL with the status: a "completed" record always has its video URL
+                self._update_render(render_id, status=st.status, progress=st.progress, url=st.url)
                 if st.status in ("completed", "failed", "cancelled"):
                     return st
                 pct = st.progress

@@ -72,8 +72,14 @@ class Renders(RenderJob):
                     return view.model_copy(update={"reused": True})
         render_id = new_render_id()
         name = safe_filename(filename or f"nemovideo-{rec.session_id[-8:]}-{render_id[-6:]}")
-        # recorded before the submit is sent: nothing can be orphaned
-        self._record_render(render_id, rec.session_id, digest=digest, filename=name)
+        # recorded before the submit is sent: nothing can be orphaned; and at most one render
+        # of this timeline across processes (unless forced)
+        started = self._record_render(
+            render_id, rec.session_id, digest=digest, filename=name, reuse=not force
+        )
+        if started.render_id != render_id:  # another call or worker got there first
+            view = await self.render_status(started.render_id, wait=wait, on_progress=on_progress)
+            return view.model_copy(update={"reused": True})
         job = self._start_render_job(render_id, draft=draft, filename=name, overwrite=overwrite)
         try:
             await self.runner.wait(job, self._budget(wait), on_progress, self._describe_render)
@@ -101,7 +107,10 @@ class Renders(RenderJob):
         overwrite: bool = False,
     ) -> Job[Any]:
         async def body(job: Job[Any]) -> str:
-            return await self._render_job(job, render_id, draft, filename, overwrite)
+            async def run() -> str:
+                return await self._render_job(job, render_id, draft, filename, overwrite)
+
+            return await self._leased(job, render_id, run)
 
         return self.runner.start(render_id, "render", body)
 
@@ -136,7 +145,7 @@ class Renders(RenderJob):
                 hint="Use a render id that an earlier export returned.",
             )
         job = self.runner.get(render_id)
-        if rec.status not in FINISHED_RENDER and (job is None or job.done.is_set()):
+        if not self._render_done(rec) and (job is None or job.done.is_set()):
             # not polled by anyone (a restart, or a poll or download that gave up): resume
             job = self._start_render_job(render_id, draft=None, filename=None)
         if job is not None and not job.done.is_set():
@@ -189,7 +198,7 @@ class Renders(RenderJob):
             if not isinstance(err, RenderFailedError) or rec.status not in FINISHED_RENDER:
                 raise err
         status = rec.status
-        done = status in FINISHED_RENDER
+        done = self._render_done(rec)
         probe = probe_media(Path(rec.output_path)) if rec.output_path and done else None
         size = (
             Path(rec.output_path).stat().st_size

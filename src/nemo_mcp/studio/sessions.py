@@ -84,6 +84,12 @@ class Sessions(StudioBase):
         """The session an id names (remembered when new, never made current here)."""
         check_id(session_id, "session")
         rec = self.store.get_session(session_id)
+        if rec is None and self.settings.hosted:  # only sessions made through this account
+            raise InvalidInputError(
+                f"No session {session_id} is known for your account here.",
+                hint="Use the id of one of your own sessions (the sessions list shows them), or "
+                f"start one ({self._say(Step('new_session'))}).",
+            )
         if rec is None:
             rec = SessionRecord(
                 session_id=session_id,

@@ -69,8 +69,17 @@ class Uploads(Account):
         """Check every item, then upload them all. Files are opened once, checked on that handle
         and sent from it (``held`` closes them); one bad item fails the call before anything is
         sent. The client's ``roots`` only narrow the allowed folders, never widen them."""
-        allowed = upload_roots(
-            self.settings.allowed_dirs, roots, problem=self.settings.allowed_dirs_problem
+        if self.settings.hosted and not all(is_url(item) for item in wanted):
+            raise InvalidInputError(
+                "This nemo-mcp is hosted: it cannot read files from your computer.",
+                hint="Pass http(s) URLs of the media (a link anyone with it can download).",
+            )
+        allowed = (
+            []
+            if self.settings.hosted
+            else upload_roots(
+                self.settings.allowed_dirs, roots, problem=self.settings.allowed_dirs_problem
+            )
         )
         paths: list[UploadCandidate] = []
         urls: list[str] = []
