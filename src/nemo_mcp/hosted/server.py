@@ -104,6 +104,7 @@ def build_hosted(settings: Settings, options: HostedOptions) -> tuple[MCPServer,
         studio_factory=studios_factory,
         bus=bus,
         studio_at_start=True,  # readiness, upload links and metrics read the studios
+        save_tool_list=False,  # nothing on the server's disk
         auth=auth,
         token_verifier=verifier,
     )

@@ -70,6 +70,7 @@ def build_server(
     studio_factory: StudioFactory | None = None,
     bus: SubscriptionBus | None = None,
     studio_at_start: bool = False,
+    save_tool_list: bool = True,
     **server_options: Any,
 ) -> MCPServer:
     """Create the MCP server. ``studio_factory(settings)`` must return an async context manager
@@ -78,7 +79,8 @@ def build_server(
     ``token_verifier``). ``bus`` carries resource updates to listeners (default: this process's
     own; hosted workers share one through Redis). ``studio_at_start``: open the studio as the
     server starts (hosted mode: readiness and upload links need it), not off the start-up path
-    (``slot``)."""
+    (``slot``). ``save_tool_list``: keep the ``tools/list`` answer in the state folder between
+    runs (``catalog``; hosted mode keeps nothing on the server's disk)."""
     settings = settings or Settings.from_env()
     manifest = load_manifest(settings.skill)
     bus = bus if bus is not None else InMemorySubscriptionBus()
@@ -121,7 +123,7 @@ def build_server(
         subscriptions=bus,
         log_level=_log_level(settings.log_level),
         extensions=[apps_extension(settings)],
-        catalog=Catalog(settings.home, settings.skill, manifests_dir()),
+        catalog=Catalog(settings.home, settings.skill, manifests_dir()) if save_tool_list else None,
         **server_options,
     )
     # at once: a tools/list answered from the catalog must still bind the app's tools
