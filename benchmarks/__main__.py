@@ -7,6 +7,7 @@ measured side by side in the same run, and writes the results as JSON to ``.benc
     python3 dev.py bench --only cold,calls                # some of them
     python3 dev.py bench --size-mb 100 --events 200000    # smaller transfers and streams
     python3 dev.py bench --quick                          # tiny sizes, no peers (a smoke run)
+    python3 dev.py bench --readme                         # and write the table into README.md
 
 Benchmarks: ``cold`` (spawn to first tools/list over stdio, nemo-mcp vs the SDK floor and peer
 servers from PyPI), ``calls`` (tool-call overhead vs a direct HTTP request), ``condense`` (the
@@ -26,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import Row, say, table, write_results
+from benchmarks.common import Row, say, table, write_readme, write_results
 
 ALL = ("cold", "calls", "condense", "transfer", "concurrency", "hosted")
 DEFAULT_PEERS = "elevenlabs-mcp,minimax-mcp"
@@ -40,11 +41,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--only", default=",".join(ALL), help=f"comma-separated subset of {', '.join(ALL)}"
     )
     p.add_argument("--quick", action="store_true", help="tiny sizes and no peers (smoke run)")
-    p.add_argument("--runs", type=int, default=None, help="cold-start runs per subject (7)")
+    p.add_argument("--runs", type=int, default=None, help="cold-start runs per subject (11)")
     p.add_argument("--calls", type=int, default=None, help="tool calls per subject (300)")
     p.add_argument("--events", type=int, default=None, help="events in the chat stream (1e6)")
     p.add_argument("--size-mb", type=int, default=None, help="transfer file size in MB (500)")
-    p.add_argument("--transfer-runs", type=int, default=None, help="transfer runs (3)")
+    p.add_argument("--transfer-runs", type=int, default=None, help="transfer runs (5)")
+    p.add_argument(
+        "--rounds", type=int, default=None, help="interleaved rounds (condense and concurrency: 3)"
+    )
     p.add_argument("--clients", type=int, default=None, help="concurrent MCP clients (16)")
     p.add_argument("--per-client", type=int, default=None, help="calls per client (20)")
     p.add_argument(
@@ -52,17 +56,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--no-peers", action="store_true", help="skip the peer servers")
     p.add_argument("--out", default=None, help="results folder (default .benchmarks-out)")
+    p.add_argument(
+        "--readme", action="store_true", help="also write the table into README.md (full runs)"
+    )
     args = p.parse_args(argv)
     quick = args.quick
 
     def pick(value: int | None, full: int, small: int) -> int:
         return value if value is not None else (small if quick else full)
 
-    args.runs = pick(args.runs, 7, 2)
+    args.runs = pick(args.runs, 11, 2)
     args.calls = pick(args.calls, 300, 30)
     args.events = pick(args.events, 1_000_000, 20_000)
     args.size_mb = pick(args.size_mb, 500, 8)
-    args.transfer_runs = pick(args.transfer_runs, 3, 1)
+    args.transfer_runs = pick(args.transfer_runs, 5, 1)
+    args.rounds = pick(args.rounds, 3, 1)
     args.clients = pick(args.clients, 16, 3)
     args.per_client = pick(args.per_client, 20, 4)
     if args.no_peers or (quick and args.peers is None):
@@ -91,9 +99,9 @@ def main(argv: list[str]) -> int:
     plan: dict[str, Callable[[], list[Row]]] = {
         "cold": lambda: bench_cold_start.run(args.runs, args.peer_list),
         "calls": lambda: bench_calls.run(args.calls),
-        "condense": lambda: bench_condense.rows(args.events),
+        "condense": lambda: bench_condense.rows(args.events, args.rounds),
         "transfer": lambda: bench_transfer.run(args.size_mb, args.transfer_runs),
-        "concurrency": lambda: bench_concurrency.run(args.clients, args.per_client),
+        "concurrency": lambda: bench_concurrency.run(args.clients, args.per_client, args.rounds),
         "hosted": lambda: bench_hosted.run(
             clients=8 if quick else 32, per_client=3 if quick else 10, rounds=30 if quick else 300
         ),
@@ -112,6 +120,7 @@ def main(argv: list[str]) -> int:
         timings[name] = time.perf_counter() - started
     meta: dict[str, Any] = {
         "command": "python3 dev.py bench " + " ".join(argv),
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
@@ -121,6 +130,9 @@ def main(argv: list[str]) -> int:
     path = write_results(rows, meta, **({"out": _path(args.out)} if args.out else {}))
     print(table(rows))
     say(f"results: {path}  ({sum(timings.values()):.0f} s in all)")
+    if args.readme:
+        write_readme(rows, meta)
+        say("README.md: the benchmark table replaced")
     return 1 if failed else 0
 
 

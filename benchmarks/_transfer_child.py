@@ -11,15 +11,25 @@ and after the transfer; everything else (imports, the token, the session) happen
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
 
 from nemo_mcp.api.client import NemoClient
 from nemo_mcp.config import Settings
+
+FSYNC_SECONDS = [0.0]
+
+
+def _timed_fsync(fd: int, _fsync: Callable[[int], None] = os.fsync) -> None:
+    started = time.perf_counter()
+    _fsync(fd)
+    FSYNC_SECONDS[0] += time.perf_counter() - started
 
 
 def _peak_kb() -> int:
@@ -51,11 +61,18 @@ async def download(url: str, dest: str) -> dict[str, object]:
         result = await client.download(url, Path(dest), overwrite=True)
         seconds = time.perf_counter() - started
         peak = _peak_kb()
-    return {"seconds": seconds, "rss_before_kb": before, "rss_peak_kb": peak, "bytes": result.size}
+    return {
+        "seconds": seconds,
+        "rss_before_kb": before,
+        "rss_peak_kb": peak,
+        "bytes": result.size,
+        "fsync_seconds": FSYNC_SECONDS[0],
+    }
 
 
 def main(argv: list[str]) -> int:
     verb, *args = argv
+    os.fsync = _timed_fsync  # how much of a download is waiting for the disk
     if verb == "upload":
         out = anyio.run(upload, args[0], args[1], args[2])
     else:

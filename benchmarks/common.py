@@ -42,9 +42,34 @@ class Row:
     ratio: float | None = None
     notes: str = ""
     data: dict[str, Any] = field(default_factory=dict)
+    goal: float | None = None  # the most ``ratio`` may be (the issue's goals), if any
+    also: str = ""  # a further condition of the goal, in words
+    also_met: bool = True
 
     def ratio_text(self) -> str:
         return "-" if self.ratio is None else f"{self.ratio:.2f}x"
+
+    @property
+    def met(self) -> bool | None:
+        if self.goal is None or self.ratio is None:
+            return None
+        return self.ratio <= self.goal and self.also_met
+
+    def goal_text(self) -> str:
+        if self.goal is None:
+            return "-"
+        goal = f"at most {self.goal:.2f}x" + (f", {self.also}" if self.also else "")
+        verdict = "met" if self.met else "MISSED"
+        if self.ratio is not None and self.ratio > self.goal and round(self.ratio, 2) <= self.goal:
+            verdict += f" ({self.ratio:.3f}x)"  # over by less than the table shows
+        return f"{goal}: {verdict}"
+
+
+def spread(values: Sequence[float], fmt: Any) -> str:
+    """``N=5, range a-b`` for a list of measurements formatted by ``fmt``."""
+    if not values:
+        return "N=0"
+    return f"N={len(values)}, range {fmt(min(values))}-{fmt(max(values))}"
 
 
 def median(values: Sequence[float]) -> float:
@@ -71,11 +96,19 @@ def mb(n_bytes: float) -> str:
 def table(rows: Sequence[Row]) -> str:
     """The Markdown table printed at the end and pasted into the README."""
     lines = [
-        "| Benchmark | Subject | Median | Baseline (same run) | Ratio | Notes |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| Benchmark | Subject | Median | Baseline (same run) | Ratio | Goal | Notes |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
-        cells = [r.benchmark, r.subject, r.value, r.baseline, r.ratio_text(), r.notes]
+        cells = [
+            r.benchmark,
+            r.subject,
+            r.value,
+            r.baseline,
+            r.ratio_text(),
+            r.goal_text(),
+            r.notes,
+        ]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines)
 
@@ -89,6 +122,28 @@ def write_results(rows: Sequence[Row], meta: Mapping[str, Any], out: Path = OUT)
     path.write_text(text)
     (out / "bench-latest.json").write_text(text)
     return path
+
+
+README = ROOT / "README.md"
+TABLE_START = "<!-- benchmark table: written by `python3 dev.py bench --readme` -->"
+TABLE_END = "<!-- end of benchmark table -->"
+
+
+def write_readme(rows: Sequence[Row], meta: Mapping[str, Any], readme: Path = README) -> None:
+    """Replace the table between the README's markers with this run's, and say how it ran."""
+    text = readme.read_text(encoding="utf-8")
+    if TABLE_START not in text or TABLE_END not in text:
+        raise RuntimeError(f"{readme.name} has no benchmark table markers")
+    head, rest = text.split(TABLE_START, 1)
+    _, tail = rest.split(TABLE_END, 1)
+    load = meta.get("load_average")
+    how = (
+        f"Python {meta.get('python')}, {meta.get('cpus')} CPUs"
+        + (f", load average {load[0]:.1f} at the end of the run" if load else "")
+        + f"; `{meta.get('command', '').strip()}`."
+    )
+    body = f"{TABLE_START}\n{table(rows)}\n\n{how}\n{TABLE_END}"
+    readme.write_text(head + body + tail, encoding="utf-8")
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -34,6 +34,8 @@ def clean_text(text: str) -> str:
     """Strip ANSI escapes and control characters, normalise line ends; keep newlines and tabs."""
     if not text:
         return ""
+    if text.isprintable():  # the usual case: nothing below would change it (one C scan)
+        return text
     if "\x1b" in text:
         text = _ANSI.sub("", text)
     if "\r" in text:

@@ -69,4 +69,31 @@ def test_table_and_statistics() -> None:
     assert percentile([float(n) for n in range(1, 101)], 99) == 99.0
     assert percentile([5.0], 50) == 5.0
     text = table([Row("b", "s|x", "1 ms", "base", 1.5, "n")])
-    assert text.splitlines()[2] == "| b | s\\|x | 1 ms | base | 1.50x | n |"
+    assert text.splitlines()[2] == "| b | s\\|x | 1 ms | base | 1.50x | - | n |"
+    goal = table([Row("b", "s", "1 ms", "base", 1.2, "n", goal=1.25)]).splitlines()[2]
+    assert "| 1.20x | at most 1.25x: met |" in goal
+    missed = Row("b", "s", "1 ms", "base", 1.3, goal=1.25)
+    assert missed.met is False and missed.goal_text().endswith("MISSED")
+    close = Row("b", "s", "1 ms", "base", 1.054, goal=1.05)
+    assert close.ratio_text() == "1.05x" and close.goal_text().endswith("MISSED (1.054x)")
+
+
+def test_the_readme_table_is_replaced_between_its_markers(tmp_path: Path) -> None:
+    sys.path.insert(0, str(ROOT))
+    try:
+        from benchmarks.common import TABLE_END, TABLE_START, Row, write_readme
+    finally:
+        sys.path.remove(str(ROOT))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\n\nBefore.\n\n{TABLE_START}\nold table\n{TABLE_END}\n\nAfter.\n")
+    meta = {"python": "3.11.7", "cpus": 2, "load_average": (1.5, 1.0, 0.5), "command": "bench"}
+    write_readme([Row("b", "s", "1 ms", "base", 1.1, goal=1.25)], meta, readme)
+    text = readme.read_text()
+    assert "old table" not in text
+    assert text.startswith("# Title\n\nBefore.\n\n") and text.endswith("\n\nAfter.\n")
+    assert "| b | s | 1 ms | base | 1.10x | at most 1.25x: met |  |" in text
+    assert "load average 1.5" in text
+    plain = tmp_path / "PLAIN.md"
+    plain.write_text("no markers")
+    with pytest.raises(RuntimeError):
+        write_readme([], meta, plain)

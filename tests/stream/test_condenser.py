@@ -15,7 +15,7 @@ from nemo_mcp.stream.condenser import (
     TurnCondenser,
     human_tool_name,
 )
-from nemo_mcp.stream.events import HEARTBEAT, AgentEvent
+from nemo_mcp.stream.events import HEARTBEAT, AgentEvent, EventKind
 
 
 def text(t: str) -> AgentEvent:
@@ -247,15 +247,19 @@ def test_tick_before_due_is_silent() -> None:
     assert c.tick(15.0) == []
 
 
+def _event(kind: EventKind, text: str = "", tool: str = "") -> AgentEvent:
+    return AgentEvent(kind, text=text, tool=tool)
+
+
 @settings(max_examples=150)
 @given(
     st.lists(
         st.one_of(
-            st.builds(AgentEvent, st.just("text"), st.text(max_size=300)),
-            st.builds(AgentEvent, st.just("partial_text"), st.text(max_size=50)),
-            st.builds(AgentEvent, st.just("thought"), st.text(max_size=50)),
-            st.builds(AgentEvent, st.just("tool_call"), tool=st.text(max_size=30)),
-            st.builds(AgentEvent, st.just("error"), st.text(max_size=30)),
+            st.builds(_event, st.just("text"), st.text(max_size=300)),
+            st.builds(_event, st.just("partial_text"), st.text(max_size=50)),
+            st.builds(_event, st.just("thought"), st.text(max_size=50)),
+            st.builds(_event, st.just("tool_call"), tool=st.text(max_size=30)),
+            st.builds(_event, st.just("error"), st.text(max_size=30)),
             st.just(HEARTBEAT),
         ),
         max_size=40,

@@ -10,6 +10,7 @@
     attribution  the X-Skill-* headers: which skill calls, from where
     downloads    rendered files: streamed, resumed, bounded, atomic
     netguard     which hosts a download may reach
+    wire         httpx's transport, reading the network in larger pieces
 
 It knows the wire (``nemo_mcp.contract``) and the store (tokens), nothing of MCP or terminals.
 """

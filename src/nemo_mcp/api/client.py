@@ -48,6 +48,7 @@ from nemo_mcp.api.records import (
 )
 from nemo_mcp.api.retry import backoff_delay
 from nemo_mcp.api.transport import ProgressCallback, Transport, timeout
+from nemo_mcp.api.wire import default_transport
 from nemo_mcp.config import Settings
 from nemo_mcp.contract import account, paths, renders, stream, uploads
 from nemo_mcp.contract.media import mime_type
@@ -100,10 +101,11 @@ class NemoClient:
         self.store = store if store is not None else open_store(settings)
         self._attribution = attribution_for(settings).headers()
         api_url = settings.api_url.rstrip("/")
+        limits = httpx.Limits(max_connections=constants.MAX_CONNECTIONS)
         self._http = httpx.AsyncClient(
-            transport=transport,
+            transport=transport if transport is not None else default_transport(limits),
             timeout=timeout(constants.READ_TIMEOUT),
-            limits=httpx.Limits(max_connections=constants.MAX_CONNECTIONS),
+            limits=limits,
             follow_redirects=False,
             headers={"User-Agent": f"nemo-mcp/{__version__}"},
         )

@@ -109,6 +109,7 @@ class EmulatorServer:
         config = uvicorn.Config(
             self.app,
             http=tracked_protocol(self.emulator.connections),
+            loop="asyncio",  # the connection tracking needs asyncio transports, not uvloop's
             ws="none",
             lifespan="on",
             log_config=None,

@@ -100,7 +100,13 @@ def build_hosted(settings: Settings, options: HostedOptions) -> tuple[MCPServer,
         validate_token_resource=False,  # the verifiers check audience themselves
     )
     mcp = build_server(
-        settings, studio_factory=studios_factory, bus=bus, auth=auth, token_verifier=verifier
+        settings,
+        studio_factory=studios_factory,
+        bus=bus,
+        studio_at_start=True,  # readiness, upload links and metrics read the studios
+        save_tool_list=False,  # nothing on the server's disk
+        auth=auth,
+        token_verifier=verifier,
     )
     assert settings.token_key is not None  # HostedOptions.from_env insists on one
     links = UploadLinks(settings.token_key, options.public_url.rsplit("/", 1)[0])

@@ -10,4 +10,7 @@ arguments   refused arguments, told in words
 context     what a handler takes from its request: the studio, progress
 base        the SDK server with one error path, compact schemas, cache hints
 hostrules   which Host and Origin headers ``serve --http`` answers
+catalog     the tools/list answer, saved between runs
+slot        the studio, opened off the start-up path
+stdio       stdio on the event loop's own pipes
 """

@@ -40,7 +40,6 @@ from mcp.types import (
 from nemo_mcp.config import Settings
 from nemo_mcp.faces import Tool
 from nemo_mcp.mcp.context import studio_in, studio_of
-from nemo_mcp.mcp.results import resource_errors
 
 log = logging.getLogger(__name__)
 
@@ -234,9 +233,10 @@ def storyboard_blocks(render_id: str, file: Path) -> list[ContentBlock]:
 
 
 def add_app(mcp: MCPServer) -> None:
-    """Register the storyboard resource and bind the app's tools (the app's own resource comes
-    with the extension: :func:`apps_extension`)."""
-    mcp.middleware.append(BindAppForAppHosts())
+    """Register the storyboard resource (the app's own resource comes with the extension,
+    :func:`apps_extension`; the server binds the app's tools with :class:`BindAppForAppHosts`
+    from the start, since it may answer ``tools/list`` before registering anything)."""
+    from nemo_mcp.mcp.results import resource_errors
 
     @mcp.resource(
         STORYBOARD,

@@ -7,18 +7,24 @@ arguments that fail the input schema, an unknown tool name, a ``NemoError`` that
 or a crash. Each becomes the same readable error result (``results.error_result``) instead of
 the SDK's raw text (``Error executing tool ...: 1 validation error for ...``). ``MCPError`` (a
 protocol error) and an ``InputRequiredResult`` (a resolver asking the client) pass through.
+
+Start-up stays light: the tools, resources and prompts are registered by ``defer``-ed
+installers that run on the first request needing them, ``tools/list`` answers from the saved
+catalog (``catalog``) when it is current, and the studio opens in its slot (``slot``) when a
+call needs it or shortly after the first ``tools/list``.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from importlib import resources
 from typing import Any
 
 from mcp.server.caching import CacheableMethod, CacheHint
 from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context, Icon, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.shared.exceptions import MCPError
@@ -27,14 +33,18 @@ from mcp.types import (
     CompleteRequestParams,
     CompleteResult,
     Completion,
+    GetPromptResult,
     InputRequiredResult,
+    Prompt,
+    Resource,
+    ResourceTemplate,
     Tool,
 )
-from pydantic import ValidationError
+from pydantic import AnyUrl, ValidationError
 
 from nemo_mcp.errors import InternalError, NemoError
-from nemo_mcp.mcp.arguments import invalid_arguments, unknown_tool
-from nemo_mcp.mcp.results import error_result
+from nemo_mcp.mcp.catalog import Catalog
+from nemo_mcp.mcp.slot import StudioSlot
 
 log = logging.getLogger(__name__)
 
@@ -93,30 +103,99 @@ def compact_schema(schema: Any, *, output: bool = False) -> Any:
 
 
 class NemoMCPServer(MCPServer[Any]):
+    def __init__(self, *args: Any, catalog: Catalog | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.catalog = catalog  # the saved tools/list answer, if any
+        self._installers: list[Callable[[], None]] = []
+        self._listed: list[Tool] | None = None
+        self.on_listing: Callable[[], None] | None = None  # after each tools/list
+
+    def defer(self, install: Callable[[], None]) -> None:
+        """Run ``install`` (registering tools, resources, prompts) on the first request that
+        needs what it registers, instead of at start-up."""
+        self._installers.append(install)
+
+    def _install(self) -> None:
+        while self._installers:
+            self._installers.pop(0)()
+
     async def list_tools(self) -> list[Tool]:
-        """The tools, with compact schemas (a third of the bytes)."""
-        tools = await super().list_tools()
-        return [
-            tool.model_copy(
-                update={
-                    "input_schema": compact_schema(tool.input_schema),
-                    "output_schema": compact_schema(tool.output_schema, output=True),
-                }
-            )
-            for tool in tools
-        ]
+        """The tools, with compact schemas (a third of the bytes), built once per process and
+        saved between runs (``catalog``)."""
+        tools = self._listed
+        if tools is None:
+            saved = self.catalog.load() if self.catalog is not None else None
+            if saved is not None:
+                tools = [Tool.model_validate(t) for t in saved]
+            else:
+                self._install()
+                tools = [
+                    tool.model_copy(
+                        update={
+                            "input_schema": compact_schema(tool.input_schema),
+                            "output_schema": compact_schema(tool.output_schema, output=True),
+                        }
+                    )
+                    for tool in await super().list_tools()
+                ]
+                if self.catalog is not None:
+                    self.catalog.save([t.model_dump(mode="json", by_alias=True) for t in tools])
+            self._listed = tools
+        if self.on_listing is not None:
+            self.on_listing()
+        return list(tools)
+
+    def _tool_input_schema(self, name: str) -> dict[str, Any] | None:
+        self._install()
+        return super()._tool_input_schema(name)
+
+    async def list_resources(self) -> list[Resource]:
+        self._install()
+        return await super().list_resources()
+
+    async def list_resource_templates(self) -> list[ResourceTemplate]:
+        self._install()
+        return await super().list_resource_templates()
+
+    async def read_resource(
+        self, uri: AnyUrl | str, context: Context[Any, Any] | None = None
+    ) -> Iterable[ReadResourceContents] | InputRequiredResult:
+        self._install()
+        await _studio_ready(context)
+        return await super().read_resource(uri, context)
+
+    async def list_prompts(self) -> list[Prompt]:
+        self._install()
+        return await super().list_prompts()
+
+    async def get_prompt(
+        self,
+        name: str,
+        arguments: dict[str, Any] | None = None,
+        context: Context[Any, Any] | None = None,
+    ) -> GetPromptResult | InputRequiredResult:
+        self._install()
+        return await super().get_prompt(name, arguments, context)
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
+        from nemo_mcp.mcp.results import error_result
+
+        self._install()
         try:
+            await _studio_ready(context)
             return await super().call_tool(name, arguments, context)
         except MCPError:
             raise
         except ToolError as exc:
             return error_result(await self._explain(name, exc))
+        except NemoError as err:  # the studio could not open
+            return error_result(err)
 
     async def _explain(self, name: str, exc: ToolError) -> NemoError:
+        from nemo_mcp.mcp.arguments import invalid_arguments, unknown_tool
+
         cause = exc.__cause__
         tools = await self.list_tools()
         if isinstance(cause, ValidationError) and not isinstance(exc, UnexpectedToolError):
@@ -162,3 +241,13 @@ class NemoMCPServer(MCPServer[Any]):
             "completion/complete", CompleteRequestParams, handler
         )
         return fn
+
+
+async def _studio_ready(context: Context[Any, Any] | None) -> None:
+    """Open the request's studio before its handler runs (the handler reads it without
+    waiting, ``context.studio_of``)."""
+    if context is None or context._request_context is None:
+        return
+    slot = context._request_context.lifespan_context
+    if isinstance(slot, StudioSlot):
+        await slot.get()

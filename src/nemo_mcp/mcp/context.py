@@ -1,5 +1,6 @@
-"""What a tool or resource handler takes from its request: the studio (opened by the server's
-lifespan), and a relay from studio progress notes to MCP progress notifications."""
+"""What a tool or resource handler takes from its request: the studio (in the slot the server's
+lifespan yields, opened before the handler runs), and a relay from studio progress notes to MCP
+progress notifications."""
 
 from __future__ import annotations
 
@@ -8,23 +9,27 @@ from typing import TYPE_CHECKING, Any, cast
 
 from mcp.server.mcpserver import Context
 
-from nemo_mcp.studio.views import Progress
+from nemo_mcp.mcp.slot import StudioSlot
 
 if TYPE_CHECKING:
     from nemo_mcp.studio.facade import Studio
+    from nemo_mcp.studio.views import Progress
 
 log = logging.getLogger(__name__)
 
 
 def studio_in(state: Any) -> Studio:
-    """The studio a request works with, from the server's lifespan state: the studio itself,
-    or (hosted) the one its authenticated user owns (``studio_for_request``)."""
+    """The studio a request works with, from the server's lifespan state (the slot, opened
+    before the handler runs): the studio itself, or (hosted) the one its authenticated user
+    owns (``studio_for_request``)."""
+    if isinstance(state, StudioSlot):
+        state = state.studio
     choose = getattr(state, "studio_for_request", None)
     return cast("Studio", choose() if choose is not None else state)
 
 
 def studio_of(ctx: Context) -> Studio:
-    """The studio a request works with."""
+    """The studio a request works with (the server opened it before calling the handler)."""
     return studio_in(ctx.request_context.lifespan_context)
 
 

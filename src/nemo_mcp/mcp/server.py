@@ -4,18 +4,20 @@ HTTP.
 Tools (``tools``), resources (``resources``), prompts (``prompts``) and completion
 (``completion``) are thin over the studio (``nemo_mcp.studio``): validate, call, format. Every
 result has a text for the model and structured content for programs, and every failure becomes
-the same readable error result (``results``, ``base``). The studio itself is imported only when
-the server starts serving (its lifespan), so building the server and listing its tools stay
-light.
+the same readable error result (``results``, ``base``). Start-up is light: the tools, resources
+and prompts register on first use, ``tools/list`` answers from the saved catalog, and the studio
+opens in the background (``slot``) when a call needs it or after the first ``tools/list``.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
+import anyio
 from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import MCPServer
 from mcp.server.subscriptions import InMemorySubscriptionBus, ResourceUpdated, SubscriptionBus
@@ -24,14 +26,12 @@ from mcp.types import CompleteRequestParams, Completion
 from nemo_mcp import __version__
 from nemo_mcp.config import Settings
 from nemo_mcp.faces import Tool
-from nemo_mcp.manifest import load_manifest
-from nemo_mcp.mcp import resources
-from nemo_mcp.mcp.apps import add_app, apps_extension
+from nemo_mcp.manifest import load_manifest, manifests_dir
+from nemo_mcp.mcp.apps import BindAppForAppHosts, apps_extension
 from nemo_mcp.mcp.base import CACHE_HINTS, NemoMCPServer, server_icons
-from nemo_mcp.mcp.completion import client_roots, complete
+from nemo_mcp.mcp.catalog import Catalog
 from nemo_mcp.mcp.context import studio_in
-from nemo_mcp.mcp.prompts import add_prompts
-from nemo_mcp.mcp.tools import add_tools, roots_to_paths
+from nemo_mcp.mcp.slot import StudioSlot
 
 if TYPE_CHECKING:
     from nemo_mcp.studio.facade import Studio
@@ -69,21 +69,28 @@ def build_server(
     *,
     studio_factory: StudioFactory | None = None,
     bus: SubscriptionBus | None = None,
+    studio_at_start: bool = False,
+    save_tool_list: bool = True,
     **server_options: Any,
 ) -> MCPServer:
     """Create the MCP server. ``studio_factory(settings)`` must return an async context manager
     yielding a Studio (tests inject one with a short poll interval; hosted mode, the worker's
     studios). ``server_options`` go to the SDK's server (hosted mode: ``auth`` and
     ``token_verifier``). ``bus`` carries resource updates to listeners (default: this process's
-    own; hosted workers share one through Redis)."""
+    own; hosted workers share one through Redis). ``studio_at_start``: open the studio as the
+    server starts (hosted mode: readiness and upload links need it), not off the start-up path
+    (``slot``). ``save_tool_list``: keep the ``tools/list`` answer in the state folder between
+    runs (``catalog``; hosted mode keeps nothing on the server's disk)."""
     settings = settings or Settings.from_env()
     manifest = load_manifest(settings.skill)
     bus = bus if bus is not None else InMemorySubscriptionBus()
 
     @asynccontextmanager
-    async def lifespan(server: MCPServer) -> AsyncIterator[Studio]:
+    async def lifespan(server: MCPServer) -> AsyncIterator[StudioSlot]:
         factory = studio_factory or _open_studio
-        async with factory(settings) as studio:
+
+        def on_open(studio: Studio) -> None:
+            from nemo_mcp.mcp import resources
 
             async def publish(session_id: str) -> None:
                 renders = studio.store.list_renders(session_id)[:RECENT_RENDERS_ANNOUNCED]
@@ -91,7 +98,17 @@ def build_server(
                     await bus.publish(ResourceUpdated(uri=uri))
 
             studio.on_change(publish)
-            yield studio
+
+        slot = StudioSlot(lambda: factory(settings), on_open)
+        if studio_at_start:
+            slot.want()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(slot.keep)
+            mcp.on_listing = lambda: slot.want(soon=True)
+            try:
+                yield slot
+            finally:
+                slot.close()
 
     mcp = NemoMCPServer(
         SERVER_NAME,
@@ -106,19 +123,35 @@ def build_server(
         subscriptions=bus,
         log_level=_log_level(settings.log_level),
         extensions=[apps_extension(settings)],
+        catalog=Catalog(settings.home, settings.skill, manifests_dir()) if save_tool_list else None,
         **server_options,
     )
-    add_tools(mcp, manifest)
-    resources.add_resources(mcp)
-    add_app(mcp)
-    add_prompts(mcp, manifest.prompts)
+    # at once: a tools/list answered from the catalog must still bind the app's tools
+    mcp.middleware.append(BindAppForAppHosts())
+
+    def install() -> None:
+        from nemo_mcp.mcp import resources
+        from nemo_mcp.mcp.apps import add_app
+        from nemo_mcp.mcp.prompts import add_prompts
+        from nemo_mcp.mcp.tools import add_tools
+
+        add_tools(mcp, manifest)
+        resources.add_resources(mcp)
+        add_app(mcp)
+        add_prompts(mcp, manifest.prompts)
+
+    mcp.defer(install)
 
     @mcp.completer
     async def complete_argument(
         ctx: ServerRequestContext[Any, Any], params: CompleteRequestParams
     ) -> Completion:
+        from nemo_mcp.mcp.completion import client_roots, complete
+        from nemo_mcp.mcp.tools import roots_to_paths
+
         folders = [*settings.allowed_dirs, *(roots_to_paths(await client_roots(ctx)) or [])]
         arg = params.argument
+        await ctx.lifespan_context.get()  # the slot: open the studio first
         return await complete(
             studio_in(ctx.lifespan_context),
             manifest.prompts,
@@ -143,17 +176,37 @@ def serve(
 
     Over HTTP, only the Host and Origin headers ``hostrules`` allows are answered."""
     server = build_server(settings)
+    # Everything imported so far (the SDK, pydantic's schemas: ~100,000 objects) lives as long
+    # as the process: out of the cyclic collector's sight, a full collection no longer walks
+    # it (tens of milliseconds each, a latency spike every few hundred calls).
+    gc.freeze()
     if not http:
-        server.run()
+        from nemo_mcp.mcp.stdio import serve_stdio
+
+        anyio.run(serve_stdio, server)
         return
     from nemo_mcp.mcp.hostrules import security_settings
 
     security = security_settings(host, port, allowed_hosts or ())
-    server.run(
-        "streamable-http",
-        host=host,
-        port=port,
-        stateless_http=True,
-        json_response=False,
-        transport_security=security,
-    )
+
+    async def run_http() -> None:
+        await server.run_streamable_http_async(
+            host=host,
+            port=port,
+            stateless_http=True,
+            json_response=False,
+            transport_security=security,
+        )
+
+    anyio.run(run_http, backend_options=loop_options())
+
+
+def loop_options() -> dict[str, Any]:
+    """uvloop where it is installed (a dependency except on Windows): a faster event loop for
+    ``serve --http``. Not for stdio, where importing it would cost more start-up time than a
+    session's few messages gain."""
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return {}
+    return {"use_uvloop": True}

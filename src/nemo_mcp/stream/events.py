@@ -19,8 +19,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NamedTuple
+
+import msgspec
 
 from nemo_mcp.contract.stream import (
     ERROR,
@@ -57,8 +58,7 @@ EventKind = Literal[
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class AgentEvent:
+class AgentEvent(NamedTuple):
     """One normalised thing that happened in the stream.
 
     - ``text`` / ``partial_text`` / ``thought``: ``text`` holds the (delta) text;
@@ -70,6 +70,7 @@ class AgentEvent:
     - ``unknown``: ``text`` is a short preview of what was not understood.
 
     Every string here is untrusted text from the network: clean it before showing it.
+    A named tuple: the stream makes one or more per frame, and a tuple is the cheapest to make.
     """
 
     kind: EventKind
@@ -81,7 +82,7 @@ class AgentEvent:
     partial: bool = False
     long_running: bool = False
     failed: bool = False
-    payload: Any = field(default=None, hash=False)
+    payload: Any = None
 
 
 HEARTBEAT: Final = AgentEvent("heartbeat")
@@ -135,10 +136,23 @@ def parse_frame(frame: SSEFrame) -> list[AgentEvent]:
     return parse_data(stripped)
 
 
+_decode = msgspec.json.Decoder().decode
+
+
+def load_json(text: str) -> Any:
+    """``json.loads(text)``, faster: msgspec decodes it (about twice as fast); what msgspec
+    refuses (``NaN``, numbers beyond 64 bits, lone surrogates, bad JSON) goes to ``json.loads``,
+    so the result, or the error, is always the standard library's."""
+    try:
+        return _decode(text)
+    except (ValueError, RecursionError):
+        return json.loads(text)
+
+
 def parse_data(text: str) -> list[AgentEvent]:
     """Parse the joined ``data`` of one frame (already known not to be a bare heartbeat)."""
     try:
-        obj = json.loads(text)
+        obj = load_json(text)
     except (ValueError, RecursionError):
         match = _FSTRING_ERROR.match(text)
         if match:
@@ -192,10 +206,10 @@ def _error_message(value: Any) -> tuple[str, str]:
 
 
 def _parse_object(obj: Any) -> list[AgentEvent]:
-    if not isinstance(obj, dict):
+    if type(obj) is not dict:
         return [AgentEvent("unknown", text=_str(obj)[:_PREVIEW_CHARS])]
     kind = obj.get(TYPE)
-    if isinstance(kind, str) and not isinstance(obj.get("content"), Mapping):
+    if type(kind) is str and type(obj.get("content")) is not dict:
         return _parse_typed(obj, kind)
     if ERROR in obj:
         return [_parse_error_frame(obj)]
@@ -268,30 +282,46 @@ def _state_event(delta: Mapping[Any, Any]) -> AgentEvent:
     return AgentEvent("state_delta", keys=keys, payload=delta)
 
 
-def _parse_adk(obj: Mapping[str, Any]) -> list[AgentEvent]:
+_CALL_CAMEL, _CALL_SNAKE = FUNCTION_CALL
+_RESPONSE_CAMEL, _RESPONSE_SNAKE = FUNCTION_RESPONSE
+_LONG_CAMEL, _LONG_SNAKE = LONG_RUNNING_TOOL_IDS
+_DELTA_CAMEL, _DELTA_SNAKE = STATE_DELTA
+_CODE_CAMEL, _CODE_SNAKE = ERROR_CODE
+
+
+def _either(obj: dict[str, Any], camel: str, snake: str) -> Any:
+    value = obj.get(camel)
+    return obj.get(snake) if value is None else value
+
+
+def _parse_adk(obj: dict[str, Any]) -> list[AgentEvent]:
+    # The hot path of the whole stream (most frames are ADK events): decoded JSON holds only
+    # dicts and lists, so plain type checks replace the Mapping checks used elsewhere.
     events: list[AgentEvent] = []
     partial = obj.get("partial") is True
-    long_running_ids = _get(obj, *LONG_RUNNING_TOOL_IDS)
-    long_running = (
-        {str(x) for x in long_running_ids if isinstance(x, str)}
-        if isinstance(long_running_ids, list)
-        else set()
-    )
     content = obj.get("content")
-    if isinstance(content, Mapping):
+    if type(content) is dict:
         parts = content.get("parts")
-        if isinstance(parts, list):
+        if type(parts) is list:
             texts: list[str] = []
             thoughts: list[str] = []
             calls: list[AgentEvent] = []
+            long_running: set[str] | None = None
             for part in parts:
-                if not isinstance(part, Mapping):
+                if type(part) is not dict:
                     continue
                 text = part.get("text")
-                if isinstance(text, str):
+                if type(text) is str:
                     (thoughts if part.get("thought") is True else texts).append(text)
-                call = _get(part, *FUNCTION_CALL)
-                if isinstance(call, Mapping):
+                    if len(part) == 1:
+                        continue  # a text part, nothing else to look for
+                call = _either(part, _CALL_CAMEL, _CALL_SNAKE)
+                if type(call) is dict:
+                    if long_running is None:
+                        ids = _either(obj, _LONG_CAMEL, _LONG_SNAKE)
+                        long_running = (
+                            {x for x in ids if type(x) is str} if type(ids) is list else set()
+                        )
                     call_id = _str(call.get("id"))
                     calls.append(
                         AgentEvent(
@@ -303,8 +333,8 @@ def _parse_adk(obj: Mapping[str, Any]) -> list[AgentEvent]:
                             long_running=bool(call_id) and call_id in long_running,
                         )
                     )
-                response = _get(part, *FUNCTION_RESPONSE)
-                if isinstance(response, Mapping):
+                response = _either(part, _RESPONSE_CAMEL, _RESPONSE_SNAKE)
+                if type(response) is dict:
                     body = response.get("response")
                     calls.append(
                         AgentEvent(
@@ -319,21 +349,20 @@ def _parse_adk(obj: Mapping[str, Any]) -> list[AgentEvent]:
             if thoughts:
                 events.append(AgentEvent("thought", text="".join(thoughts), partial=partial))
             if texts:
-                joined = "".join(texts)
+                joined = texts[0] if len(texts) == 1 else "".join(texts)
                 if partial:
                     events.append(AgentEvent("partial_text", text=joined, partial=True))
                 else:
                     events.append(AgentEvent("text", text=joined))
-            events.extend(calls)
+            if calls:
+                events.extend(calls)
     actions = obj.get("actions")
-    delta = None
-    if isinstance(actions, Mapping):
-        delta = _get(actions, *STATE_DELTA)
+    delta = _either(actions, _DELTA_CAMEL, _DELTA_SNAKE) if type(actions) is dict else None
     if delta is None:
-        delta = _get(obj, *STATE_DELTA)
-    if isinstance(delta, Mapping) and delta:
+        delta = _either(obj, _DELTA_CAMEL, _DELTA_SNAKE)
+    if delta and isinstance(delta, Mapping):
         events.append(_state_event(delta))
-    code = _get(obj, *ERROR_CODE)
+    code = _either(obj, _CODE_CAMEL, _CODE_SNAKE)
     if code not in (None, "", 0, False):
         message = _str(_get(obj, *ERROR_MESSAGE)).strip()
         code_text = _str(code)

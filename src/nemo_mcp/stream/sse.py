@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator, AsyncIterable
-from dataclasses import dataclass
-from typing import NoReturn
+from typing import NamedTuple, NoReturn
 
 import anyio
 
@@ -47,13 +46,13 @@ _BOM = b"\xef\xbb\xbf"
 _MAX_RETRY_DIGITS = 12
 
 
-@dataclass(frozen=True, slots=True)
-class SSEFrame:
+class SSEFrame(NamedTuple):
     """One dispatched event, or one comment line.
 
     ``data`` is the joined ``data:`` lines (``""`` for a bare ``data:``) or ``None`` when the
     block had no data line (comments, field-only blocks). ``id`` is the ``id:`` field of this
     block, if any; the decoder's ``last_event_id`` keeps the most recent one across blocks.
+    A named tuple: one is made per frame, and a tuple is the cheapest to make.
     """
 
     data: str | None = None
@@ -172,6 +171,43 @@ class SSEDecoder:
                 chunk = chunk[1:]
                 if not chunk:
                     return frames
+        if self._first_line or b"\r" in chunk:
+            self._feed_lines(chunk, frames)
+            return frames
+        # The usual stream: LF line ends only. Split on them, and take the common lines (a
+        # "data: " line, the empty line ending an event) without the general line parser.
+        lines = chunk.split(b"\n")
+        last = lines.pop()  # the unterminated rest (b"" when the chunk ends a line)
+        max_line = self.max_line_bytes
+        line_buf = self._line
+        try:
+            for line in lines:
+                if line_buf:
+                    if len(line_buf) + len(line) > max_line:
+                        self._fail_line(frames)
+                    line_buf += line
+                    line = bytes(line_buf)
+                    line_buf.clear()
+                elif len(line) > max_line:
+                    self._fail_line(frames)
+                if not line:
+                    if self._fields:
+                        self._dispatch(frames)
+                elif line[:6] == b"data: ":
+                    self._add_data(line[6:], frames)
+                else:
+                    self._process_line(line, frames)
+            if last:
+                if len(line_buf) + len(last) > max_line:
+                    self._fail_line(frames)
+                line_buf += last
+        except SSELimitError:
+            self._fail(line_buf)
+            raise
+        return frames
+
+    def _feed_lines(self, chunk: bytes, frames: list[SSEFrame]) -> None:
+        """Any line ends (CR, LF, CRLF, even split across chunks), and the first line's BOM."""
         pieces = chunk.splitlines(keepends=True)
         last = pieces[-1]
         complete = last[-1] in (0x0A, 0x0D)
@@ -199,11 +235,13 @@ class SSEDecoder:
                     self._fail_line(frames)
                 line_buf += last
         except SSELimitError:
-            self._closed = True
-            self._reset_event()
-            line_buf.clear()
+            self._fail(line_buf)
             raise
-        return frames
+
+    def _fail(self, line_buf: bytearray) -> None:
+        self._closed = True
+        self._reset_event()
+        line_buf.clear()
 
     def close(self) -> list[SSEFrame]:
         """End of stream: flush an unterminated last line and any pending event."""
@@ -247,15 +285,7 @@ class SSEDecoder:
             if value[:1] == b" ":
                 value = value[1:]
         if name == b"data":
-            size = self._data_bytes + len(value) + (1 if self._data else 0)
-            if size > self.max_event_bytes:
-                raise SSELimitError(
-                    f"An agent stream event is larger than {self.max_event_bytes} bytes.",
-                    frames=frames,
-                )
-            self._data.append(value)
-            self._data_bytes = size
-            self._fields = True
+            self._add_data(value, frames)
         elif name == b"event":
             self._event = value.decode("utf-8", "replace")
             self._fields = True
@@ -270,12 +300,30 @@ class SSEDecoder:
             self._fields = True
         # any other field name is ignored, as the SSE rules require
 
+    def _add_data(self, value: bytes, frames: list[SSEFrame]) -> None:
+        size = self._data_bytes + len(value) + (1 if self._data else 0)
+        if size > self.max_event_bytes:
+            raise SSELimitError(
+                f"An agent stream event is larger than {self.max_event_bytes} bytes.",
+                frames=frames,
+            )
+        self._data.append(value)
+        self._data_bytes = size
+        self._fields = True
+
     def _dispatch(self, frames: list[SSEFrame]) -> None:
         if not self._fields:
             return
-        data = b"\n".join(self._data).decode("utf-8", "replace") if self._data else None
-        frames.append(SSEFrame(data=data, event=self._event, id=self._id, retry=self._retry))
-        self._reset_event()
+        parts = self._data
+        data = None
+        if parts:
+            data = (parts[0] if len(parts) == 1 else b"\n".join(parts)).decode("utf-8", "replace")
+            self._data = []
+        frames.append(SSEFrame(data, self._event, self._id, self._retry))
+        self._data_bytes = 0
+        self._event = self._id = None
+        self._retry = None
+        self._fields = False
 
     def _reset_event(self) -> None:
         self._data = []

@@ -1,0 +1,116 @@
+"""The HTTP transport under the client: httpx's own, reading the network in larger pieces.
+
+httpcore reads a response 64 KB at a time, and every read passes through h11 and the event
+loop: for a 500 MB download that is ~7,600 trips, a good part of the time it takes. This transport
+is httpx's ``AsyncHTTPTransport`` with the same connection pool settings, over a network backend
+whose reads take up to :data:`READ_SIZE` at once (a read returns what the socket holds, up to
+that). Behind a proxy from the environment the client keeps httpx's default transport, so the
+proxy settings apply exactly as httpx applies them.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import ssl
+import typing
+import urllib.request
+
+import httpcore
+import httpx
+
+READ_SIZE = 1024 * 1024
+
+
+class _Stream(httpcore.AsyncNetworkStream):
+    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
+        self._inner = inner
+        self._socket: socket.socket | None = inner.get_extra_info("socket")
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return await self._inner.read(max(max_bytes, READ_SIZE), timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        await self._inner.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        return _Stream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> typing.Any:
+        # The pool asks whether each idle connection is readable (closed by the server) every
+        # time it assigns a request; anyio's answer rebuilds a table of attributes each time.
+        if info == "is_readable" and self._socket is not None:
+            return _readable(self._socket)
+        return self._inner.get_extra_info(info)
+
+
+def _readable(sock: socket.socket) -> bool:
+    """Whether ``recv`` would return at once (data, or the b"" of a closed connection)."""
+    fd = sock.fileno()
+    if fd < 0:
+        return True
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(0))
+    return bool(select.select([fd], [], [], 0)[0])
+
+
+class _Backend(httpcore.AsyncNetworkBackend):
+    def __init__(self) -> None:
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        stream = await self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+        return _Stream(stream)
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        return _Stream(await self._inner.connect_unix_socket(path, timeout, socket_options))
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+class LargeReadTransport(httpx.AsyncHTTPTransport):
+    """``httpx.AsyncHTTPTransport`` (certificates from the environment as httpx finds them)
+    whose connection pool reads up to :data:`READ_SIZE` at a time."""
+
+    def __init__(self, limits: httpx.Limits) -> None:
+        # Not super().__init__(): it would build a pool (loading the certificates, tens of
+        # milliseconds) only for this one to replace it; the pool is all the parent keeps.
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=True),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=_Backend(),
+        )
+
+
+def default_transport(limits: httpx.Limits) -> httpx.AsyncBaseTransport | None:
+    """The transport for a client given none: ours, or None (httpx's) when the environment
+    names a proxy."""
+    proxies = urllib.request.getproxies()  # what httpx reads too
+    if any(key in proxies for key in ("http", "https", "all")):
+        return None
+    return LargeReadTransport(limits)
