@@ -116,6 +116,9 @@ def main(argv: list[str]) -> int:
             rows.extend(plan[name]())
         except Exception as err:  # one broken benchmark must not hide the others
             failed = True
+            while isinstance(err, ExceptionGroup) and len(err.exceptions) == 1:
+                err = err.exceptions[0]  # say what failed, not that a task group did
+            say(f"{name}: failed: {type(err).__name__}: {err}"[:2000])
             rows.append(Row(name, "-", "failed", notes=f"{type(err).__name__}: {err}"[:300]))
         timings[name] = time.perf_counter() - started
     meta: dict[str, Any] = {
