@@ -134,7 +134,7 @@ class NemoApps(Apps):
         try:  # extra pictures for the app: never a reason to lose the result itself
             raw = studio_in(ctx.lifespan_context).cached_state(session_id) if session_id else None
             view = clip_timeline(raw, str(session_id)) if raw is not None else None
-            sheet = _sheet_layout(result.structured_content)
+            sheet = await anyio.to_thread.run_sync(_sheet_layout, result.structured_content)
         except Exception:
             log.warning("no timeline for the app", exc_info=True)
             return result
