@@ -84,8 +84,21 @@ async def test_a_user_makes_a_video_and_gets_its_url(
         assert export.data["url"].startswith("http") and not export.data.get("file")
         links = [c for c in export.result.content if isinstance(c, types.ResourceLink)]
         assert str(links[0].uri) == export.data["url"]  # the video, by its URL
-        posters = [c for c in export.result.content if isinstance(c, types.ImageContent)]
-        assert len(posters) == 1 and base64.b64decode(posters[0].data)[:2] == b"\xff\xd8"
+        rid = export.data["render_id"]
+        assert [str(link.uri) for link in links[1:]] == [
+            f"nemo://renders/{rid}/storyboard.png",
+            f"nemo://renders/{rid}",
+        ]
+        images = [c for c in export.result.content if isinstance(c, types.ImageContent)]
+        assert [i.mime_type for i in images] == ["image/jpeg", "image/png"]  # poster, storyboard
+        assert base64.b64decode(images[0].data)[:2] == b"\xff\xd8"
+        board = base64.b64decode(images[1].data)
+        _is_a_storyboard(board, one.root / "hosted-storyboard.png")
+        # the storyboard resource, drawn from the URL too (made once: the same sheet)
+        read = await client.read_resource(f"nemo://renders/{rid}/storyboard.png")
+        blob = read.contents[0]
+        assert isinstance(blob, types.BlobResourceContents) and blob.mime_type == "image/png"
+        assert base64.b64decode(blob.blob) == board
         # the bearer was checked with NemoVideo once: more requests do not check it again
         checks = requests_to(emu, "credits")
         for _ in range(5):
@@ -94,6 +107,19 @@ async def test_a_user_makes_a_video_and_gets_its_url(
     assert render_submits(emu) >= 1
     assert token not in one.logs()
     assert not (one.root / "home").exists()  # nothing on the server's disk
+
+
+def _is_a_storyboard(png: bytes, keep: Path) -> None:
+    """A PNG contact sheet of several distinct, non-black frames (kept in ``keep`` to look at)."""
+    import io
+
+    from PIL import Image, ImageStat
+
+    keep.write_bytes(png)
+    sheet = Image.open(io.BytesIO(png))
+    assert sheet.format == "PNG" and sheet.width > 400 and sheet.height > 150
+    luma = ImageStat.Stat(sheet.convert("L"))
+    assert luma.mean[0] > 20 and luma.stddev[0] > 10  # pictures, not a dark empty sheet
 
 
 def test_operations_endpoints(one: Cluster) -> None:

@@ -217,3 +217,6 @@ def test_a_one_time_key_is_used_once_per_user(store: SQLStore) -> None:
     assert alice.first_use("ticket-1")
     assert not alice.first_use("ticket-1")
     assert bob.first_use("ticket-1")  # users apart
+    bob.forget_use("ticket-1")  # bob's use stored nothing: his key works again, alice's not
+    assert not alice.first_use("ticket-1")
+    assert bob.first_use("ticket-1")

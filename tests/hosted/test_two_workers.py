@@ -146,6 +146,7 @@ async def test_a_user_never_reaches_another_users_work(
                 f"nemo://sessions/{sid}/timeline",
                 f"nemo://sessions/{sid}/draft",
                 f"nemo://renders/{rid}",
+                f"nemo://renders/{rid}/storyboard.png",
             ):
                 try:
                     text = await b.read(uri)

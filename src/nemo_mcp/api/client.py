@@ -13,13 +13,14 @@
   retried with backoff; POSTs only when the failure provably happened before anything was sent.
 - ``POST /run_sse`` is sent once. ``submit_render`` is never repeated after it was sent: a lost
   answer raises ``AmbiguousSubmitError`` so the caller can look the render id up first.
-- Uploads stream from plain file objects (constant memory), the handles ``files`` checked;
+- Uploads stream from plain file objects (constant memory), the handles ``files`` checked,
+  or from an async stream passed on chunk by chunk (``multipart``);
   downloads are ``downloads.Downloader``'s (bounded, resumed, atomic, public hosts only).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, ExitStack
 from pathlib import Path
 from types import TracebackType
@@ -33,6 +34,7 @@ from nemo_mcp.api.attribution import attribution_for
 from nemo_mcp.api.auth import Sleep, TokenProvider
 from nemo_mcp.api.downloads import Downloader, DownloadProgress
 from nemo_mcp.api.failures import actionable
+from nemo_mcp.api.multipart import FileParts, StreamedBody, file_parts, streamed_part
 from nemo_mcp.api.netguard import AddressGuard
 from nemo_mcp.api.records import (
     Credits,
@@ -51,7 +53,6 @@ from nemo_mcp.api.transport import ProgressCallback, Transport, timeout
 from nemo_mcp.api.wire import default_transport
 from nemo_mcp.config import Settings
 from nemo_mcp.contract import account, paths, renders, stream, uploads
-from nemo_mcp.contract.media import mime_type
 from nemo_mcp.errors import (
     AmbiguousSubmitError,
     APIError,
@@ -247,31 +248,37 @@ class NemoClient:
         """
         if not items:
             raise InvalidInputError("No files to upload.")
-        sid = check_id(session_id, "session")
+        check_id(session_id, "session")
         with ExitStack() as stack:
-            files: list[tuple[str, tuple[str, IO[bytes], str]]] = []
-            for raw in items:
-                if isinstance(raw, tuple):
-                    name, handle = raw
-                else:
-                    path = Path(raw)
-                    name = path.name
-                    try:
-                        handle = stack.enter_context(open(path, "rb"))
-                    except OSError as err:
-                        raise InvalidInputError(
-                            f"Cannot read {path.name}: {err.strerror or err}."
-                        ) from err
-                files.append((uploads.FILES_FIELD, (name, handle, mime_type(Path(name).suffix))))
-            payload = await self._transport.call(
-                "POST",
-                paths.fill(paths.UPLOAD, session_id=sid),
-                action=f"Uploading {len(files)} file(s)",
-                files=files,
-                timeout=timeout(constants.UPLOAD_READ_TIMEOUT),
-                on_progress=on_progress,
-                not_found=lambda: self._session_gone(session_id),
-            )
+            files = file_parts(items, stack)
+            return await self._upload(session_id, files=files, on_progress=on_progress)
+
+    @actionable
+    async def upload_stream(
+        self, session_id: str, name: str, chunks: AsyncIterable[bytes], *, size: int | None = None
+    ) -> UploadReceipt:
+        """Upload one file from ``chunks`` (``size`` bytes, if known), passed on as they come;
+        sent once. An error raised by ``chunks`` aborts the request (``multipart``)."""
+        return await self._upload(session_id, body=streamed_part(name, chunks, size))
+
+    async def _upload(
+        self,
+        session_id: str,
+        *,
+        files: FileParts | None = None,
+        body: StreamedBody | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> UploadReceipt:
+        payload = await self._transport.call(
+            "POST",
+            paths.fill(paths.UPLOAD, session_id=check_id(session_id, "session")),
+            action=f"Uploading {len(files) if files else 1} file(s)",
+            files=files,
+            streamed=body,
+            timeout=timeout(constants.UPLOAD_READ_TIMEOUT),
+            on_progress=on_progress,
+            not_found=lambda: self._session_gone(session_id),
+        )
         return parse_upload_receipt(payload)
 
     @actionable

@@ -30,6 +30,7 @@ from nemo_mcp.api.answers import (
     read_capped,
     response_error,
 )
+from nemo_mcp.api.multipart import StreamedBody
 from nemo_mcp.contract import envelopes, headers
 from nemo_mcp.errors import APIError, APIStatusError, NemoError, StreamError
 
@@ -212,6 +213,7 @@ class Transport:
         action: str,
         json_body: Any = None,
         files: Files | None = None,
+        streamed: StreamedBody | None = None,
         timeout: httpx.Timeout | None = None,
         idempotent: bool | None = None,
         on_progress: ProgressCallback | None = None,
@@ -224,20 +226,32 @@ class Transport:
         ``idempotent`` defaults to GET/HEAD. ``lost_answer`` builds the error for a request
         whose answer was lost after sending (and for a 502/504 gateway answer); ``not_found``
         the error for a 404 (or, with ``not_found_by_message``, for an unclassified error whose
-        text says "not found").
+        text says "not found"). A ``streamed`` body can be read once: it is never sent again.
         """
         if idempotent is None:
             idempotent = method in ("GET", "HEAD")
         policy = retry.Policy(idempotent=idempotent, gateway_loses_answer=lost_answer is not None)
+        extra: dict[str, str] = {}
+        if streamed is not None:
+            policy = retry.Policy(idempotent=False, retry_unsent=False, wait_rate_limit=False)
+            extra["Content-Type"] = streamed.content_type
+            if streamed.length is not None:
+                extra["Content-Length"] = str(streamed.length)
         url = self._api_url + path
+        sent: list[bool] = []
 
         async def attempt(token: str) -> _Answered:
+            if streamed is not None and sent:
+                # only a refused token repeats a streamed body: refused, so nothing was kept
+                raise APIError(f"{action}: NemoVideo refused the token; send the file again.")
+            sent.append(True)
             request = self._http.build_request(
                 method,
                 url,
                 json=json_body,
                 files=files,
-                headers=self.api_headers(token),
+                content=streamed.chunks if streamed is not None else None,
+                headers={**self.api_headers(token), **extra},
                 timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
             )
             if on_progress is not None:

@@ -6,7 +6,12 @@ signed with HMAC-SHA256 under a key derived from ``NEMO_MCP_TOKEN_KEY`` (so ever
 every other's links, and nobody can forge or alter one). The PUT is checked before anything is
 sent on: the ticket, the size (``Content-Length`` and the bytes actually received, against the
 skill's upload limit), and the type (the name's extension and the file's first bytes). The
-body is held in memory, never written to disk, and sent on to NemoVideo into the user's session.
+body is never held whole nor written to disk: after its first bytes pass, it is streamed on to
+NemoVideo chunk by chunk into the user's session (``NemoClient.upload_stream``), counted on the
+way. A body that turns out too big mid-stream, or whose sender goes away, aborts that upload
+(NemoVideo keeps nothing of a body that did not end). A link is used once: it is marked used
+when the first bytes passed (so two PUTs cannot both store a file), and made usable again when
+nothing was stored (a refusal, an abort); only an upload whose answer was lost keeps it used.
 """
 
 from __future__ import annotations
@@ -14,20 +19,27 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import io
 import json
+import logging
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from nemo_mcp import constants
-from nemo_mcp.errors import FileTooLargeError, InvalidInputError, NemoError, UnsupportedFileError
+from nemo_mcp.errors import (
+    FileTooLargeError,
+    InvalidInputError,
+    NemoError,
+    OutcomeUnknownError,
+    UnsupportedFileError,
+)
 from nemo_mcp.faces import Tool
 from nemo_mcp.mcp.context import studio_of
 from nemo_mcp.mcp.results import error_result
@@ -35,6 +47,8 @@ from nemo_mcp.media import containers
 
 if TYPE_CHECKING:
     from nemo_mcp.hosted.studios import HostedStudios
+
+log = logging.getLogger(__name__)
 
 LINK_SECONDS = 15 * 60
 TOOL_NAME = "nemo_upload_link"
@@ -98,6 +112,50 @@ def _check_name(filename: str) -> str:
     return name
 
 
+class CheckedBody:
+    """A PUT body checked as it passes: its declared size up front, its type on its first
+    bytes (before anything is sent on), and the bytes counted against the limit on the way
+    (:class:`FileTooLargeError` mid-stream aborts the upload NemoVideo is receiving)."""
+
+    def __init__(self, request: Request, name: str, limit: int) -> None:
+        self.name, self.limit = name, limit
+        self._incoming = request.stream().__aiter__()
+        self._head = b""
+        length = request.headers.get("content-length")
+        self.declared = int(length) if length is not None and length.isdigit() else None
+        if self.declared is not None and self.declared > limit:
+            raise self._too_large()
+
+    def _too_large(self) -> FileTooLargeError:
+        return FileTooLargeError(
+            f"{self.name} is larger than the {self.limit // 1_048_576} MB limit."
+        )
+
+    async def check_head(self) -> None:
+        """Read the first bytes (nothing else is held) and check they are the named type."""
+        async for chunk in self._incoming:
+            self._head += chunk
+            if len(self._head) >= constants.SNIFF_BYTES:
+                break
+        suffix = Path(self.name).suffix
+        if not self._head or containers.family_for(suffix, self._head) is None:
+            raise UnsupportedFileError(
+                f"The bytes sent are not {suffix.lstrip('.').upper()} media."
+            )
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The whole body, the first bytes again first, counted as it passes."""
+        count = len(self._head)
+        if count > self.limit:
+            raise self._too_large()
+        yield self._head
+        async for chunk in self._incoming:
+            count += len(chunk)
+            if count > self.limit:
+                raise self._too_large()
+            yield chunk
+
+
 def add_upload_links(mcp: MCPServer, links: UploadLinks, studios: Any) -> None:
     """The ``nemo_upload_link`` tool and the ``PUT /uploads/<ticket>`` route."""
 
@@ -138,8 +196,11 @@ def add_upload_links(mcp: MCPServer, links: UploadLinks, studios: Any) -> None:
 
     async def put_upload(request: Request) -> Response:
         holder: HostedStudios | None = studios()
+        ticket = request.path_params["ticket"]
+        claimed: Any = None  # the user's store view once the link is marked used
+        key = "upload:" + ticket[-43:]
         try:
-            owner, sid, name = links.check(request.path_params["ticket"])
+            owner, sid, name = links.check(ticket)
             if holder is None:
                 raise NemoError("The server is starting; retry in a moment.")
             view = holder.database.for_owner(owner)
@@ -147,31 +208,25 @@ def add_upload_links(mcp: MCPServer, links: UploadLinks, studios: Any) -> None:
             if cred is None or view.get_session(sid) is None:
                 raise InvalidInputError("This upload link is not valid.")
             studio = await holder.ensure(owner, cred.token)
-            limit = studio.manifest.max_upload_bytes
-            declared = request.headers.get("content-length")
-            if declared is not None and declared.isdigit() and int(declared) > limit:
-                raise FileTooLargeError(f"{name} is larger than the {limit // 1_048_576} MB limit.")
-            body = io.BytesIO()
-            async for chunk in request.stream():
-                body.write(chunk)
-                if body.tell() > limit:
-                    raise FileTooLargeError(
-                        f"{name} is larger than the {limit // 1_048_576} MB limit."
-                    )
-            head = body.getvalue()[: constants.SNIFF_BYTES]
-            if not head or containers.family_for(Path(name).suffix, head) is None:
-                raise UnsupportedFileError(
-                    f"The bytes sent are not {Path(name).suffix.lstrip('.').upper()} media."
-                )
-            # used once: marked when the file passed its checks, just before it is sent on
-            if not view.first_use("upload:" + request.path_params["ticket"][-43:]):
+            incoming = CheckedBody(request, name, studio.manifest.max_upload_bytes)
+            await incoming.check_head()
+            # used once: marked when the first bytes passed, forgotten if nothing was stored
+            if not view.first_use(key):
                 raise InvalidInputError(
                     "This upload link was used already.", hint="Ask for a new one."
                 )
-            body.seek(0)
-            receipt = await studio.client.upload_files(sid, [(name, body)])
+            claimed = view
+            receipt = await studio.client.upload_stream(
+                sid, name, incoming.chunks(), size=incoming.declared
+            )
+            claimed = None  # stored: the link stays used
             await studio._changed(sid)
-        except NemoError as err:
+        except (NemoError, ClientDisconnect) as err:
+            if claimed is not None and not isinstance(err, OutcomeUnknownError):
+                claimed.forget_use(key)  # NemoVideo kept nothing: the link works again
+            if not isinstance(err, NemoError):
+                log.info("an upload through a link stopped: the sender went away")
+                return Response(status_code=400)
             status = 413 if isinstance(err, FileTooLargeError) else (err.status or 400)
             return JSONResponse({"error": err.to_dict()}, status_code=min(max(status, 400), 599))
         return JSONResponse({"uploaded": name, "session_id": sid, "files": len(receipt.files)})

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+import anyio
 from mcp.server.apps import Apps, ResourceCsp, client_supports_apps
 from mcp.server.context import CallNext, HandlerResult, ServerMiddleware, ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer
@@ -132,7 +133,7 @@ class NemoApps(Apps):
         try:  # extra pictures for the app: never a reason to lose the result itself
             raw = studio_in(ctx.lifespan_context).cached_state(session_id) if session_id else None
             view = clip_timeline(raw, str(session_id)) if raw is not None else None
-            sheet = _sheet_layout(result.structured_content)
+            sheet = await anyio.to_thread.run_sync(_sheet_layout, result.structured_content)
         except Exception:
             log.warning("no timeline for the app", exc_info=True)
             return result
@@ -148,13 +149,24 @@ def _sheet_layout(data: Any) -> dict[str, Any] | None:
     """The storyboard's frame times and columns, for an exported file (a click on a frame in
     the app seeks the player there)."""
     render = data.get("render") if isinstance(data, dict) and "render" in data else data
-    file = render.get("file") if isinstance(render, dict) else None
-    if not isinstance(file, str) or not file:
+    source = _video_of(render) if isinstance(render, dict) else None
+    if source is None:
         return None
     from nemo_mcp.media.storyboard import storyboard_of  # made already, for the result
 
-    board = storyboard_of(Path(file))
+    board = storyboard_of(source)
     return {"times": board.times, "columns": board.columns} if board else None
+
+
+def _video_of(render: dict[str, Any]) -> Path | str | None:
+    """The video a render's storyboard is drawn from: its downloaded file, or (hosted mode,
+    nothing on disk) the finished render's URL."""
+    file, url = render.get("file"), render.get("url")
+    if isinstance(file, str) and file:
+        return Path(file)
+    if render.get("status") == "completed" and isinstance(url, str) and url:
+        return url
+    return None
 
 
 def apps_extension(settings: Settings) -> Apps:
@@ -205,9 +217,9 @@ class BindAppForAppHosts(ServerMiddleware[Any]):
         return result
 
 
-def storyboard_blocks(render_id: str, file: Path) -> list[ContentBlock]:
-    """The storyboard of an exported file as an image and a link to its resource (nothing
-    without PyAV and Pillow)."""
+def storyboard_blocks(render_id: str, file: Path | str) -> list[ContentBlock]:
+    """The storyboard of an exported file (or, hosted, its URL) as an image and a link to its
+    resource (nothing without PyAV and Pillow)."""
     from nemo_mcp.media.storyboard import (
         storyboard_of,
     )  # PyAV and Pillow: only once there is a file
@@ -249,11 +261,12 @@ def add_app(mcp: MCPServer) -> None:
     async def storyboard_resource(render_id: str, ctx: Context) -> bytes:
         from nemo_mcp.media.storyboard import storyboard_of
 
-        view = await studio_of(ctx).render_status(render_id, wait=0)
-        board = storyboard_of(Path(view.file)) if view.file else None
+        view = await studio_of(ctx).render_status(render_id, wait=0)  # the owner's only
+        source = _video_of(view.model_dump())
+        board = await anyio.to_thread.run_sync(storyboard_of, source) if source else None
         if board is None:
             raise ResourceNotFoundError(
-                f"Render {render_id} has no downloaded video to draw a storyboard from "
+                f"Render {render_id} has no finished video to draw a storyboard from "
                 f"(status {view.status}); export it first."
             )
         return board.png

@@ -21,6 +21,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Literal, ParamSpec, TypeVar
 
+import anyio
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.types import CallToolResult, ContentBlock, TextContent
 from pydantic import BaseModel, WithJsonSchema
@@ -84,12 +85,15 @@ async def result_of(
     manifest: SkillManifest,
     extras: Callable[[M], list[ContentBlock] | None] | None = None,
 ) -> CallToolResult:
-    """Await the studio, format the view; a NemoError becomes an actionable error result."""
+    """Await the studio, format the view; a NemoError becomes an actionable error result.
+    ``extras`` run in a worker thread (a poster or storyboard may read a video over the
+    network: never on the event loop other requests share)."""
     try:
         view = await work
     except NemoError as err:
         return error_result(err)
-    return ok_result(view, manifest, extras(view) if extras else None)
+    blocks = await anyio.to_thread.run_sync(extras, view) if extras else None
+    return ok_result(view, manifest, blocks)
 
 
 # --- errors -------------------------------------------------------------------------------

@@ -107,7 +107,8 @@ async def _job_view(
 
 
 def _render_extras(view: RenderView) -> list[ContentBlock]:
-    """An export's file as a link and its poster frame, and the render's status resource."""
+    """An export's file (or, hosted, its URL) as a link, its poster frame and storyboard, and
+    the render's status resource."""
     from nemo_mcp.media.frames import poster_frame  # PyAV and Pillow: only once there is a file
 
     extras: list[ContentBlock] = []
@@ -149,6 +150,7 @@ def _render_extras(view: RenderView) -> list[ContentBlock]:
                     type="image", data=base64.b64encode(poster).decode(), mime_type="image/jpeg"
                 )
             )
+        extras.extend(storyboard_blocks(view.render_id, view.url))
     extras.append(
         ResourceLink(
             type="resource_link",

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import logging
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -23,6 +25,9 @@ GAP = 8  # between tiles and around the sheet
 CAPTION = 22  # the band under a tile that holds its time
 BACKGROUND = (24, 24, 28)
 CAPTION_COLOUR = (236, 236, 240)
+# a video read over the network (hosted mode): each wait bounded, and the whole sheet too
+NETWORK_WAIT_US = 10_000_000  # PyAV's rw_timeout: one read or seek, in microseconds
+NETWORK_BUDGET_S = 30.0  # frames not reached by then are left off the sheet
 
 
 @dataclass(frozen=True)
@@ -105,22 +110,37 @@ def _png(sheet: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def make_storyboard(path: Path, count: int | None = None) -> Storyboard | None:
+def is_url(source: Path | str) -> bool:
+    return str(source).startswith(("http://", "https://"))
+
+
+def make_storyboard(source: Path | str, count: int | None = None) -> Storyboard | None:
     """The contact sheet of a video (``count`` frames, by default from its length), within
-    :data:`MAX_STORYBOARD_BYTES`; None without PyAV and Pillow, or for a file with no picture."""
+    :data:`MAX_STORYBOARD_BYTES`; None without PyAV and Pillow, or for a file with no picture.
+    ``source`` may be an http(s) URL (hosted mode has no file): PyAV reads it with range
+    requests, each wait bounded by :data:`NETWORK_WAIT_US` and the whole sheet by
+    :data:`NETWORK_BUDGET_S` (frames not reached in time are left off)."""
     try:
         import av
     except ImportError:
         return None
+    remote = is_url(source)
+    options = {"rw_timeout": str(NETWORK_WAIT_US)} if remote else {}
+    deadline = time.monotonic() + NETWORK_BUDGET_S
+    shots: list[tuple[float, Image.Image | None]] = []
     try:
-        with av.open(str(path)) as container:
+        with av.open(str(source), options=options) as container:
             stream = next(iter(container.streams.video), None)
             if stream is None:
                 return None
             duration = float(container.duration or 0) / 1_000_000
             count = count or frame_count(duration)
             times = sample_times(duration, count) if duration > 0 else [0.0]
-            shots = [(t, frame_at(container, stream, t)) for t in times]
+            for t in times:
+                if remote and time.monotonic() > deadline:
+                    log.info("storyboard: %d of %d frames read in time", len(shots), count)
+                    break
+                shots.append((t, frame_at(container, stream, t)))
     except Exception as err:  # PyAV raises many error types for undecodable input
         log.debug("no storyboard: %s", type(err).__name__)
         return None
@@ -142,9 +162,31 @@ def _cached(path: str, _size: int, _mtime_ns: int) -> Storyboard | None:
     return make_storyboard(Path(path))
 
 
-def storyboard_of(path: Path) -> Storyboard | None:
-    """:func:`make_storyboard`, made once per file version (an export result, then the app and
-    the resource, ask for the same sheet)."""
+_BY_URL: OrderedDict[str, Storyboard] = OrderedDict()
+URL_CACHE_SIZE = 16
+
+
+def _from_url(url: str) -> Storyboard | None:
+    """A render's URL names one video for good: its sheet is made once (a failure is not
+    remembered: the next ask tries again)."""
+    board = _BY_URL.get(url)
+    if board is not None:
+        _BY_URL.move_to_end(url)
+        return board
+    board = make_storyboard(url)
+    if board is not None:
+        _BY_URL[url] = board
+        while len(_BY_URL) > URL_CACHE_SIZE:
+            _BY_URL.popitem(last=False)
+    return board
+
+
+def storyboard_of(source: Path | str) -> Storyboard | None:
+    """:func:`make_storyboard`, made once per file version or per render URL (an export
+    result, then the app and the resource, ask for the same sheet)."""
+    if is_url(source):
+        return _from_url(str(source))
+    path = Path(source)
     try:
         stat = path.stat()
     except OSError:

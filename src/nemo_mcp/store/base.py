@@ -89,6 +89,10 @@ class StateStore(ABC):
         """True the first time this user uses ``key``, across processes (one-time tickets)."""
 
     @abstractmethod
+    def forget_use(self, key: str) -> None:
+        """Make ``key`` unused again (a one-time ticket whose use stored nothing)."""
+
+    @abstractmethod
     def load_credential(self, api_url: str) -> Credential | None: ...
 
     @abstractmethod

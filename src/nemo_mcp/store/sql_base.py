@@ -117,6 +117,9 @@ class SQLBase(StateStore):
         )
         return cur.rowcount > 0
 
+    def forget_use(self, key: str) -> None:
+        self._execute("DELETE FROM meta WHERE key = ?", (f"used:{self.owner}:{key}",))
+
     # --- credentials ----------------------------------------------------------------------
     def _seal(self, token: str) -> str:
         """The token as kept at rest (a hosted store encrypts it)."""
