@@ -113,6 +113,10 @@ def test_emulator_command_prints_its_url(env: Env) -> None:
             proc.wait()
 
 
+def _sigint_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(os.name == "nt", reason="SIGINT delivery differs on Windows")
 def test_ctrl_c_is_exit_130(env: Env) -> None:
@@ -124,6 +128,9 @@ def test_ctrl_c_is_exit_130(env: Env) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # as a terminal starts it: a suite run in the background (`cmd &` without job control)
+        # inherits SIGINT ignored, and an ignored Ctrl-C is not the CLI's to undo
+        preexec_fn=_sigint_default,
     )
     try:
         deadline = time.monotonic() + 20
