@@ -4,7 +4,6 @@ polled, a hosted worker still finishes the work."""
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from workers import cluster, user_client, user_token
 from nemo_mcp.emulator import EmulatorServer
 from nemo_mcp.hosted.events import RedisSubscriptionBus
 from support.emulator import MUSIC_VIDEO, fast
-from support.postgres import unavailable
+from support.postgres import restart_postgres, unavailable
 from support.results import ToolClient
 
 pytestmark = pytest.mark.anyio
@@ -75,16 +74,6 @@ async def test_without_redis_updates_still_reach_this_workers_listeners() -> Non
     await bus.aclose()
 
 
-def _restart_postgres() -> None:
-    version = subprocess.run(["ls", "/etc/postgresql"], capture_output=True, text=True).stdout
-    subprocess.run(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", version.split()[0], "main", "restart"],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-
-
 @pytest.mark.slow
 async def test_a_render_survives_a_postgres_restart_with_redis_down(root: Path, media: str) -> None:
     if not Path("/etc/postgresql").is_dir():
@@ -102,7 +91,7 @@ async def test_a_render_survives_a_postgres_restart_with_redis_down(root: Path, 
             await mcp.ok("nemo_chat", {"message": MUSIC_VIDEO, "session_id": sid})
             started = await mcp.ok("nemo_export", {"session_id": sid, "wait_seconds": 0})
             rid = started.data["render_id"]
-            _restart_postgres()  # while the worker polls the render
+            restart_postgres()  # while the worker polls the render
             with anyio.fail_after(90):
                 while True:
                     res = await mcp.call("nemo_wait", {"job_id": rid, "wait_seconds": 5})

@@ -4,7 +4,6 @@ workers, tokens encrypted at rest, a PostgreSQL restart survived."""
 
 from __future__ import annotations
 
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ import pytest
 from nemo_mcp.errors import StoreError
 from nemo_mcp.store.records import Credential, RenderRecord, SessionRecord, TurnRecord
 from nemo_mcp.store.sql import SQLStore
-from support.postgres import BACKENDS, backend_store, pg_schema
+from support.postgres import BACKENDS, backend_store, pg_schema, restart_postgres
 
 API = "http://api.test"
 
@@ -178,16 +177,6 @@ def test_a_bad_database_url_is_a_clear_error() -> None:
     assert "hunter2" not in str(info.value)
 
 
-def _pg_restart() -> None:
-    version = subprocess.run(["ls", "/etc/postgresql"], capture_output=True, text=True).stdout
-    subprocess.run(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", version.split()[0], "main", "restart"],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-
-
 @pytest.mark.slow
 def test_the_store_survives_a_postgres_restart() -> None:
     """The pool replaces the connections a restart broke: at most the statement in flight
@@ -199,7 +188,7 @@ def test_the_store_survives_a_postgres_restart() -> None:
     with pg_schema() as url, PostgresStore(url) as pg:
         user = pg.for_owner("alice")
         user.save_render(_render("before"))
-        _pg_restart()
+        restart_postgres()
         deadline = time.monotonic() + 30
         while True:
             try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -68,3 +69,14 @@ def backend_store(kind: str, folder: Path) -> Iterator[SQLStore]:
 
     with pg_schema() as url, PostgresStore(url) as pg:
         yield pg
+
+
+def restart_postgres() -> None:
+    """Restart this machine's PostgreSQL cluster (the command the machine facts give)."""
+    version = subprocess.run(["ls", "/etc/postgresql"], capture_output=True, text=True).stdout
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", version.split()[0], "main", "restart"],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
