@@ -111,11 +111,20 @@ def test(extra: list[str]) -> int:
     _run(PY, "-m", "ruff", "check", "src", "tests", "benchmarks", "dev.py")
     _run(PY, "-m", "ruff", "format", "--check", "src", "tests", "benchmarks", "dev.py")
     _run(PY, "-m", "mypy")
-    code = _run(PY, "-m", "pytest", *extra, check=False)
+    code = _run(PY, "-m", "pytest", *_workers(extra), *extra, check=False)
     if code == 5:
         print("pytest collected no tests: that is a failure, not a pass", file=sys.stderr)
         return 1
     return code
+
+
+def _workers(extra: list[str]) -> list[str]:
+    """Spread the suite over one more worker process than there are CPUs (most tests spend
+    their time waiting on the subprocesses and sockets they drive), unless ``-n`` is given.
+    Tests that reach the PostgreSQL server share one worker (see tests/conftest.py)."""
+    if any(arg == "-n" or arg.startswith(("-n", "--numprocesses")) for arg in extra):
+        return []
+    return ["-n", str((os.cpu_count() or 1) + 1), "--dist", "loadgroup"]
 
 
 def main(argv: list[str]) -> int:

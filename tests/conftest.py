@@ -36,6 +36,22 @@ _NEMO_VARS = (
 
 
 @pytest.fixture(autouse=True)
+def test_names_do_not_resolve(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fake hosts' names (``*.test``, RFC 6761) fail to resolve at once, as they do on any
+    resolver, without the occasional 5 s the machine's resolver takes to say so."""
+    from nemo_mcp.api import netguard
+
+    real = netguard.resolve
+
+    async def resolve(host: str, port: int) -> list[str]:
+        if host.rstrip(".").endswith(".test"):
+            return []
+        return await real(host, port)
+
+    monkeypatch.setattr(netguard, "resolve", resolve)
+
+
+@pytest.fixture(autouse=True)
 def isolated_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Every test gets a fresh fake home and state folder; the real ones are never touched.
 
@@ -61,3 +77,15 @@ def isolated_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+# Tests that reach the machine's PostgreSQL server run one at a time, in one xdist worker:
+# some of them restart the server, which would cut every other test's connections.
+_SERVER_BOUND = ("hosted/", "test_store.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        where = item.nodeid.replace("\\", "/")
+        if any(part in where for part in _SERVER_BOUND):
+            item.add_marker(pytest.mark.xdist_group("postgres"))
