@@ -1,10 +1,12 @@
-"""The client's transport: httpx's, reading the network in larger pieces, and httpx's own
-transport when the environment names a proxy."""
+"""The client's transport: httpx's, reading the network in larger pieces over several connection
+pools, and httpx's own transport when the environment names a proxy."""
 
 from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import anyio
 import httpx
@@ -84,6 +86,74 @@ def test_a_proxy_in_the_environment_keeps_httpx_s_transport(
         "all_proxy",
     ):
         monkeypatch.delenv(name, raising=False)
-    assert isinstance(wire.default_transport(limits), wire.LargeReadTransport)
+    assert isinstance(wire.default_transport(limits), wire.ShardedTransport)
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
     assert wire.default_transport(limits) is None
+
+
+@pytest.fixture
+def http_server() -> Iterator[tuple[str, set[int]]]:
+    """A keep-alive HTTP/1.1 server on loopback; yields its URL and the client ports seen."""
+    ports: set[int] = set()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            ports.add(self.client_address[1])
+            body = b'{"ok": true}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", ports
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_limits_are_shared_out_over_the_pools() -> None:
+    assert wire._split(20, 4) == [5, 5, 5, 5]
+    assert wire._split(6, 4) == [2, 2, 1, 1]
+    assert wire._split(2, 4) == [1, 1, 1, 1]  # every pool can open one connection
+    assert wire._split(None, 4) == [None] * 4
+
+
+async def test_requests_one_after_another_reuse_one_connection(
+    http_server: tuple[str, set[int]],
+) -> None:
+    url, ports = http_server
+    transport = wire.ShardedTransport(httpx.Limits(max_connections=20))
+    async with httpx.AsyncClient(transport=transport) as client:
+        for _ in range(5):
+            assert (await client.get(url)).json() == {"ok": True}
+        assert len(ports) == 1
+        assert [len(s.transport._pool.connections) for s in transport.shards] == [1, 0, 0, 0]
+        assert [s.busy for s in transport.shards] == [0, 0, 0, 0]
+
+
+async def test_requests_in_flight_spread_over_the_pools_until_their_answers_close(
+    http_server: tuple[str, set[int]],
+) -> None:
+    url, ports = http_server
+    transport = wire.ShardedTransport(httpx.Limits(max_connections=20))
+    async with httpx.AsyncClient(transport=transport) as client:
+        open_answers = [
+            await client.send(client.build_request("GET", url), stream=True) for _ in range(8)
+        ]
+        assert [s.busy for s in transport.shards] == [2, 2, 2, 2]
+        assert len(ports) == 8  # each answer still holds its connection
+        for answer in open_answers:
+            assert await answer.aread() == b'{"ok": true}'
+            await answer.aclose()
+        assert [s.busy for s in transport.shards] == [0, 0, 0, 0]
+        await client.get(url)  # and the next request finds a kept-alive connection
+        assert len(ports) == 8
