@@ -111,3 +111,42 @@ async def test_stdio_restart_resumes_the_render(
             assert links and links[0].mime_type == "video/mp4"
     assert render_submits(emu) == 1
     assert len(list(folders.out.glob("*.mp4"))) == 1
+
+
+def test_lines_that_are_not_messages_leave_the_server_answering(tmp_path: Path) -> None:
+    """Read as the SDK's own stdio transport reads: a line that is not JSON, not UTF-8 or empty
+    is handed to the server as an error and never stops it; stdout carries JSON-RPC only; the
+    end of input ends the server cleanly."""
+    import subprocess
+
+    params = stdio_params({"NEMO_MCP_HOME": str(tmp_path / "state")})
+    hello = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "raw-lines", "version": "1"},
+        },
+    }
+    lines = [
+        json.dumps(hello).encode(),
+        b'{"jsonrpc": "2.0", "method": "notifications/initialized"}',
+        b"this is not json",
+        b"\xff\xfe\x00 not utf-8",
+        b"",
+        b'{"jsonrpc": "2.0", "id": 2, "method": "tools/list"}',
+    ]
+    done = subprocess.run(
+        [params.command, *params.args],
+        input=b"\n".join(lines) + b"\n",
+        env=params.env,
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    answers = [json.loads(line) for line in done.stdout.splitlines()]  # JSON-RPC only
+    by_id = {a.get("id"): a for a in answers if "id" in a}
+    assert by_id[1]["result"]["serverInfo"]["name"]
+    assert {t["name"] for t in by_id[2]["result"]["tools"]} >= set(TOOL_NAMES)

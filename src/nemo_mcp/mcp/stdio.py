@@ -3,8 +3,13 @@
 The SDK's stdio transport reads each line and writes each message through a worker thread
 (``anyio.wrap_file``): two thread hops per message, several times the cost of a small tool
 call. When standard input and output are pipes or sockets (as MCP clients start a server),
-this transport hands the SDK's ``stdio_server`` line streams on the loop's own pipe transports
-instead; anything else (a terminal, a file, Windows) keeps the SDK's transport.
+this transport reads and writes the messages on the loop's own pipe transports instead, handing
+the server the message streams directly (one line read and validated per ``receive``, one
+line written per ``send``), without the SDK transport's reader and writer tasks and the two
+in-memory streams between them and the server; anything else (a terminal, a file, Windows)
+keeps the SDK's transport. Messages are read and written as the SDK's transport does: UTF-8
+with replacement, validated by the SDK's message adapter (a line that fails is handed on as
+the error it raised), serialized by alias without unset fields, one per line.
 
 Like the SDK, it keeps the protocol's pipes to itself while serving: the server talks on
 private duplicates, and file descriptors 0 and 1 point at the null device and at stderr, so a
@@ -19,7 +24,10 @@ import stat
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Self
+
+import anyio
+from mcp.shared.message import SessionMessage
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -39,33 +47,66 @@ def loop_pipes_usable() -> bool:
     return sys.platform != "win32" and _is_pipe(0) and _is_pipe(1)
 
 
-class _Lines:
-    """The lines of a pipe, as the SDK's stdin reader iterates them."""
+class _Incoming:
+    """The client's messages, one per line of the pipe (the SDK's ``ReadStream``)."""
 
     def __init__(self, reader: asyncio.StreamReader) -> None:
+        from mcp import types
+
         self._reader = reader
+        self._adapter = types.jsonrpc_message_adapter
 
-    def __aiter__(self) -> _Lines:
-        return self
-
-    async def __anext__(self) -> str:
+    async def receive(self) -> SessionMessage | Exception:
         line = await self._reader.readline()
         if not line:
-            raise StopAsyncIteration
-        return line.decode("utf-8", "replace")
+            raise anyio.EndOfStream
+        try:
+            message = self._adapter.validate_json(line.decode("utf-8", "replace"), by_name=False)
+        except Exception as exc:  # handed on, as the SDK's stdin reader does
+            return exc
+        return SessionMessage(message)
+
+    def __aiter__(self) -> _Incoming:
+        return self
+
+    async def __anext__(self) -> SessionMessage | Exception:
+        try:
+            return await self.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+
+    async def aclose(self) -> None:
+        pass  # the pipe transport is closed by serve_stdio
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
 
-class _Out:
-    """A pipe the SDK's stdout writer writes and flushes."""
+class _Outgoing:
+    """The server's messages, one line each on the pipe (the SDK's ``WriteStream``)."""
 
     def __init__(self, writer: asyncio.StreamWriter) -> None:
         self._writer = writer
+        self._closed = False
 
-    async def write(self, text: str) -> None:
-        self._writer.write(text.encode("utf-8"))
-
-    async def flush(self) -> None:
+    async def send(self, item: SessionMessage, /) -> None:
+        if self._closed:
+            raise anyio.ClosedResourceError
+        text = item.message.model_dump_json(by_alias=True, exclude_unset=True)
+        self._writer.write(text.encode("utf-8") + b"\n")
         await self._writer.drain()
+
+    async def aclose(self) -> None:
+        self._closed = True
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
 
 @asynccontextmanager
@@ -89,8 +130,6 @@ async def _claimed() -> AsyncIterator[tuple[int, int]]:
 
 async def serve_stdio(server: MCPServer[Any]) -> None:
     """Run ``server`` on stdio, on loop pipes when they can be used."""
-    from mcp.server.stdio import stdio_server
-
     if not loop_pipes_usable():
         await server.run_stdio_async()
         return
@@ -105,13 +144,10 @@ async def serve_stdio(server: MCPServer[Any]) -> None:
         )
         writer = asyncio.StreamWriter(write_transport, protocol, None, loop)
         try:
-            async with stdio_server(
-                stdin=cast(Any, _Lines(reader)), stdout=cast(Any, _Out(writer))
-            ) as (read_stream, write_stream):
-                lowlevel = server._lowlevel_server
-                await lowlevel.run(
-                    read_stream, write_stream, lowlevel.create_initialization_options()
-                )
+            lowlevel = server._lowlevel_server
+            await lowlevel.run(
+                _Incoming(reader), _Outgoing(writer), lowlevel.create_initialization_options()
+            )
             write_transport.set_write_buffer_limits(0)  # drain now waits for every byte
             await writer.drain()
         finally:
