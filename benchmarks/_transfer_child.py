@@ -15,10 +15,13 @@ import os
 import resource
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
+
+if TYPE_CHECKING:
+    from _typeshed import FileDescriptorLike
 
 from nemo_mcp.api.client import NemoClient
 from nemo_mcp.config import Settings
@@ -26,9 +29,12 @@ from nemo_mcp.config import Settings
 FSYNC_SECONDS = [0.0]
 
 
-def _timed_fsync(fd: int, _fsync: Callable[[int], None] = os.fsync) -> None:
+_FSYNC = os.fsync
+
+
+def _timed_fsync(fd: FileDescriptorLike) -> None:
     started = time.perf_counter()
-    _fsync(fd)
+    _FSYNC(fd)
     FSYNC_SECONDS[0] += time.perf_counter() - started
 
 
