@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import anyio
@@ -127,33 +127,40 @@ def test_the_limits_are_shared_out_over_the_pools() -> None:
     assert wire._split(None, 4) == [None] * 4
 
 
-async def test_requests_one_after_another_reuse_one_connection(
+@pytest.fixture
+async def sharded(
     http_server: tuple[str, set[int]],
-) -> None:
+) -> AsyncIterator[tuple[httpx.AsyncClient, wire.ShardedTransport, str, set[int]]]:
+    """A client on the sharded transport (20 connections), the server's URL and ports seen."""
     url, ports = http_server
     transport = wire.ShardedTransport(httpx.Limits(max_connections=20))
     async with httpx.AsyncClient(transport=transport) as client:
-        for _ in range(5):
-            assert (await client.get(url)).json() == {"ok": True}
-        assert len(ports) == 1
-        assert [len(s.transport._pool.connections) for s in transport.shards] == [1, 0, 0, 0]
-        assert [s.busy for s in transport.shards] == [0, 0, 0, 0]
+        yield client, transport, url, ports
+
+
+async def test_requests_one_after_another_reuse_one_connection(
+    sharded: tuple[httpx.AsyncClient, wire.ShardedTransport, str, set[int]],
+) -> None:
+    client, transport, url, ports = sharded
+    for _ in range(5):
+        assert (await client.get(url)).json() == {"ok": True}
+    assert len(ports) == 1
+    assert [len(s.transport._pool.connections) for s in transport.shards] == [1, 0, 0, 0]
+    assert [s.busy for s in transport.shards] == [0, 0, 0, 0]
 
 
 async def test_requests_in_flight_spread_over_the_pools_until_their_answers_close(
-    http_server: tuple[str, set[int]],
+    sharded: tuple[httpx.AsyncClient, wire.ShardedTransport, str, set[int]],
 ) -> None:
-    url, ports = http_server
-    transport = wire.ShardedTransport(httpx.Limits(max_connections=20))
-    async with httpx.AsyncClient(transport=transport) as client:
-        open_answers = [
-            await client.send(client.build_request("GET", url), stream=True) for _ in range(8)
-        ]
-        assert [s.busy for s in transport.shards] == [2, 2, 2, 2]
-        assert len(ports) == 8  # each answer still holds its connection
-        for answer in open_answers:
-            assert await answer.aread() == b'{"ok": true}'
-            await answer.aclose()
-        assert [s.busy for s in transport.shards] == [0, 0, 0, 0]
-        await client.get(url)  # and the next request finds a kept-alive connection
-        assert len(ports) == 8
+    client, transport, url, ports = sharded
+    open_answers = [
+        await client.send(client.build_request("GET", url), stream=True) for _ in range(8)
+    ]
+    assert [s.busy for s in transport.shards] == [2, 2, 2, 2]
+    assert len(ports) == 8  # each answer still holds its connection
+    for answer in open_answers:
+        assert await answer.aread() == b'{"ok": true}'
+        await answer.aclose()
+    assert [s.busy for s in transport.shards] == [0, 0, 0, 0]
+    await client.get(url)  # and the next request finds a kept-alive connection
+    assert len(ports) == 8
