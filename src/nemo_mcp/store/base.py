@@ -29,20 +29,24 @@ from nemo_mcp.store.records import Credential, RenderRecord, SessionRecord, Turn
 
 class CrossProcessLock(Protocol):
     """Held by one process at a time; usable as a context manager or with ``acquire`` and an
-    idempotent ``release`` (so an async caller can acquire in a worker thread)."""
+    idempotent ``release`` (so an async caller can acquire in a worker thread). A lock that
+    subclasses it gets the context manager from ``acquire`` and ``release``."""
 
     def acquire(self) -> None: ...
 
     def release(self) -> None: ...
 
-    def __enter__(self) -> Any: ...
+    def __enter__(self) -> Self:
+        self.acquire()
+        return self
 
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> None: ...
+    ) -> None:
+        self.release()
 
 
 class StateStore(ABC):

@@ -15,10 +15,10 @@ import os
 import sqlite3
 import threading
 from pathlib import Path
-from types import TracebackType
 from typing import Final
 
 from nemo_mcp.errors import LockTimeoutError, StoreError
+from nemo_mcp.store.base import CrossProcessLock
 from nemo_mcp.store.schema import DB_NAME
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def resolve_db_path(path: Path) -> Path:
     return path
 
 
-class StoreLock:
+class StoreLock(CrossProcessLock):
     """A cross-process lock: ``BEGIN IMMEDIATE`` on a dedicated connection to a lock database.
 
     Usable as a context manager, or with ``acquire()`` / ``release()`` (``release`` is idempotent,
@@ -98,15 +98,3 @@ class StoreLock:
             pass
         finally:
             conn.close()
-
-    def __enter__(self) -> StoreLock:
-        self.acquire()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()

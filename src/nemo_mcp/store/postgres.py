@@ -18,7 +18,6 @@ import time
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
 
 import psycopg
@@ -29,6 +28,7 @@ from nemo_mcp import constants
 from nemo_mcp.errors import LockTimeoutError, StoreError
 from nemo_mcp.redact import redact
 from nemo_mcp.store import schema
+from nemo_mcp.store.base import CrossProcessLock
 from nemo_mcp.store.sql import Params, SQLStore
 
 if TYPE_CHECKING:
@@ -183,7 +183,7 @@ class PostgresStore(SQLStore):
         return AdvisoryLock(self.pool, f"token:{self.owner}", timeout)
 
 
-class AdvisoryLock:
+class AdvisoryLock(CrossProcessLock):
     """A session-level advisory lock held on one pooled connection (the server drops it if the
     holder dies); ``release`` is idempotent."""
 
@@ -222,15 +222,3 @@ class AdvisoryLock:
             pass
         finally:
             self._pool.putconn(conn)
-
-    def __enter__(self) -> AdvisoryLock:
-        self.acquire()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()
