@@ -27,6 +27,7 @@ RENDER_STATUSES: Final = frozenset(get_args(RenderRecordStatus))
 TURN_STATUSES: Final = frozenset(get_args(TurnStatus))
 # "completed" is unfinished too: the render is done but its file is not downloaded yet
 RENDER_UNFINISHED: Final = ("submitting", "pending", "processing", "completed")
+RENDER_FINISHED: Final = RENDER_STATUSES - frozenset(RENDER_UNFINISHED)  # nothing left to do
 TURN_UNFINISHED: Final = ("running",)
 
 SCHEMA: Final = """

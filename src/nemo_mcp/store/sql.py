@@ -103,11 +103,16 @@ class SQLStore(SQLBase):
         it, False while another worker's lease is live (unless that worker is ``steal_from``,
         known to be dead). One statement: two workers never both hold it."""
         now = time.time()
+        finished = sorted(schema.RENDER_FINISHED)
         cur = self._execute(
             "UPDATE renders SET lease_owner = ?, lease_until = ? WHERE render_id = ? "
-            "AND owner = ? AND status NOT IN ('downloaded', 'failed', 'cancelled') "
+            f"AND owner = ? AND status NOT IN ({', '.join('?' for _ in finished)}) "
             "AND (lease_owner IS NULL OR lease_owner = ? OR lease_owner = ? OR lease_until < ?)",
-            (worker, now + lease_seconds, render_id, self.owner, worker, steal_from or "", now),
+            (
+                *(worker, now + lease_seconds, render_id, self.owner),
+                *finished,
+                *(worker, steal_from or "", now),
+            ),
         )
         return cur.rowcount > 0
 

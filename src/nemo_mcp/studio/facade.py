@@ -32,10 +32,11 @@ from nemo_mcp.errors import InvalidInputError
 from nemo_mcp.faces import Face
 from nemo_mcp.store import open_store
 from nemo_mcp.store.base import StateStore
+from nemo_mcp.store.schema import RENDER_FINISHED
 from nemo_mcp.studio.chat import Chat, live_turn
 from nemo_mcp.studio.jobs import JobRunner
 from nemo_mcp.studio.next_steps import Step
-from nemo_mcp.studio.renders import FINISHED_RENDER, Renders
+from nemo_mcp.studio.renders import Renders
 from nemo_mcp.studio.turns import TurnLimits
 from nemo_mcp.studio.uploads import Uploads
 
@@ -97,7 +98,7 @@ class Studio(Uploads, Chat, Renders):
                 running = not job.done.is_set() if job is not None else live_turn(turn)
                 jobs.append((turn.created_at, running, turn.turn_id))
             for render in self.store.list_renders(sid):
-                running = render.status not in FINISHED_RENDER
+                running = render.status not in RENDER_FINISHED
                 jobs.append((render.created_at, running, render.render_id))
         if not jobs:
             raise InvalidInputError(

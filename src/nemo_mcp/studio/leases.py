@@ -23,13 +23,13 @@ import anyio
 from nemo_mcp import constants
 from nemo_mcp.errors import NemoError
 from nemo_mcp.store.records import RenderRecord
+from nemo_mcp.store.schema import RENDER_FINISHED
 from nemo_mcp.studio.base import StudioBase
 from nemo_mcp.studio.jobs import Job
 from nemo_mcp.studio.views import Progress
 
 log = logging.getLogger(__name__)
 
-FINISHED = frozenset({"downloaded", "failed", "cancelled"})
 _HOST = socket.gethostname()
 
 
@@ -71,7 +71,7 @@ class RenderLeases(StudioBase):
     def _render_done(self, rec: RenderRecord) -> bool:
         """Nothing more to do for it: downloaded, failed or cancelled; in hosted mode, where
         nothing is downloaded, completed with its video URL."""
-        if rec.status in FINISHED:
+        if rec.status in RENDER_FINISHED:
             return True
         return self.settings.hosted and rec.status == "completed" and bool(rec.url)
 

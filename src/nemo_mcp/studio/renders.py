@@ -19,6 +19,7 @@ from nemo_mcp.errors import (
 )
 from nemo_mcp.files.outputs import safe_filename
 from nemo_mcp.media.probe import probe as probe_media
+from nemo_mcp.store.schema import RENDER_FINISHED
 from nemo_mcp.studio.jobs import Job, ProgressFn
 from nemo_mcp.studio.next_steps import Step
 from nemo_mcp.studio.render_job import RenderJob, new_render_id
@@ -30,9 +31,6 @@ from nemo_mcp.studio.views import (
 from nemo_mcp.timeline.model import Timeline
 
 log = logging.getLogger(__name__)
-
-
-FINISHED_RENDER = frozenset({"downloaded", "failed", "cancelled"})
 
 
 class Renders(RenderJob):
@@ -167,7 +165,7 @@ class Renders(RenderJob):
             with anyio.move_on_after(constants.SUBMIT_SHIELD_SECONDS):
                 await job.done.wait()
         rec = self.store.get_render(render_id)
-        if rec is None or rec.status in FINISHED_RENDER or rec.status == "completed":
+        if rec is None or rec.status in RENDER_FINISHED or rec.status == "completed":
             return
         try:
             await self.client.cancel_render(render_id)
@@ -195,7 +193,7 @@ class Renders(RenderJob):
             err = job.error
             # A failed or cancelled render is a status to show; anything else that stopped the
             # job (a download that failed its check, polling that gave up) is the answer.
-            if not isinstance(err, RenderFailedError) or rec.status not in FINISHED_RENDER:
+            if not isinstance(err, RenderFailedError) or rec.status not in RENDER_FINISHED:
                 raise err
         status = rec.status
         done = self._render_done(rec)
