@@ -121,10 +121,11 @@ def test(extra: list[str]) -> int:
 def _workers(extra: list[str]) -> list[str]:
     """Spread the suite over one more worker process than there are CPUs (most tests spend
     their time waiting on the subprocesses and sockets they drive), unless ``-n`` is given.
-    Tests that reach the PostgreSQL server share one worker (see tests/conftest.py)."""
-    if any(arg == "-n" or arg.startswith(("-n", "--numprocesses")) for arg in extra):
+    Tests that reach the PostgreSQL server share one worker (``--dist loadgroup``, in
+    pyproject.toml's pytest options; see tests/conftest.py)."""
+    if any(arg.startswith(("-n", "--numprocesses")) for arg in extra):
         return []
-    return ["-n", str((os.cpu_count() or 1) + 1), "--dist", "loadgroup"]
+    return ["-n", str((os.cpu_count() or 1) + 1)]
 
 
 def main(argv: list[str]) -> int:

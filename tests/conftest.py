@@ -84,6 +84,7 @@ def isolated_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 _SERVER_BOUND = ("hosted/", "test_store.py")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups off the markers
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         where = item.nodeid.replace("\\", "/")

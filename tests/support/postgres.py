@@ -72,7 +72,16 @@ def backend_store(kind: str, folder: Path) -> Iterator[SQLStore]:
 
 
 def restart_postgres() -> None:
-    """Restart this machine's PostgreSQL cluster (the command the machine facts give)."""
+    """Restart this machine's PostgreSQL cluster (the command the machine facts give).
+
+    Under pytest-xdist only a test of the ``postgres`` group may (tests/conftest.py): every
+    other test that uses the server runs in that group's one worker, so none is cut off."""
+    current = os.environ.get("PYTEST_CURRENT_TEST", "")
+    if os.environ.get("PYTEST_XDIST_WORKER") and "@postgres" not in current:
+        raise AssertionError(
+            f"{current or 'this test'} restarts PostgreSQL outside the 'postgres' xdist group: "
+            "tests on other workers would lose the server (see tests/conftest.py)"
+        )
     version = subprocess.run(["ls", "/etc/postgresql"], capture_output=True, text=True).stdout
     subprocess.run(
         ["pg_ctlcluster", "--skip-systemctl-redirect", version.split()[0], "main", "restart"],
