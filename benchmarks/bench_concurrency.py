@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from mcp import Client
 from benchmarks.common import (
     Row,
     attribution,
+    burst,
     clean_env,
     emulator,
     free_port,
@@ -43,28 +43,6 @@ from benchmarks.common import (
 )
 from nemo_mcp.contract import paths
 from nemo_mcp.store.sqlite import SQLiteStore
-
-
-async def _burst(
-    clients: int, per_client: int, call: Callable[[int, int], Awaitable[None]]
-) -> tuple[list[float], float]:
-    latencies: list[float] = []
-    start = anyio.Event()
-
-    async def worker(c: int) -> None:
-        await start.wait()
-        for k in range(per_client):
-            t0 = time.perf_counter()
-            await call(c, k)
-            latencies.append(time.perf_counter() - t0)
-
-    async with anyio.create_task_group() as tg:
-        for c in range(clients):
-            tg.start_soon(worker, c)
-        await anyio.sleep(0.05)
-        started = time.perf_counter()
-        start.set()
-    return latencies, time.perf_counter() - started
 
 
 def _cpu_seconds(pid: int) -> float | None:
@@ -135,7 +113,7 @@ async def _rounds(
                 for who in order:
                     call = mcp_call if who == "mcp" else direct_call
                     server_before, here_before = _cpu_seconds(pid), time.process_time()
-                    out[who].append(await _burst(clients, per_client, call))
+                    out[who].append(await burst(clients, per_client, call))
                     server_after, here_after = _cpu_seconds(pid), time.process_time()
                     if who == "mcp" and server_before is not None and server_after is not None:
                         out["cpu"].append((server_after - server_before, here_after - here_before))

@@ -34,7 +34,7 @@ from urllib.parse import quote
 import anyio
 import httpx
 
-from benchmarks.common import Row, clean_env, emulator, free_port, ms, percentile, say
+from benchmarks.common import Row, burst, clean_env, emulator, free_port, ms, percentile, say
 from benchmarks.common import wait_for_port as _wait
 from nemo_mcp.contract import headers, paths
 
@@ -138,8 +138,6 @@ async def _burst(urls: list[str], tokens: list[str], clients: int, per_client: i
                     assert not r.is_error, r
                     sessions[token] = str((r.structured_content or {})["session_id"])
     opened = []
-    latencies: list[float] = []
-    start = anyio.Event()
     try:
         for c in range(clients):
             token = tokens[c % len(tokens)]
@@ -147,25 +145,15 @@ async def _burst(urls: list[str], tokens: list[str], clients: int, per_client: i
             await client.__aenter__()
             opened.append((client, sessions[token]))
 
-        async def worker(c: int) -> None:
+        async def call(c: int, k: int) -> None:
             client, sid = opened[c]
-            await start.wait()
-            for k in range(per_client):
-                t0 = time.perf_counter()
-                if (c + k) % 2 == 0:
-                    r = await client.call_tool("nemo_get_credits", {})
-                else:
-                    r = await client.call_tool("nemo_get_state", {"session_id": sid})
-                assert not r.is_error, r
-                latencies.append(time.perf_counter() - t0)
+            if (c + k) % 2 == 0:
+                r = await client.call_tool("nemo_get_credits", {})
+            else:
+                r = await client.call_tool("nemo_get_state", {"session_id": sid})
+            assert not r.is_error, r
 
-        async with anyio.create_task_group() as tg:
-            for c in range(clients):
-                tg.start_soon(worker, c)
-            await anyio.sleep(0.1)
-            started = time.perf_counter()
-            start.set()
-        return latencies, time.perf_counter() - started
+        return await burst(clients, per_client, call)
     finally:
         for client, _ in reversed(opened):
             await client.__aexit__(None, None, None)

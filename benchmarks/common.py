@@ -17,11 +17,13 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+import anyio
 
 from nemo_mcp.contract import headers, paths
 
@@ -264,6 +266,30 @@ def attribution() -> dict[str, str]:
         headers.SKILL_VERSION: "0.1.0",
         headers.SKILL_PLATFORM: "mcp",
     }
+
+
+async def burst(
+    clients: int, per_client: int, call: Callable[[int, int], Awaitable[None]]
+) -> tuple[list[float], float]:
+    """``clients`` tasks, released together once all are waiting, each making ``per_client``
+    calls ``call(client, k)`` in turn: every call's latency, and the wall time of the burst."""
+    latencies: list[float] = []
+    start = anyio.Event()
+
+    async def worker(c: int) -> None:
+        await start.wait()
+        for k in range(per_client):
+            t0 = time.perf_counter()
+            await call(c, k)
+            latencies.append(time.perf_counter() - t0)
+
+    async with anyio.create_task_group() as tg:
+        for c in range(clients):
+            tg.start_soon(worker, c)
+        await anyio.sleep(0.1)  # every task waiting at the start
+        started = time.perf_counter()
+        start.set()
+    return latencies, time.perf_counter() - started
 
 
 def say(text: str) -> None:
