@@ -6,13 +6,13 @@ import io
 from collections.abc import Callable
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 from PIL import Image
 
 from nemo_mcp.emulator.render import synth
 from nemo_mcp.media import frames
+from support.media import write_video
 
 FPS = 10
 Frame = Callable[[float], np.ndarray]  # (fraction of the video) -> an RGB frame
@@ -23,17 +23,7 @@ def _video(path: Path, seconds: float, frame: Frame) -> Path:
     """An MP4 whose frame at each moment ``frame(t / duration)`` draws (one keyframe only,
     as a fast preset gives: a look far in must decode its way there)."""
     n = round(seconds * FPS)
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=FPS, options={"g": str(n + 1)})
-        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
-        for i in range(n):
-            out = av.VideoFrame.from_ndarray(frame(i / n), format="rgb24")
-            out.pts = i
-            for packet in stream.encode(out):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+    return write_video(path, (frame(i / n) for i in range(n)), FPS, keyframe_every=n + 1)
 
 
 def _flat(value: int) -> np.ndarray:

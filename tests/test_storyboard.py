@@ -4,15 +4,16 @@ under its size budget whatever the video looks like."""
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 from PIL import Image
 
 from nemo_mcp.media import storyboard as sb
 from nemo_mcp.media.frames import frame_interest
+from support.media import write_video
 
 FPS = 10
 
@@ -22,23 +23,18 @@ def _video(path: Path, seconds: float, width: int, height: int, noise: bool = Fa
     ``noise``, random pixels (the worst case for a PNG's size)."""
     rng = np.random.default_rng(7)
     n = round(seconds * FPS)
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=FPS)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+
+    def frames() -> Iterator[np.ndarray]:
         for i in range(n):
             if noise:
-                img = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
-            else:
-                img = np.zeros((height, width, 3), dtype=np.uint8)
-                img[..., i * 3 % 3] = 60 + (i * 190 // n)
-                img[: height // 2, : width // 3] = 255  # a bright block: never flat
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame.pts = i
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+                yield rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+                continue
+            img = np.zeros((height, width, 3), dtype=np.uint8)
+            img[..., i * 3 % 3] = 60 + (i * 190 // n)
+            img[: height // 2, : width // 3] = 255  # a bright block: never flat
+            yield img
+
+    return write_video(path, frames(), FPS)
 
 
 @pytest.mark.parametrize(("seconds", "count"), [(6, 6), (14.9, 6), (20, 8), (75, 12)])
