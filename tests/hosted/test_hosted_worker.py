@@ -16,21 +16,10 @@ from workers import Cluster, cluster, user_client, user_token
 
 from nemo_mcp.emulator import EmulatorServer
 from support.emulator import MUSIC_VIDEO, render_submits, requests_to
+from support.processes import ACCEPT, INITIALIZE, post_initialize
 from support.results import ToolClient
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
-
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "probe", "version": "0"},
-    },
-}
-ACCEPT = {"Accept": "application/json, text/event-stream"}
 
 
 @pytest.fixture
@@ -42,7 +31,7 @@ def one(root: Path, emu: EmulatorServer) -> Cluster:
 
 def test_a_request_without_a_good_bearer_is_refused_with_the_metadata(one: Cluster) -> None:
     worker = one.workers[0]
-    bare = httpx.post(worker.url, json=INIT, headers=ACCEPT, timeout=10, trust_env=False)
+    bare = post_initialize(worker.url)
     assert bare.status_code == 401
     challenge = bare.headers["www-authenticate"]
     assert challenge.lower().startswith("bearer") and "resource_metadata=" in challenge
@@ -51,13 +40,7 @@ def test_a_request_without_a_good_bearer_is_refused_with_the_metadata(one: Clust
     assert meta.status_code == 200, meta.text
     assert meta.json()["resource"].rstrip("/") == worker.url
     assert meta.json()["authorization_servers"]
-    wrong = httpx.post(
-        worker.url,
-        json=INIT,
-        headers={**ACCEPT, "Authorization": "Bearer nmv_usr_not_a_real_token_000"},
-        timeout=10,
-        trust_env=False,
-    )
+    wrong = post_initialize(worker.url, {"Authorization": "Bearer nmv_usr_not_a_real_token_000"})
     assert wrong.status_code == 401
     assert "nmv_usr_not_a_real_token_000" not in one.logs()
 
@@ -190,7 +173,7 @@ async def test_a_known_token_keeps_working_while_nemovideo_is_unreachable(
             async with httpx.AsyncClient(trust_env=False) as http:
                 unknown = await http.post(
                     w2.url,
-                    json=INIT,
+                    json=INITIALIZE,
                     headers={**ACCEPT, "Authorization": f"Bearer {user_token(emu)}"},
                 )
             assert unknown.status_code == 401  # a new token cannot be checked now

@@ -22,6 +22,7 @@ from nemo_mcp.files.outputs import NAME_MAX_BYTES
 from nemo_mcp.mcp import hostrules
 from nemo_mcp.store.sqlite import SQLiteStore
 from support.emulator import MUSIC_VIDEO, requests_to
+from support.processes import post_initialize
 from support.results import ToolClient, assert_actionable
 
 pytestmark = pytest.mark.anyio
@@ -195,24 +196,7 @@ def _own_address() -> str | None:
 
 
 def _initialize(address: str, port: int, headers: dict[str, str]) -> int:
-    body = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": {"name": "probe", "version": "0"},
-        },
-    }
-    r = httpx.post(
-        f"http://{address}:{port}/mcp",
-        json=body,
-        headers={"Accept": "application/json, text/event-stream", **headers},
-        timeout=10,
-        trust_env=False,
-    )
-    return r.status_code
+    return post_initialize(f"http://{address}:{port}/mcp", headers).status_code
 
 
 @pytest.mark.slow

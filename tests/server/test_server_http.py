@@ -20,7 +20,7 @@ from nemo_server_helpers import TOOL_NAMES, Folders, check_mp4
 from nemo_mcp.emulator import EmulatorServer
 from nemo_mcp.emulator.render import synth
 from support.emulator import FAST, MUSIC_VIDEO, render_submits
-from support.processes import clean_env, free_port
+from support.processes import clean_env, free_port, post_initialize
 from support.results import ToolClient
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -102,23 +102,7 @@ async def test_http_tools_and_progress_over_sse(http_server: HttpServer, mode: s
 
 
 def _post(port: int, headers: dict[str, str]) -> httpx.Response:
-    body = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": {"name": "probe", "version": "0"},
-        },
-    }
-    return httpx.post(
-        f"http://127.0.0.1:{port}/mcp",
-        json=body,
-        headers={"Accept": "application/json, text/event-stream", **headers},
-        timeout=10,
-        trust_env=False,
-    )
+    return post_initialize(f"http://127.0.0.1:{port}/mcp", headers)
 
 
 def test_http_dns_rebinding_protection(http_server: HttpServer) -> None:

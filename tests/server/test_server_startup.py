@@ -26,7 +26,7 @@ from nemo_mcp.mcp.apps import APP_URI, BOUND_TOOLS
 from nemo_mcp.mcp.catalog import Catalog, fingerprint
 from nemo_mcp.mcp.server import build_server
 from nemo_mcp.studio.facade import Studio
-from support.processes import clean_env
+from support.processes import INITIALIZE, clean_env
 
 pytestmark = pytest.mark.anyio
 
@@ -180,19 +180,9 @@ def test_the_loop_pipes_are_used_only_for_pipes() -> None:
 
 
 def test_serve_answers_on_pipes_and_exits_cleanly_when_stdin_closes(tmp_path: Path) -> None:
-    init = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": {"name": "pipe-test", "version": "1"},
-        },
-    }
     done = subprocess.run(
         [sys.executable, "-m", "nemo_mcp", "serve"],
-        input=json.dumps(init) + "\n",
+        input=json.dumps(INITIALIZE) + "\n",
         capture_output=True,
         text=True,
         timeout=120,

@@ -15,7 +15,7 @@ from nemo_server_helpers import SENTINEL_TOKEN, TOOL_NAMES, Folders, check_mp4, 
 
 from nemo_mcp.emulator import EmulatorServer
 from support.emulator import FAST, MUSIC_VIDEO, render_submits, run_sse_posts
-from support.processes import stdio_params
+from support.processes import INITIALIZE, stdio_params
 from support.results import ToolClient
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -120,18 +120,8 @@ def test_lines_that_are_not_messages_leave_the_server_answering(tmp_path: Path) 
     import subprocess
 
     params = stdio_params({"NEMO_MCP_HOME": str(tmp_path / "state")})
-    hello = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-06-18",
-            "capabilities": {},
-            "clientInfo": {"name": "raw-lines", "version": "1"},
-        },
-    }
     lines = [
-        json.dumps(hello).encode(),
+        json.dumps(INITIALIZE).encode(),
         b'{"jsonrpc": "2.0", "method": "notifications/initialized"}',
         b"this is not json",
         b"\xff\xfe\x00 not utf-8",

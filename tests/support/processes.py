@@ -1,4 +1,5 @@
-"""Subprocesses of the product: a clean environment, a free port, ``nemo-mcp serve`` on stdio."""
+"""Subprocesses of the product: a clean environment, a free port, ``nemo-mcp serve`` on stdio,
+and the ``initialize`` request a raw client opens with."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import os
 import socket
 import sys
 from collections.abc import Mapping
+from typing import Any, Final
 
+import httpx
 from mcp import StdioServerParameters
 
 
@@ -26,4 +29,25 @@ def stdio_params(env: Mapping[str, str], **extra: str) -> StdioServerParameters:
     """``nemo-mcp serve`` over stdio in a subprocess, with a clean NemoVideo environment."""
     return StdioServerParameters(
         command=sys.executable, args=["-m", "nemo_mcp", "serve"], env=clean_env(env, **extra)
+    )
+
+
+# The first request of a raw client (no SDK): one JSON-RPC line on stdio, one POST over HTTP.
+INITIALIZE: Final[dict[str, Any]] = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "probe", "version": "0"},
+    },
+}
+ACCEPT: Final = {"Accept": "application/json, text/event-stream"}
+
+
+def post_initialize(url: str, headers: Mapping[str, str] | None = None) -> httpx.Response:
+    """POST :data:`INITIALIZE` to an MCP endpoint, as a streamable-HTTP client would."""
+    return httpx.post(
+        url, json=INITIALIZE, headers={**ACCEPT, **(headers or {})}, timeout=10, trust_env=False
     )
