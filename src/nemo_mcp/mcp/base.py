@@ -41,6 +41,7 @@ from mcp.types import (
     Tool,
 )
 from pydantic import AnyUrl, ValidationError
+from starlette.applications import Starlette
 
 from nemo_mcp.errors import InternalError, NemoError
 from nemo_mcp.mcp.catalog import Catalog
@@ -109,6 +110,15 @@ class NemoMCPServer(MCPServer[Any]):
         self._installers: list[Callable[[], None]] = []
         self._listed: list[Tool] | None = None
         self.on_listing: Callable[[], None] | None = None  # after each tools/list
+
+    def streamable_http_app(self, **options: Any) -> Starlette:
+        """The SDK's app; when stateless, handshake-era single requests are served as one
+        exchange each instead of a connection built per request (``exchange``)."""
+        from nemo_mcp.mcp.exchange import serve_exchanges
+
+        app = super().streamable_http_app(**options)
+        serve_exchanges(self.session_manager)
+        return app
 
     def defer(self, install: Callable[[], None]) -> None:
         """Run ``install`` (registering tools, resources, prompts) on the first request that
