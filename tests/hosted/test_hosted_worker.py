@@ -105,6 +105,28 @@ def _is_a_storyboard(png: bytes, keep: Path) -> None:
     assert luma.mean[0] > 20 and luma.stddev[0] > 10  # pictures, not a dark empty sheet
 
 
+async def test_handshake_era_users_each_reach_their_own_studio(
+    one: Cluster, emu: EmulatorServer
+) -> None:
+    """Two users whose clients speak the handshake era (each request served as one exchange),
+    calls interleaved: each call runs as its own user."""
+    url = one.workers[0].url
+    async with (
+        user_client(url, user_token(emu), mode="legacy") as alice,
+        user_client(url, user_token(emu), mode="legacy") as bob,
+    ):
+        assert alice.protocol_version == "2025-11-25"
+        a, b = ToolClient(alice), ToolClient(bob)
+        sid_a = (await a.ok("nemo_new_session", {"title": "alice"})).data["session_id"]
+        sid_b = (await b.ok("nemo_new_session", {"title": "bob"})).data["session_id"]
+        assert sid_a != sid_b
+        for _ in range(2):
+            assert (await a.ok("nemo_get_state", {})).data["session_id"] == sid_a
+            assert (await b.ok("nemo_get_state", {})).data["session_id"] == sid_b
+        foreign = await a.call("nemo_get_state", {"session_id": sid_b})
+        assert foreign.is_error, foreign.text
+
+
 def test_operations_endpoints(one: Cluster) -> None:
     base = one.workers[0].base
     assert httpx.get(base + "/healthz", timeout=10, trust_env=False).json() == {"status": "ok"}

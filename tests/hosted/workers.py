@@ -136,14 +136,15 @@ def bearer(token: str) -> dict[str, Any]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def user_client(url: str, token: str | None) -> Any:
-    """An MCP client (the SDK's) that sends ``token`` as its bearer on every request."""
+def user_client(url: str, token: str | None, mode: str = "auto") -> Any:
+    """An MCP client (the SDK's) that sends ``token`` as its bearer on every request; ``mode``
+    "legacy" speaks the handshake era, as TypeScript-SDK hosts do."""
     from mcp import Client
     from mcp.client.streamable_http import streamable_http_client
     from mcp.shared._httpx_utils import create_mcp_http_client
 
     http = create_mcp_http_client(headers=bearer(token) if token else None)
-    return Client(streamable_http_client(url, http_client=http))
+    return Client(streamable_http_client(url, http_client=http), mode=mode)
 
 
 @contextmanager

@@ -49,7 +49,10 @@ SDK_BUILDS_A_TRANSPORT = "Stateless mode: Creating new transport for this reques
 class Answer:
     status: int
     content_type: str
-    events: list[tuple[str, Any]]  # (event name, decoded data) of each SSE frame, or the JSON
+    events: list[tuple[str, str]]  # (event name, data as sent) of each SSE frame, or the body
+
+    def decoded(self) -> list[Any]:
+        return [json.loads(data) for _, data in self.events]
 
 
 def _answer(response: httpx.Response) -> Answer:
@@ -64,12 +67,9 @@ def _answer(response: httpx.Response) -> Answer:
                 elif line.startswith("data:"):
                     data.append(line[5:].strip())
             if data:
-                events.append((name, json.loads("\n".join(data))))
+                events.append((name, "\n".join(data)))
     elif response.content:
-        try:
-            events.append(("json", response.json()))
-        except ValueError:
-            events.append(("text", response.text))
+        events.append(("body", response.text))
     return Answer(response.status_code, kind, events)
 
 
@@ -135,6 +135,10 @@ SERVED: list[tuple[str, Any, dict[str, str]]] = [
     ("an unknown resource", _request("resources/read", {"uri": "nemo://nope"}), {}),
     ("an unknown method", _request("nope/nope"), {}),
     ("prompts/list", _request("prompts/list"), {}),
+    ("an unknown prompt", _request("prompts/get", {"name": "nope"}), {}),
+    ("a prompt without its arguments", _request("prompts/get", {"name": "add_title"}), {}),
+    ("a prompt", _request("prompts/get", {"name": "add_title", "arguments": {"text": "Hi"}}), {}),
+    ("Accept: */*", _request("ping"), {"Accept": "*/*"}),
     ("no version header", _request("tools/list"), {"MCP-Protocol-Version": ""}),
     ("an older version", _request("ping"), {"MCP-Protocol-Version": "2025-03-26"}),
 ]
@@ -151,6 +155,14 @@ KEPT: list[tuple[str, Any, dict[str, str]]] = [
     ("a foreign Host", _call("nemo_get_credits", {}), {"Host": "evil.example"}),
     ("a foreign Origin", _call("nemo_get_credits", {}), {"Origin": "http://evil.example"}),
     ("an unsupported version", _request("ping"), {"MCP-Protocol-Version": "1999-01-01"}),
+    (
+        "a body over the limit",
+        b'{"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"x": "'
+        + b"x" * 4_200_000
+        + b'"}}',
+        {},
+    ),
+    ("a UTF-8 byte-order mark", b"\xef\xbb\xbf" + json.dumps(_request("ping")).encode(), {}),
 ]
 
 
@@ -191,7 +203,7 @@ async def test_a_tool_result_reads_as_before(both: tuple[str, str]) -> None:
     ours_url, _ = both
     async with httpx.AsyncClient(trust_env=False, timeout=30) as http:
         answer = await _post(http, ours_url, _call("nemo_get_credits", {}), {})
-    [(_, message)] = answer.events
+    [message] = answer.decoded()
     assert message["id"] == 7 and message["jsonrpc"] == "2.0"
     result = message["result"]
     assert result["isError"] is False
@@ -226,32 +238,73 @@ async def test_a_client_that_disconnects_cancels_its_request() -> None:
             await cancelled.wait()
 
 
-async def test_progress_and_pings_reach_the_stream(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Progress notifications come before the answer; a silent handler gets comment pings."""
-    from nemo_mcp.mcp import exchange
-
-    monkeypatch.setattr(exchange, "PING_SECONDS", 0.05)
+def _steps_server() -> NemoMCPServer:
     server = NemoMCPServer("steps")
 
     @server.tool()
     async def steps(ctx: Context[Any, Any]) -> str:
         for n in (1, 2):
             await ctx.report_progress(n, 2, f"step {n}")
+            await ctx.info(f"did step {n}")  # deprecated in 2026-07-28, still sent before it
             await anyio.sleep(0.2)
         return "done"
 
-    request = _call("steps", {})
-    request["params"]["_meta"] = {"progressToken": "t1"}
+    return server
+
+
+STEPS = {**_call("steps", {}), "params": {"name": "steps", "_meta": {"progressToken": "t1"}}}
+
+
+LOGGING_DEPRECATED = "ignore::mcp.shared.exceptions.MCPDeprecationWarning"
+
+
+@pytest.mark.filterwarnings(LOGGING_DEPRECATED)
+async def test_progress_and_logs_equal_the_sdks() -> None:
+    ours, sdk = _steps_server(), _steps_server()
     async with (
-        serving(server.streamable_http_app(stateless_http=True)) as url,
+        serving(ours.streamable_http_app(stateless_http=True)) as ours_url,
+        serving(MCPServer.streamable_http_app(sdk, stateless_http=True)) as sdk_url,
         httpx.AsyncClient(trust_env=False, timeout=30) as http,
     ):
-        response = await http.post(url, content=json.dumps(request).encode(), headers=HEADERS)
-    answer = _answer(response)
-    progress = [data["params"] for _, data in answer.events if data.get("method")]
+        ours_answer = await _post(http, ours_url, STEPS, {})
+        sdk_answer = await _post(http, sdk_url, STEPS, {})
+    assert ours_answer == sdk_answer
+    progress = [m["params"] for m in ours_answer.decoded() if m.get("method", "").endswith("ss")]
     assert progress == [
         {"progressToken": "t1", "progress": 1, "total": 2, "message": "step 1"},
         {"progressToken": "t1", "progress": 2, "total": 2, "message": "step 2"},
     ]
-    assert answer.events[-1][1]["result"]["content"][0]["text"] == "done"
+    logs = [
+        m["params"]["data"] for m in ours_answer.decoded() if m.get("method", "").endswith("ge")
+    ]
+    assert logs == ["did step 1", "did step 2"]
+    assert ours_answer.decoded()[-1]["result"]["content"][0]["text"] == "done"
+
+
+@pytest.mark.filterwarnings(LOGGING_DEPRECATED)
+async def test_a_silent_handler_gets_pings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from nemo_mcp.mcp import exchange
+
+    monkeypatch.setattr(exchange, "PING_SECONDS", 0.05)
+    async with (
+        serving(_steps_server().streamable_http_app(stateless_http=True)) as url,
+        httpx.AsyncClient(trust_env=False, timeout=30) as http,
+    ):
+        response = await http.post(url, content=json.dumps(STEPS).encode(), headers=HEADERS)
     assert ": ping" in response.text
+    assert _answer(response).decoded()[-1]["result"]["content"][0]["text"] == "done"
+
+
+async def test_json_answers_are_left_to_the_sdk(caplog: pytest.LogCaptureFixture) -> None:
+    """With ``json_response=True`` nothing changes: the SDK answers, in JSON."""
+    caplog.set_level(logging.DEBUG, logger="mcp.server.streamable_http_manager")
+    async with (
+        serving(
+            _steps_server().streamable_http_app(stateless_http=True, json_response=True)
+        ) as url,
+        httpx.AsyncClient(trust_env=False, timeout=30) as http,
+    ):
+        answer = await _post(http, url, _request("tools/list"), {})
+    assert answer.status == 200 and answer.content_type == "application/json"
+    assert answer.decoded()[0]["result"]["tools"][0]["name"] == "steps"
+    assert caplog.text.count(SDK_BUILDS_A_TRANSPORT) == 1

@@ -13,4 +13,5 @@ hostrules   which Host and Origin headers ``serve --http`` answers
 catalog     the tools/list answer, saved between runs
 slot        the studio, opened off the start-up path
 stdio       stdio on the event loop's own pipes
+exchange    stateless HTTP: a handshake-era request served as one exchange
 """

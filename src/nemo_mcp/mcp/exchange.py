@@ -22,13 +22,13 @@ always has. A client that disconnects cancels its request, as before.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 import anyio
+import pydantic_core
 from anyio.streams.memory import MemoryObjectSendStream
 from mcp.server.connection import Connection
 from mcp.server.runner import serve_one
@@ -45,7 +45,6 @@ from mcp.shared.message import MessageMetadata, ServerMessageMetadata
 from mcp.shared.transport_context import TransportContext
 from mcp_types import (
     DEFAULT_NEGOTIATED_VERSION,
-    INTERNAL_ERROR,
     ErrorData,
     JSONRPCError,
     JSONRPCNotification,
@@ -78,8 +77,9 @@ TRANSPORT: Final = TransportContext(kind="streamable-http", can_send_request=Fal
 def serve_exchanges(manager: StreamableHTTPSessionManager) -> None:
     """Answer handshake-era single requests of a stateless ``manager`` as one exchange each.
 
-    Call after ``streamable_http_app()`` built the manager; a stateful manager is left as is."""
-    if not manager.stateless:
+    Call after ``streamable_http_app()`` built the manager; a stateful manager, or one answering
+    in JSON rather than on event streams, is left as is."""
+    if not manager.stateless or manager.json_response:
         return
     sdk = manager._handle_request  # what the manager's ASGI app ran
     manager.asgi_app = RequestBodyLimitMiddleware(
@@ -88,9 +88,8 @@ def serve_exchanges(manager: StreamableHTTPSessionManager) -> None:
 
 
 def sse_frame(message: JSONRPCResponse | JSONRPCError | JSONRPCNotification) -> bytes:
-    data = json.dumps(
-        message.model_dump(mode="json", by_alias=True, exclude_none=True), separators=(",", ":")
-    )
+    """One ``event: message`` frame, the message serialized as the SDK's transport does."""
+    data = message.model_dump_json(by_alias=True, exclude_unset=True)
     return f"event: message\r\ndata: {data}\r\n\r\n".encode()
 
 
@@ -233,8 +232,8 @@ def _replaying(first: Message, receive: Receive) -> Receive:
 def _one_request(body: bytes) -> JSONRPCRequest | None:
     """The body's one JSON-RPC request, or None when it is anything else (the SDK answers)."""
     try:
-        decoded = json.loads(body)
-    except (ValueError, RecursionError):
+        decoded = pydantic_core.from_json(body)  # as the SDK's transport reads a body
+    except ValueError:
         return None
     if (
         not isinstance(decoded, dict)
@@ -251,10 +250,11 @@ def _one_request(body: bytes) -> JSONRPCRequest | None:
 
 
 def _error_data(exc: Exception, req: JSONRPCRequest) -> ErrorData:
-    """A failed request's error, as the SDK maps it; anything unmapped is logged and answered
-    as an internal error, without the exception's text (it may hold internals)."""
+    """A failed request's error, as the SDK's handshake-era dispatcher answers it: its mapping
+    (protocol errors, invalid parameters), else code 0 with the exception's text (the server's
+    own words, such as "Unknown prompt: x"), logged as the SDK logs it."""
     mapped = handler_exception_to_error_data(exc)
     if mapped is not None:
         return mapped
-    log.error("%s failed", req.method, exc_info=exc)
-    return ErrorData(code=INTERNAL_ERROR, message="Internal server error")
+    log.error("handler for %r raised", req.method, exc_info=exc)
+    return ErrorData(code=0, message=str(exc))
