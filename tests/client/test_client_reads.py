@@ -54,6 +54,31 @@ async def test_a_read_takes_more_than_httpcores_64_kb(sender: tuple[int, threadi
         await stream.aclose()
 
 
+async def test_a_read_takes_more_than_asyncios_256_kb(
+    sender: tuple[int, threading.Event],
+) -> None:
+    """asyncio's socket transport hands over at most 256 KB per receive; under this transport
+    it hands over what the socket holds, up to READ_SIZE (``_receive_more_at_once``)."""
+    port, done = sender
+    big_buffer = [(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)]
+    stream = await wire._Backend().connect_tcp(
+        "127.0.0.1", port, timeout=10, socket_options=big_buffer
+    )
+    try:
+        for _ in range(100):  # the 2 MB arrive in the socket's buffer before the first read
+            if stream.get_extra_info("is_readable"):
+                break
+            await anyio.sleep(0.02)
+        await anyio.sleep(0.2)
+        sizes = []
+        while sum(sizes) < 2 * 1024 * 1024:
+            sizes.append(len(await stream.read(64 * 1024, timeout=10)))
+        assert max(sizes) > 256 * 1024, sizes
+    finally:
+        done.set()
+        await stream.aclose()
+
+
 async def test_a_closed_connection_reads_as_readable(sender: tuple[int, threading.Event]) -> None:
     """What the pool asks of an idle connection: readable means the server closed it."""
     port, done = sender

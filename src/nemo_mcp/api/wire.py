@@ -34,6 +34,7 @@ class _Stream(httpcore.AsyncNetworkStream):
     def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
         self._inner = inner
         self._socket: socket.socket | None = inner.get_extra_info("socket")
+        _receive_more_at_once(inner)
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         return await self._inner.read(max(max_bytes, READ_SIZE), timeout)
@@ -58,6 +59,24 @@ class _Stream(httpcore.AsyncNetworkStream):
         if info == "is_readable" and self._socket is not None:
             return _readable(self._socket)
         return self._inner.get_extra_info(info)
+
+
+def _receive_more_at_once(stream: httpcore.AsyncNetworkStream) -> None:
+    """Let asyncio's socket transport under ``stream`` take up to :data:`READ_SIZE` per
+    receive instead of its 256 KB. Each receive wakes a reader through anyio, which resumes and
+    pauses the transport's reading every time: a 500 MB download made ~2,000 of those. With
+    this, its user CPU went from 0.37 s to 0.24 s and its time from 779 to 679 ms (medians of
+    10 interleaved runs; the benchmark's notes). The transport is reached through
+    two private attributes (httpcore's anyio stream, anyio's transport; under TLS, anyio's
+    ``transport_stream``); where they are not found (another event loop, such as uvloop, whose
+    transports size their own reads; or a renamed attribute, which a test catches), nothing
+    changes."""
+    inner: typing.Any = getattr(stream, "_stream", None)
+    inner = getattr(inner, "transport_stream", inner)
+    transport = getattr(inner, "_transport", None)
+    size = getattr(transport, "max_size", None)
+    if isinstance(size, int) and size < READ_SIZE:
+        transport.max_size = READ_SIZE  # type: ignore[union-attr]
 
 
 def _readable(sock: socket.socket) -> bool:
