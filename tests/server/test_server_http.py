@@ -4,6 +4,7 @@ foreign Host with 421 and a foreign Origin with 403."""
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import httpx
 import pytest
 from mcp import Client
 from nemo_server_helpers import TOOL_NAMES, Folders, check_mp4
+from node_clients import TsClient, assert_readable_error, text_of
 
 from nemo_mcp.emulator import EmulatorServer
 from nemo_mcp.emulator.render import synth
@@ -99,6 +101,23 @@ async def test_http_tools_and_progress_over_sse(http_server: HttpServer, mode: s
         timeline = await mcp.read(f"nemo://sessions/{sid}/timeline")
         assert "Ready to export" in timeline
     assert render_submits(http_server.emu) >= 1
+
+
+def test_typescript_client_over_http(http_server: HttpServer) -> None:
+    """The client most hosts embed (TypeScript SDK 1.x, handshake era: each request one exchange
+    in its own POST) over ``serve --http``: results, an error result, a prompt, a bad request."""
+    with TsClient("v1", {}, url=http_server.url) as ts:
+        assert {t["name"] for t in ts.ok("list_tools")["tools"]} == set(TOOL_NAMES)
+        new = ts.call("nemo_new_session", {"title": "from TypeScript over HTTP"})
+        sid = new["structuredContent"]["session_id"]
+        state = ts.call("nemo_get_state", {"session_id": sid})
+        assert state["structuredContent"]["session_id"] == sid and "Next:" in text_of(state)
+        missing = ts.call("nemo_get_state", {"session_id": "no-such-session"})
+        assert_readable_error(missing, "session_not_found")
+        prompt = ts.ok("get_prompt", name="add_title", arguments={"text": "Hello"})
+        assert "Hello" in json.dumps(prompt["messages"])
+        unknown = ts.request("get_prompt", name="nope")
+        assert not unknown.ok and "Unknown prompt: nope" in json.dumps(unknown.error)
 
 
 def _post(port: int, headers: dict[str, str]) -> httpx.Response:
