@@ -297,6 +297,16 @@ async def test_invalid_input(mcp: ToolClient, emu: EmulatorServer, folders: Fold
         bad_id, "invalid_input", words=('"job_42; rm -rf" is not a valid job_id', "turn_")
     )
     assert "pydantic" not in bad_id.text and "validation error" not in bad_id.text
+    # a client that read an all-digit session id as a number has lost its last digits
+    number = await mcp.fail("nemo_get_state", {"session_id": 8963073393481960293})
+    assert_actionable(
+        number,
+        "invalid_input",
+        words=("must be text in quotes, not the number", "loses its last digits", "quoted"),
+    )
+    short = await mcp.fail("nemo_get_state", {"session_id": 42})
+    assert "The session_id must be text in quotes, not the number 42." in short.text
+    assert "loses" not in short.text
     unknown = await mcp.fail("nemo_wait", {"job_id": "turn_000000"})
     assert_actionable(unknown, "invalid_input")
     unknown_render = await mcp.fail("nemo_wait", {"job_id": "render_1_abc"})

@@ -118,6 +118,9 @@ def test_typescript_client_over_http(http_server: HttpServer) -> None:
         assert "Hello" in json.dumps(prompt["messages"])
         unknown = ts.request("get_prompt", name="nope")
         assert not unknown.ok and "Unknown prompt: nope" in json.dumps(unknown.error)
+        assert "-32602" in json.dumps(unknown.error), unknown.error
+    # the server said where it listens, on stderr
+    assert f"MCP over streamable HTTP at {http_server.url}" in http_server.log.read_text()
 
 
 def _post(port: int, headers: dict[str, str]) -> httpx.Response:

@@ -3,6 +3,7 @@ and by tool), and a restarted server resuming a render without submitting it aga
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import anyio
@@ -265,3 +266,24 @@ async def test_wait_without_a_job_id_takes_the_latest_and_says_when_there_is_non
     render = await mcp.ok("nemo_wait", {"wait_seconds": 30})  # the render, still running
     assert render.data["job_id"] == export.data["render_id"] and render.data["done"] is True
     assert "Exported and downloaded" in render.text
+
+
+async def test_progress_without_numbers_still_rises_in_clean_steps() -> None:
+    """Notes without numbers move the bar by 0.01 each: values a person can read, always rising."""
+    from typing import Any, cast
+
+    from nemo_mcp.mcp.context import ProgressRelay
+    from nemo_mcp.studio.views import Progress
+
+    sent: list[float] = []
+
+    class Ctx:
+        async def report_progress(self, value: float, total: Any, message: Any) -> None:
+            sent.append(value)
+
+    relay = ProgressRelay(cast(Any, Ctx()))
+    await relay(Progress(message="rendering", progress=55.0, total=100.0))
+    for _ in range(30):
+        await relay(Progress(message="still rendering"))
+    assert sent[0] == 55.0 and all(b > a for a, b in itertools.pairwise(sent))
+    assert sent[-1] == 55.3 and all(v == round(v, 2) for v in sent), sent

@@ -16,6 +16,7 @@ import pytest
 from mcp import Client, MCPError
 from mcp.client.session import ClientRequestContext
 from mcp.server.mcpserver import MCPServer
+from mcp.types import INVALID_PARAMS
 from nemo_server_helpers import Folders
 
 from nemo_mcp.config import Settings
@@ -83,8 +84,15 @@ async def test_prompt_messages(mcp: ToolClient) -> None:
     track = (await mcp.client.get_prompt("background_track", {"mood": "calm piano"})).messages
     assert isinstance(track[0].content, types.TextContent)
     assert "30-second royalty-free calm piano background track" in track[0].content.text
-    with pytest.raises(MCPError):  # a required argument is missing
+    with pytest.raises(MCPError) as missing:  # a required argument is missing
         await mcp.client.get_prompt("add_title", {})
+    assert missing.value.error.code == INVALID_PARAMS
+    assert missing.value.error.message == "The prompt add_title needs these arguments: text."
+    with pytest.raises(MCPError) as unknown:
+        await mcp.client.get_prompt("nope", {})
+    assert unknown.value.error.code == INVALID_PARAMS
+    assert unknown.value.error.message.startswith("Unknown prompt: nope. The prompts: ")
+    assert "music_video" in unknown.value.error.message
 
 
 def test_every_manifest_offers_prompts_with_one_meaning_per_name() -> None:

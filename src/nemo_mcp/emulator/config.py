@@ -43,7 +43,7 @@ H_SILENT: Final = "X-Emulator-Silent"  # "1": this edit turn has no text; "0": i
 H_POLL_SHAPE: Final = "X-Emulator-Poll-Shape"  # bare | success | code for this render poll
 
 # --- Defaults ----------------------------------------------------------------------------------
-DEFAULT_PORT: Final = 8765
+DEFAULT_PORT: Final = 8766  # beside `serve --http` on 8765, both with their defaults
 ANON_CREDITS: Final = 100
 REGISTERED_CREDITS: Final = 25_000
 ANON_TOKENS_PER_IP: Final = 10

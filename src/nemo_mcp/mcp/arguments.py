@@ -25,6 +25,7 @@ ARGUMENT_HINTS: dict[str, str] = {
     "wait_seconds": "Pass a number of seconds from 0 to 840, or leave it out (default 45).",
 }
 
+_EXACT_UP_TO = 2**53  # the largest whole number a JSON client's double holds exactly
 _EXPECTED = {  # the first word of a pydantic type-error kind -> what the argument must be
     "string": "text",
     "int": "a whole number",
@@ -94,6 +95,10 @@ def _describe(detail: ErrorDetails, props: Mapping[str, Any]) -> tuple[str, str]
         problem = f"The {label} must be at most {_num(ctx.get('le', ctx.get('lt')))}."
     elif kind == "extra_forbidden":
         return f"There is no {_show(field)} argument.", "Leave it out."
+    elif kind == "string_type" and isinstance(value, int | float) and not isinstance(value, bool):
+        problem = f"The {label} must be text in quotes, not the number {_show(value)}."
+        if abs(value) >= _EXACT_UP_TO:  # a client read an id's digits as a number: some are lost
+            problem += " A number this long loses its last digits on the way: send it quoted."
     elif kind.split("_")[0] in _EXPECTED:
         problem = f"The {label} must be {_EXPECTED[kind.split('_')[0]]}, not {_show(value)}."
     else:

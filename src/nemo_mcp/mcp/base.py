@@ -29,6 +29,7 @@ from mcp.server.mcpserver import Context, Icon, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.shared.exceptions import MCPError
 from mcp.types import (
+    INVALID_PARAMS,
     CallToolResult,
     CompleteRequestParams,
     CompleteResult,
@@ -184,7 +185,22 @@ class NemoMCPServer(MCPServer[Any]):
         arguments: dict[str, Any] | None = None,
         context: Context[Any, Any] | None = None,
     ) -> GetPromptResult | InputRequiredResult:
+        """The prompt; an unknown name or a missing required argument is the caller's mistake,
+        told as invalid parameters (-32602) in words, instead of the SDK's error with code 0
+        (or, on the 2026-07-28 path, "Internal server error") and a traceback in the log."""
         self._install()
+        known = {prompt.name: prompt for prompt in await self.list_prompts()}
+        prompt = known.get(name)
+        if prompt is None:
+            raise MCPError(
+                INVALID_PARAMS, f"Unknown prompt: {name}. The prompts: {', '.join(sorted(known))}."
+            )
+        given = arguments or {}
+        missing = [a.name for a in prompt.arguments or [] if a.required and a.name not in given]
+        if missing:
+            raise MCPError(
+                INVALID_PARAMS, f"The prompt {name} needs these arguments: {', '.join(missing)}."
+            )
         return await super().get_prompt(name, arguments, context)
 
     async def call_tool(

@@ -41,7 +41,7 @@ class ProgressRelay:
         self._last = 0.0
 
     async def __call__(self, note: Progress) -> None:
-        value = self._last + 0.01
+        value = round(self._last + 0.01, 2)  # still above the last; no 55.019999999999996
         total = None
         if note.progress is not None and note.total and note.progress > self._last:
             value, total = float(note.progress), float(note.total)
