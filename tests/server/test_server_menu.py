@@ -222,6 +222,13 @@ async def test_unknown_resources_are_not_found(mcp: ToolClient) -> None:
     assert err.value.error.code == types.INVALID_PARAMS
     assert "No render 'render_nope'" in err.value.error.message
     assert "Next step:" in err.value.error.message
+    for uri in ("nemo://sessions/nosuchsession/timeline", "nemo://sessions/nosuchsession/draft"):
+        with pytest.raises(MCPError) as err:
+            await mcp.client.read_resource(uri)
+        assert err.value.error.code == types.INVALID_PARAMS, uri
+        # the same words as the tools use for an unknown session
+        assert err.value.error.message.startswith("Error (session_not_found): "), uri
+        assert "Check the id (`nemo_list_sessions()`" in err.value.error.message, uri
 
 
 async def test_unexpected_crash_is_an_error_result(server: MCPServer, mode: str) -> None:

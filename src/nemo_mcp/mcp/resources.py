@@ -10,7 +10,7 @@ from typing import Final
 
 from mcp.server.mcpserver import Context, MCPServer
 
-from nemo_mcp.errors import InvalidInputError, NemoError
+from nemo_mcp.errors import NemoError
 from nemo_mcp.mcp.context import studio_of
 from nemo_mcp.mcp.results import resource_errors
 from nemo_mcp.redact import redact
@@ -50,8 +50,8 @@ def add_resources(mcp: MCPServer) -> None:
             view = await studio.state(session_id=session_id)
         except NemoError as err:
             cached = studio.cached_state(session_id)
-            if cached is None:
-                raise InvalidInputError(str(err)) from err
+            if cached is None:  # nothing known: say why, as the tools would
+                raise
             view = studio.state_view(session_id, cached)
             return view.timeline + f"\n(cached; live read failed: {err.kind})"
         return timeline_line(view.timeline, view.export_ready) or view.timeline
@@ -70,9 +70,9 @@ def add_resources(mcp: MCPServer) -> None:
         studio = studio_of(ctx)
         try:
             await studio.state(session_id=session_id)
-        except NemoError as err:
+        except NemoError:
             if studio.cached_state(session_id) is None:  # nothing known: say why
-                raise InvalidInputError(str(err)) from err
+                raise
         cached = studio.cached_state(session_id) or {}
         inner = cached.get("state", cached) if isinstance(cached, dict) else {}
         draft = inner.get("draft") if isinstance(inner, dict) else None

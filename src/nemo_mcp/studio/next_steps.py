@@ -62,6 +62,7 @@ StepKind = Literal[
     "register",  # more credits
     "deliver",  # give the user the file
     "new_session",
+    "sessions",  # the sessions this account has (an id that was not found)
 ]
 Outcome = Literal[
     "upload_song",
@@ -302,6 +303,8 @@ def _mcp(step: Step) -> tuple[str | None, str]:
             return None, "give the user the file"
         case "new_session":
             return f"{Tool.NEW_SESSION}()", "for a new project"
+        case "sessions":
+            return f"{Tool.LIST_SESSIONS}()", "to see the sessions there are"
 
 
 def _cli(step: Step) -> tuple[str | None, str]:
@@ -338,6 +341,8 @@ def _cli(step: Step) -> tuple[str | None, str]:
             return None, "open the file"
         case "new_session":
             return COMMANDS[Tool.NEW_SESSION], "start a new project"
+        case "sessions":
+            return COMMANDS[Tool.LIST_SESSIONS], "see the sessions there are"
 
 
 def _register_words(step: Step) -> str:

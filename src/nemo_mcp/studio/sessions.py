@@ -159,6 +159,13 @@ class Sessions(StudioBase):
         self.store.update_session_state(rec.session_id, state)
         return state
 
+    def _fresh_start(self, before: str = "") -> str:
+        start = (
+            f"start a new session ({self._say(Step('new_session'))}), or upload media "
+            f"({self._say(Step('upload'))}), which starts one."
+        )
+        return before + start if before else start[0].upper() + start[1:]
+
     async def state(self, *, session_id: str | None = None) -> StateView:
         """Read-only: never creates or switches a session. A session the server no longer has
         is an error saying how to start a new one (a known one is marked gone, as it is)."""
@@ -173,8 +180,9 @@ class Sessions(StudioBase):
                 f"Session {rec.session_id} does not exist on NemoVideo"
                 + (" any more; its timeline is gone." if known else " (check the id).")
                 + " Nothing was created or switched.",
-                hint=f"Start a new session ({self._say(Step('new_session'))}), or upload media "
-                f"({self._say(Step('upload'))}), which starts one.",
+                hint=self._fresh_start(
+                    f"Check the id ({self._say(Step('sessions'))}), or " if not known else ""
+                ),
                 status=err.status,
                 details={"session_id": rec.session_id},
             ) from None
