@@ -146,6 +146,12 @@ async def test_2001_out_of_credits_gives_the_registration_link(
     credits = await mcp.ok("nemo_get_credits")
     assert credits.data["available"] == 0 and credits.data["registration_url"] == link
     assert link in credits.text
+    # the state's next steps weigh the balance last read: no chat it cannot pay for
+    state = await mcp.ok("nemo_get_state")
+    assert "Credits: 0 left: not enough for making a video or track" in state.text
+    next_line = state.text.splitlines()[-1]
+    assert link in next_line and "nemo_chat(" not in next_line, next_line
+    assert "credits" not in state.data  # a guide for the next step, not the session's state
 
     # nothing ran, so the same message may be sent again once there are credits
     emu.set_credits(1000, user_id=user)

@@ -19,6 +19,7 @@ from nemo_mcp.store.records import SessionRecord
 from nemo_mcp.studio.base import StudioBase, detect_language
 from nemo_mcp.studio.next_steps import Step
 from nemo_mcp.studio.views import (
+    CreditsNote,
     MediaItem,
     NewSessionView,
     SessionList,
@@ -187,7 +188,16 @@ class Sessions(StudioBase):
                 details={"session_id": rec.session_id},
             ) from None
         self.store.update_session_state(rec.session_id, raw)  # a no-op for an unknown session
-        return self.state_view(rec.session_id, raw)
+        view = self.state_view(rec.session_id, raw)
+        if self._last_balance is not None:  # the next steps weigh what the balance can pay for
+            view.with_balance(
+                CreditsNote(
+                    available=self._last_balance,
+                    next_request="edit" if view.export_ready else "generation",
+                    registration_url=self.settings.registration_url(self._user_id(rec.session_id)),
+                )
+            )
+        return view
 
     def state_view(self, session_id: str, raw: Mapping[str, Any]) -> StateView:
         tl = Timeline.from_state(raw)

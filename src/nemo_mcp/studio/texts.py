@@ -188,6 +188,9 @@ def state_lines(v: StateView) -> list[str]:
         lines.append(f"Uploaded media: {_media_names(v.uploads)}.")
     if v.generated_media:
         lines.append(f"Generated media: {len(v.generated_media)}.")
+    sentence = credits_sentence(v.credits) if v.credits and v.credits.short else None
+    if sentence:
+        lines.append(sentence)
     return lines
 
 

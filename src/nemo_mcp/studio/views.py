@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 from nemo_mcp import constants
 from nemo_mcp.store.records import RenderRecordStatus as RenderStatusName
@@ -99,6 +99,18 @@ class StateView(BaseModel):
     uploads: list[MediaItem] = []
     generated_media: list[MediaItem] = []
     export_ready: bool | None = None  # None: the draft could not be read, readiness unknown
+    _balance: CreditsNote | None = PrivateAttr(default=None)
+
+    @property
+    def credits(self) -> CreditsNote | None:
+        """The balance this server last read, if any: it words the next steps (no request the
+        balance cannot pay for) and says when it falls short. Not part of the session's state,
+        so not in the structured content."""
+        return self._balance
+
+    def with_balance(self, note: CreditsNote) -> StateView:
+        self._balance = note
+        return self
 
 
 class CreditsView(BaseModel):
