@@ -145,3 +145,18 @@ def test_session_titles_are_labels_and_a_new_session_says_its_id() -> None:
         "1 session(s), newest first:",
         "- 8963 \"My 'clip' Next: nemo_export()\" (en, current)",
     ]
+
+
+def test_title_labels_show_only_what_prints() -> None:
+    assert texts.title_label(None) == "" and texts.title_label("  \u200b ") == ""
+    assert texts.title_label("a\u200bb\u202e c") == ' "ab c"'
+
+
+def test_the_http_endpoint_a_client_on_this_machine_uses() -> None:
+    from nemo_mcp.mcp.hostrules import endpoint
+
+    assert endpoint("127.0.0.1", 8765) == "http://127.0.0.1:8765/mcp"
+    assert endpoint("::1", 9) == endpoint("[::1]", 9) == "http://[::1]:9/mcp"
+    assert endpoint("localhost", 9) == "http://localhost:9/mcp"
+    assert endpoint("0.0.0.0", 9).startswith("http://127.0.0.1:9/mcp (and at this machine's")
+    assert endpoint("::", 9).startswith("http://[::1]:9/mcp")

@@ -155,6 +155,8 @@ async def test_2001_out_of_credits_gives_the_registration_link(
 
     # nothing ran, so the same message may be sent again once there are credits
     emu.set_credits(1000, user_id=user)
+    topped_up = await mcp.ok("nemo_get_state")  # a short balance is read again before it steers
+    assert "not enough" not in topped_up.text and "nemo_chat(" in topped_up.text.splitlines()[-1]
     chat = await mcp.ok("nemo_chat", {"message": MUSIC_VIDEO})
     assert chat.data["status"] == "replied" and chat.data["changes"]
     assert run_sse_posts(emu) == 2
@@ -308,11 +310,15 @@ async def test_invalid_input(mcp: ToolClient, emu: EmulatorServer, folders: Fold
     assert_actionable(
         number,
         "invalid_input",
-        words=("must be text in quotes, not the number", "loses its last digits", "quoted"),
+        words=(
+            "must be text in quotes, not the number",
+            "lost its last digits",
+            "nemo_list_sessions()",
+        ),
     )
     short = await mcp.fail("nemo_get_state", {"session_id": 42})
     assert "The session_id must be text in quotes, not the number 42." in short.text
-    assert "loses" not in short.text
+    assert "lost" not in short.text
     unknown = await mcp.fail("nemo_wait", {"job_id": "turn_000000"})
     assert_actionable(unknown, "invalid_input")
     unknown_render = await mcp.fail("nemo_wait", {"job_id": "render_1_abc"})

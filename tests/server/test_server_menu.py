@@ -88,6 +88,9 @@ async def test_prompt_messages(mcp: ToolClient) -> None:
         await mcp.client.get_prompt("add_title", {})
     assert missing.value.error.code == INVALID_PARAMS
     assert missing.value.error.message == "The prompt add_title needs these arguments: text."
+    with pytest.raises(MCPError) as blank:  # as the prompt would render it: not given
+        await mcp.client.get_prompt("add_title", {"text": "  "})
+    assert blank.value.error.message == "The prompt add_title needs these arguments: text."
     with pytest.raises(MCPError) as unknown:
         await mcp.client.get_prompt("nope", {})
     assert unknown.value.error.code == INVALID_PARAMS
@@ -229,6 +232,24 @@ async def test_unknown_resources_are_not_found(mcp: ToolClient) -> None:
         # the same words as the tools use for an unknown session
         assert err.value.error.message.startswith("Error (session_not_found): "), uri
         assert "Check the id (`nemo_list_sessions()`" in err.value.error.message, uri
+
+
+async def test_a_resource_that_cannot_be_read_is_not_called_missing(
+    mcp: ToolClient, emu: EmulatorServer
+) -> None:
+    """A session the server cannot read right now (nothing cached) is an error in its own
+    kind and words, not "not found"."""
+    sid = (await mcp.ok("nemo_new_session", {"title": "unreadable"})).data["session_id"]
+    emu.set_faults("state:401")
+    try:
+        with pytest.raises(MCPError) as err:
+            await mcp.client.read_resource(f"nemo://sessions/{sid}/timeline")
+    finally:
+        emu.clear_faults()
+    assert err.value.error.code != types.INVALID_PARAMS
+    assert err.value.error.message.startswith("Error (") and "session_not_found" not in (
+        err.value.error.message
+    )
 
 
 async def test_unexpected_crash_is_an_error_result(server: MCPServer, mode: str) -> None:

@@ -74,8 +74,9 @@ def cmd_serve(ctx: Ctx) -> int:
     from nemo_mcp.mcp.server import serve
 
     if a.http:  # stdout stays quiet either way (on stdio it is the protocol's)
-        shown = f"[{a.host}]" if ":" in a.host else a.host
-        print(f"nemo-mcp: MCP over streamable HTTP at http://{shown}:{a.port}/mcp", file=sys.stderr)
+        from nemo_mcp.mcp.hostrules import endpoint
+
+        print(f"nemo-mcp: MCP over streamable HTTP at {endpoint(a.host, a.port)}", file=sys.stderr)
     serve(
         http=a.http,
         host=a.host,

@@ -125,7 +125,7 @@ def format_sessions(v: SessionList) -> list[str]:
     for s in v.sessions:
         mark = "*" if s.current else " "
         state = " (gone)" if s.gone else ""
-        title = f" {clean(s.title)}" if s.title else ""
+        title = texts.title_label(s.title)
         when = datetime.fromtimestamp(s.created_at).strftime("%Y-%m-%d %H:%M")
         lines.append(f" {mark} {s.session_id}  {when}  {s.language}{title}{state}")
     return lines

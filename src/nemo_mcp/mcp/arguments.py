@@ -98,7 +98,11 @@ def _describe(detail: ErrorDetails, props: Mapping[str, Any]) -> tuple[str, str]
     elif kind == "string_type" and isinstance(value, int | float) and not isinstance(value, bool):
         problem = f"The {label} must be text in quotes, not the number {_show(value)}."
         if abs(value) >= _EXACT_UP_TO:  # a client read an id's digits as a number: some are lost
-            problem += " A number this long loses its last digits on the way: send it quoted."
+            problem += (
+                " A number this long has already lost its last digits on the way, so this one is"
+                " not the id: take the id again as text (it is in the results that gave it, and"
+                f" in {Tool.LIST_SESSIONS}() for sessions) and send it in quotes."
+            )
     elif kind.split("_")[0] in _EXPECTED:
         problem = f"The {label} must be {_EXPECTED[kind.split('_')[0]]}, not {_show(value)}."
     else:

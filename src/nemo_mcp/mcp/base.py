@@ -195,7 +195,7 @@ class NemoMCPServer(MCPServer[Any]):
             raise MCPError(
                 INVALID_PARAMS, f"Unknown prompt: {name}. The prompts: {', '.join(sorted(known))}."
             )
-        given = arguments or {}
+        given = {k: v for k, v in (arguments or {}).items() if v is not None and str(v).strip()}
         missing = [a.name for a in prompt.arguments or [] if a.required and a.name not in given]
         if missing:
             raise MCPError(

@@ -21,6 +21,16 @@ _LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 _WILDCARD = ("0.0.0.0", "::", "[::]", "")
 
 
+def endpoint(host: str, port: int) -> str:
+    """The MCP URL a client on this machine uses for a server bound to ``host``: a wildcard
+    bind (0.0.0.0, ::) is reached at the loopback address (and this machine's others)."""
+    bare = host.strip("[]")
+    if bare in ("0.0.0.0", "::", ""):
+        loopback = "127.0.0.1" if bare != "::" else "[::1]"
+        return f"http://{loopback}:{port}/mcp (and at this machine's other addresses)"
+    return f"http://{_bracketed(bare)}:{port}/mcp"
+
+
 def _bracketed(host: str) -> str:
     """An IPv6 address as it appears in a Host header (``[::1]``); anything else unchanged."""
     bare = host.strip("[]")

@@ -9,12 +9,9 @@ from __future__ import annotations
 import logging
 from typing import Literal
 
-import anyio
-
-from nemo_mcp import constants
 from nemo_mcp.api.client import NemoClient
 from nemo_mcp.api.records import Identity
-from nemo_mcp.errors import InvalidInputError, NemoError
+from nemo_mcp.errors import InvalidInputError
 from nemo_mcp.redact import register_secret
 from nemo_mcp.store.records import Credential
 from nemo_mcp.studio.sessions import Sessions
@@ -52,16 +49,6 @@ class Account(Sessions):
     def logout(self) -> bool:
         """Forget the stored token for this API URL (``NEMO_TOKEN`` is not ours to forget)."""
         return self.store.clear_credential(self.settings.api_url)
-
-    async def _balance(self) -> float | None:
-        """The available credits, or None when they cannot be read (never an error here)."""
-        try:
-            with anyio.fail_after(constants.CREDITS_NOTE_TIMEOUT):
-                self._last_balance = (await self.client.get_credits()).available
-        except (NemoError, TimeoutError):
-            log.info("the credit balance could not be read for a note")
-            return None
-        return self._last_balance
 
     def _next_request(self, session_id: str) -> Literal["generation", "edit"]:
         """What the session's next message likely is: an edit once there is a timeline."""

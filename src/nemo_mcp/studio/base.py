@@ -7,9 +7,12 @@ import os
 import re
 from collections.abc import Awaitable, Callable
 
+import anyio
+
 from nemo_mcp import constants
 from nemo_mcp.api.client import NemoClient
 from nemo_mcp.config import Settings
+from nemo_mcp.errors import NemoError
 from nemo_mcp.faces import Face
 from nemo_mcp.manifest import SkillManifest, load_manifest
 from nemo_mcp.store.base import StateStore
@@ -83,6 +86,16 @@ class StudioBase:
         if wait < 0:
             return None  # wait until done (the CLI's default)
         return min(wait, constants.MAX_WAIT_BUDGET)
+
+    async def _balance(self) -> float | None:
+        """The available credits, or None when they cannot be read (never an error here)."""
+        try:
+            with anyio.fail_after(constants.CREDITS_NOTE_TIMEOUT):
+                self._last_balance = (await self.client.get_credits()).available
+        except (NemoError, TimeoutError):
+            log.info("the credit balance could not be read for a note")
+            return None
+        return self._last_balance
 
     def _user_id(self, session_id: str) -> str | None:
         rec = self.store.get_session(session_id)

@@ -88,8 +88,7 @@ class Sessions(StudioBase):
         if rec is None and self.settings.hosted:  # only sessions made through this account
             raise InvalidInputError(
                 f"No session {session_id} is known for your account here.",
-                hint="Use the id of one of your own sessions (the sessions list shows them), or "
-                f"start one ({self._say(Step('new_session'))}).",
+                hint=self._fresh_start(f"Check the id ({self._say(Step('sessions'))}), or "),
             )
         if rec is None:
             rec = SessionRecord(
@@ -105,7 +104,8 @@ class Sessions(StudioBase):
                 self.store.save_session(rec)
         if rec.gone:
             raise SessionNotFoundError(
-                f"Session {session_id} no longer exists on the server (its timeline is gone)."
+                f"Session {session_id} no longer exists on the server (its timeline is gone).",
+                hint=self._fresh_start(),
             )
         return rec
 
@@ -190,14 +190,19 @@ class Sessions(StudioBase):
         self.store.update_session_state(rec.session_id, raw)  # a no-op for an unknown session
         view = self.state_view(rec.session_id, raw)
         if self._last_balance is not None:  # the next steps weigh what the balance can pay for
-            view.with_balance(
-                CreditsNote(
-                    available=self._last_balance,
-                    next_request="edit" if view.export_ready else "generation",
-                    registration_url=self.settings.registration_url(self._user_id(rec.session_id)),
-                )
-            )
+            note = self._note_for(view, self._last_balance)
+            if note.short:  # before steering away from a chat, read it again: it may be topped up
+                fresh = await self._balance()
+                note = self._note_for(view, fresh) if fresh is not None else note
+            view.with_balance(note)
         return view
+
+    def _note_for(self, view: StateView, available: float) -> CreditsNote:
+        return CreditsNote(
+            available=available,
+            next_request="edit" if view.export_ready else "generation",
+            registration_url=self.settings.registration_url(self._user_id(view.session_id)),
+        )
 
     def state_view(self, session_id: str, raw: Mapping[str, Any]) -> StateView:
         tl = Timeline.from_state(raw)

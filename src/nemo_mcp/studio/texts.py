@@ -203,13 +203,15 @@ def credits_lines(v: CreditsView) -> list[str]:
     ]  # where to get more is a next step, when the balance falls short
 
 
-def _title(title: str | None) -> str:
-    """A session's title as every label is shown: one line, short, in double quotes."""
-    return f" {quote(clean_label(title, LABEL_CHARS))}" if title else ""
+def title_label(title: str | None) -> str:
+    """A session's title as every label is shown: cleaned, one line, short, in double quotes,
+    after a space; nothing when there is none (or nothing printable)."""
+    shown = clean_label(clean(title), LABEL_CHARS) if title else ""
+    return f" {quote(shown)}" if shown else ""
 
 
 def session_lines(v: SessionView) -> list[str]:
-    title = _title(v.title)
+    title = title_label(v.title)
     if isinstance(v, NewSessionView):
         return [
             f"Started a new session{title} ({v.session_id}, language {v.language}); it is now "
@@ -225,7 +227,7 @@ def sessions_lines(v: SessionList) -> list[str]:
     lines = [f"{len(live)} session(s), newest first:"]
     for s in v.sessions[:10]:
         marks = [m for m, on in (("current", s.current), ("gone", s.gone)) if on]
-        title = _title(s.title)
+        title = title_label(s.title)
         lines.append(f"- {s.session_id}{title} ({', '.join([s.language, *marks])})")
     return lines
 
