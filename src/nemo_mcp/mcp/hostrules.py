@@ -25,8 +25,8 @@ def endpoint(host: str, port: int) -> str:
     """The MCP URL a client on this machine uses for a server bound to ``host``: a wildcard
     bind (0.0.0.0, ::) is reached at the loopback address (and this machine's others)."""
     bare = host.strip("[]")
-    if bare in ("0.0.0.0", "::", ""):
-        loopback = "127.0.0.1" if bare != "::" else "[::1]"
+    if bare in _WILDCARD:
+        loopback = "[::1]" if bare == "::" else "127.0.0.1"
         return f"http://{loopback}:{port}/mcp (and at this machine's other addresses)"
     return f"http://{_bracketed(bare)}:{port}/mcp"
 

@@ -68,12 +68,7 @@ class Account(Sessions):
         if available is None:
             return None
         spent = max(0.0, spent_from - available) if spent_from is not None else None
-        return CreditsNote(
-            available=available,
-            spent=spent,
-            next_request=next_request,
-            registration_url=self.settings.registration_url(self._user_id(session_id)),
-        )
+        return self._note(session_id, available, next_request, spent=spent)
 
     async def credits(self) -> CreditsView:
         c = await self.client.get_credits()

@@ -6,6 +6,7 @@ import logging
 import os
 import re
 from collections.abc import Awaitable, Callable
+from typing import Literal
 
 import anyio
 
@@ -19,6 +20,7 @@ from nemo_mcp.store.base import StateStore
 from nemo_mcp.studio.jobs import JobFeed, JobRunner
 from nemo_mcp.studio.next_steps import Step, phrase
 from nemo_mcp.studio.turns import TurnLimits
+from nemo_mcp.studio.views import CreditsNote
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +98,22 @@ class StudioBase:
             log.info("the credit balance could not be read for a note")
             return None
         return self._last_balance
+
+    def _note(
+        self,
+        session_id: str,
+        available: float,
+        next_request: Literal["generation", "edit"],
+        *,
+        spent: float | None = None,
+    ) -> CreditsNote:
+        """A balance as results carry it, with this session's account's registration link."""
+        return CreditsNote(
+            available=available,
+            spent=spent,
+            next_request=next_request,
+            registration_url=self.settings.registration_url(self._user_id(session_id)),
+        )
 
     def _user_id(self, session_id: str) -> str | None:
         rec = self.store.get_session(session_id)

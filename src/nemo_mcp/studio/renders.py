@@ -24,7 +24,6 @@ from nemo_mcp.studio.jobs import Job, ProgressFn
 from nemo_mcp.studio.next_steps import Step
 from nemo_mcp.studio.render_job import RenderJob, new_render_id
 from nemo_mcp.studio.views import (
-    CreditsNote,
     Progress,
     RenderView,
 )
@@ -221,9 +220,5 @@ class Renders(RenderJob):
         )
         if status == "downloaded" and self._last_balance is not None:
             # exporting is free; what is left matters for the changes that may follow
-            view.credits = CreditsNote(
-                available=self._last_balance,
-                next_request="edit",
-                registration_url=self.settings.registration_url(self._user_id(rec.session_id)),
-            )
+            view.credits = self._note(rec.session_id, self._last_balance, "edit")
         return view

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from nemo_mcp.api.client import check_id
 from nemo_mcp.errors import (
@@ -19,7 +19,6 @@ from nemo_mcp.store.records import SessionRecord
 from nemo_mcp.studio.base import StudioBase, detect_language
 from nemo_mcp.studio.next_steps import Step
 from nemo_mcp.studio.views import (
-    CreditsNote,
     MediaItem,
     NewSessionView,
     SessionList,
@@ -190,19 +189,13 @@ class Sessions(StudioBase):
         self.store.update_session_state(rec.session_id, raw)  # a no-op for an unknown session
         view = self.state_view(rec.session_id, raw)
         if self._last_balance is not None:  # the next steps weigh what the balance can pay for
-            note = self._note_for(view, self._last_balance)
+            request: Literal["generation", "edit"] = "edit" if view.export_ready else "generation"
+            note = self._note(view.session_id, self._last_balance, request)
             if note.short:  # before steering away from a chat, read it again: it may be topped up
                 fresh = await self._balance()
-                note = self._note_for(view, fresh) if fresh is not None else note
+                note = self._note(view.session_id, fresh, request) if fresh is not None else note
             view.with_balance(note)
         return view
-
-    def _note_for(self, view: StateView, available: float) -> CreditsNote:
-        return CreditsNote(
-            available=available,
-            next_request="edit" if view.export_ready else "generation",
-            registration_url=self.settings.registration_url(self._user_id(view.session_id)),
-        )
 
     def state_view(self, session_id: str, raw: Mapping[str, Any]) -> StateView:
         tl = Timeline.from_state(raw)

@@ -170,10 +170,7 @@ def render_lines(v: RenderView) -> list[str]:
             f"Rendering ({v.status}{pct}, {v.elapsed_s:.0f} s so far); it goes on by itself and "
             "downloads the MP4 when done."
         )
-    sentence = credits_sentence(v.credits) if v.credits and v.credits.short else None
-    if sentence:
-        lines.append(sentence)
-    return lines
+    return lines + shortfall_lines(v.credits)
 
 
 def _media_names(items: Sequence[MediaItem], limit: int = 6) -> str:
@@ -188,10 +185,13 @@ def state_lines(v: StateView) -> list[str]:
         lines.append(f"Uploaded media: {_media_names(v.uploads)}.")
     if v.generated_media:
         lines.append(f"Generated media: {len(v.generated_media)}.")
-    sentence = credits_sentence(v.credits) if v.credits and v.credits.short else None
-    if sentence:
-        lines.append(sentence)
-    return lines
+    return lines + shortfall_lines(v.credits)
+
+
+def shortfall_lines(note: CreditsNote | None) -> list[str]:
+    """The credits sentence, only when the balance falls short of the next request."""
+    sentence = credits_sentence(note) if note is not None and note.short else None
+    return [sentence] if sentence else []
 
 
 def credits_lines(v: CreditsView) -> list[str]:
