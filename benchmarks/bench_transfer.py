@@ -201,18 +201,22 @@ def run(size_mb: int = 500, runs: int = 5) -> list[Row]:
                 notes=f"interleaved runs: ours {spread(mine, ms)}, curl {spread(curls, ms)}; "
                 f"memory: RSS grew {grew:,.1f} MB during the transfer (Python process peak "
                 f"{peak:,.0f} MB in all); curl peak RSS {curl_peak:,.1f} MB"
-                + (
-                    "; ours also fsyncs the file (median "
-                    + ms(median([o.get("fsync_seconds", 0.0) for o in ours]))
-                    + " of it) and moves it into place atomically; curl followed by an fsync of"
-                    " its file (the same durability) "
-                    + ms(median([t["durable_seconds"] for t in theirs]))
-                    + f", ours {value / median([t['durable_seconds'] for t in theirs]):.2f}x that"
-                    if what == "Download"
-                    else ""
-                ),
+                + (_durability_note(ours, theirs, value) if what == "Download" else ""),
                 data={"ours": ours, "curl": theirs},
                 goal=DOWNLOAD_GOAL if what == "Download" else None,
             )
         )
     return rows
+
+
+def _durability_note(
+    ours: list[dict[str, float]], theirs: list[dict[str, float]], value: float
+) -> str:
+    """What our download does that curl's does not, and curl timed with the same durability."""
+    durable = median([t["durable_seconds"] for t in theirs])
+    return (
+        f"; ours also fsyncs the file (median "
+        f"{ms(median([o.get('fsync_seconds', 0.0) for o in ours]))} of it) and moves it into "
+        f"place atomically; curl followed by an fsync of its file (the same durability) "
+        f"{ms(durable)}, ours {value / durable:.2f}x that"
+    )
