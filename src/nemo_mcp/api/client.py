@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, ExitStack
 from pathlib import Path
@@ -103,12 +104,19 @@ class NemoClient:
         self._attribution = attribution_for(settings).headers()
         api_url = settings.api_url.rstrip("/")
         limits = httpx.Limits(max_connections=constants.MAX_CONNECTIONS)
+        own = default_transport(limits) if transport is None else None
         self._http = httpx.AsyncClient(
-            transport=transport if transport is not None else default_transport(limits),
+            transport=transport if transport is not None else own,
             timeout=timeout(constants.READ_TIMEOUT),
             limits=limits,
             follow_redirects=False,
             headers={"User-Agent": f"nemo-mcp/{__version__}"},
+            # No cookies kept from any host: the API authenticates by token, the API calls go
+            # straight to the transport (``Transport``) where no cookie would be sent, and a
+            # download host has no business following us around.
+            cookies=http.cookiejar.CookieJar(
+                http.cookiejar.DefaultCookiePolicy(allowed_domains=[])
+            ),
         )
         self.tokens = (
             tokens
@@ -124,6 +132,7 @@ class NemoClient:
             attribution=self._attribution,
             sleep=sleep,
             registration_url=self._registration_url,
+            direct=own,
         )
         self._downloader = Downloader(
             self._http,

@@ -154,9 +154,8 @@ class _Released(httpx.AsyncByteStream):
         self._inner = inner
         self._shard: _Shard | None = shard
 
-    async def __aiter__(self) -> typing.AsyncIterator[bytes]:
-        async for chunk in self._inner:
-            yield chunk
+    def __aiter__(self) -> typing.AsyncIterator[bytes]:
+        return self._inner.__aiter__()  # the inner stream's own iterator: no layer between
 
     async def aclose(self) -> None:
         shard, self._shard = self._shard, None
