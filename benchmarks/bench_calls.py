@@ -10,6 +10,9 @@ Against the emulator (in its own process), interleaved call by call:
   what the server and the pipes add, without the Python SDK client's own work (its pydantic
   models and per-call output-schema validation, about a millisecond here, which hosts built
   on other SDKs do not pay). The goal is measured on this one;
+- the SDK's floor: the same minimal client on a bare ``MCPServer`` whose one tool does nothing
+  (the cold-start benchmark's floor server): what any tool call costs on this SDK over stdio
+  before it does any work, shown beside the goal row;
 - baseline: ``GET /api/credits/balance/simple`` with httpx, the same headers (token, X-Skill-*,
   User-Agent), on a kept-alive connection.
 
@@ -35,6 +38,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
+from benchmarks.bench_cold_start import FLOOR
 from benchmarks.common import Row, clean_env, emulator, median, ms, percentile, say
 from nemo_mcp import __version__
 from nemo_mcp.config import Settings
@@ -85,6 +89,8 @@ async def _measure(calls: int, url: str, home: Path) -> dict[str, list[float]]:
     stdio = StdioServerParameters(
         command=sys.executable, args=["-m", "nemo_mcp", "serve"], env=clean_env(**env)
     )
+    floor_script = home.parent / "floor_server.py"
+    floor_script.write_text(FLOOR)
     with open(os.devnull, "w") as devnull:
         async with (
             Client(build_server(settings), mode="legacy") as memory,
@@ -92,9 +98,14 @@ async def _measure(calls: int, url: str, home: Path) -> dict[str, list[float]]:
             await anyio.open_process(
                 [sys.executable, "-m", "nemo_mcp", "serve"], env=stdio.env, stderr=devnull
             ) as process,
+            await anyio.open_process(
+                [sys.executable, str(floor_script)], env=clean_env(), stderr=devnull
+            ) as floor_process,
         ):
             lines = LineClient(process)
             await lines.start()
+            floor = LineClient(floor_process)
+            await floor.start()
             first = await memory.call_tool("nemo_get_credits", {})  # gets the token
             assert not first.is_error, first
             cred = SQLiteStore(home).load_credential(url)
@@ -122,11 +133,16 @@ async def _measure(calls: int, url: str, home: Path) -> dict[str, list[float]]:
                     r = await lines.request("tools/call", {"name": "nemo_get_credits"})
                     assert not r.get("isError"), r
 
+                async def sdk_floor() -> None:
+                    r = await floor.request("tools/call", {"name": "ping"})
+                    assert not r.get("isError"), r
+
                 subjects: dict[str, Callable[[], Awaitable[None]]] = {
                     "direct": direct,
                     "memory": in_memory,
                     "stdio": over_stdio,
                     "lines": minimal,
+                    "floor": sdk_floor,
                 }
                 times: dict[str, list[float]] = {k: [] for k in subjects}
                 for n in range(WARMUP + calls):
@@ -166,4 +182,20 @@ def run(calls: int = 300) -> list[Row]:
                 goal=1.5 if key == "lines" else None,
             )
         )
+    floor = median(times["floor"])
+    added = median(times["lines"]) - base
+    rows.append(
+        Row(
+            "Tool-call overhead: nemo_get_credits vs the same GET",
+            "SDK floor: a bare MCPServer's tool that does nothing, minimal stdio client",
+            ms(floor),
+            baseline=f"httpx direct {ms(base)}",
+            ratio=floor / base,
+            notes=f"{calls} calls, interleaved with the others; p99 "
+            f"{ms(percentile(times['floor'], 99))}. What nemo-mcp adds to the GET over stdio "
+            f"(minimal client's median minus the direct median): {ms(added)}, "
+            f"{added / floor:.2f}x this empty call",
+            data={"median_s": floor, "baseline_s": base, "added_s": added},
+        )
+    )
     return rows
