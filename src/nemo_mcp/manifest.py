@@ -11,20 +11,26 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from nemo_mcp.errors import ConfigError
 
 _PACKAGED = Path(__file__).resolve().parent / "_manifests"
 _SOURCE_TREE = Path(__file__).resolve().parents[2] / "manifests" / "skills"
 BASE_MANIFEST = "nemo-mcp"  # the default skill; it defines every prompt the others name
+# The models' validators are built on first use, not on import: a server's start-up path reads
+# only its skill's description (``skill_description``), and building them took ~8 ms.
+_LAZY = ConfigDict(defer_build=True)
 
 
 class PromptArgumentSpec(BaseModel):
+    model_config = _LAZY
+
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=32)
     description: str = Field(min_length=1, max_length=200)
     required: bool = False
@@ -37,6 +43,8 @@ class PromptArgumentSpec(BaseModel):
 
 class PromptSpec(BaseModel):
     """One entry of the prompt menu MCP clients show (``/nemovideo:music_video``)."""
+
+    model_config = _LAZY
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40, description="never renamed")
     title: str = Field(min_length=1, max_length=60)
@@ -60,6 +68,8 @@ class PromptSpec(BaseModel):
 
 
 class SkillManifest(BaseModel):
+    model_config = _LAZY
+
     name: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=64)
     version: str
     title: str
@@ -139,10 +149,28 @@ def load_manifest(name: str) -> SkillManifest:
     try:
         return manifests[name]
     except KeyError:
-        known = ", ".join(sorted(manifests))
-        raise ConfigError(
-            f"Unknown skill {name!r}.", hint=f"Set NEMO_SKILL to one of: {known}."
-        ) from None
+        raise _unknown_skill(name, manifests) from None
+
+
+def skill_description(name: str) -> str:
+    """The skill's description, read from its manifest file without validating it (the
+    server's start-up path; the whole manifest is validated when the tools are built). An
+    unknown skill is the same ``ConfigError`` as from ``load_manifest``."""
+    folder = manifests_dir()
+    try:
+        raw = json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise _unknown_skill(name, [p.stem for p in folder.glob("*.json")]) from None
+    except (OSError, ValueError):
+        return load_manifest(name).description  # unreadable: let validation say what is wrong
+    description = raw.get("description") if isinstance(raw, dict) else None
+    return description if isinstance(description, str) else load_manifest(name).description
+
+
+def _unknown_skill(name: str, known: Iterable[str]) -> ConfigError:
+    return ConfigError(
+        f"Unknown skill {name!r}.", hint=f"Set NEMO_SKILL to one of: {', '.join(sorted(known))}."
+    )
 
 
 _FRONTMATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(\n|\Z)", re.DOTALL)

@@ -22,6 +22,7 @@ from mcp.server.apps import APP_MIME_TYPE, EXTENSION_ID
 
 from nemo_mcp.config import Settings
 from nemo_mcp.errors import ConfigError
+from nemo_mcp.manifest import all_manifests, load_manifest, skill_description
 from nemo_mcp.mcp.apps import APP_URI, BOUND_TOOLS
 from nemo_mcp.mcp.catalog import Catalog, fingerprint
 from nemo_mcp.mcp.server import build_server
@@ -34,12 +35,15 @@ LIST_AND_PROBE = """
 import json, sys
 import anyio
 from nemo_mcp.config import Settings
+from nemo_mcp.manifest import SkillManifest
 from nemo_mcp.mcp.server import build_server
 server = build_server(Settings.from_env({"NEMO_MCP_HOME": sys.argv[1]}))
 tools = anyio.run(server.list_tools)
 print(json.dumps({
     "tools": [t.model_dump(mode="json", by_alias=True) for t in tools],
     "modules": sorted(sys.modules),
+    "manifest_validated": SkillManifest.__pydantic_complete__,
+    "description": server.description,
 }))
 """
 BUILT_ONLY_ON_USE = ("nemo_mcp.mcp.tools", "nemo_mcp.studio.views", "nemo_mcp.mcp.resources")
@@ -69,6 +73,24 @@ def test_a_second_start_lists_the_tools_from_the_catalog_without_building_them(
     assert second["tools"] == first["tools"]
     assert not set(BUILT_ONLY_ON_USE) & set(second["modules"])
     assert len(second["tools"]) == 9
+    # nor the manifest's validators: the server's description is read from the file as it is
+    assert first["manifest_validated"] and not second["manifest_validated"]
+    assert second["description"] == first["description"] == load_manifest("nemo-mcp").description
+
+
+def test_an_unknown_skill_still_stops_the_server_before_it_starts(tmp_path: Path) -> None:
+    settings = Settings.from_env({"NEMO_MCP_HOME": str(tmp_path), "NEMO_SKILL": "nope"})
+    with pytest.raises(ConfigError) as raised:
+        build_server(settings)
+    with pytest.raises(ConfigError) as loaded:
+        load_manifest("nope")
+    assert (raised.value.message, raised.value.hint) == (loaded.value.message, loaded.value.hint)
+    assert "nemo-mcp" in (raised.value.hint or "")
+
+
+def test_every_skills_description_reads_the_same_without_validation() -> None:
+    for name, manifest in all_manifests().items():
+        assert skill_description(name) == manifest.description
 
 
 async def test_a_catalog_from_another_build_or_a_broken_one_is_not_used(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from mcp.types import CompleteRequestParams, Completion
 from nemo_mcp import __version__
 from nemo_mcp.config import Settings
 from nemo_mcp.faces import Tool
-from nemo_mcp.manifest import load_manifest, manifests_dir
+from nemo_mcp.manifest import load_manifest, manifests_dir, skill_description
 from nemo_mcp.mcp.apps import BindAppForAppHosts, apps_extension
 from nemo_mcp.mcp.base import CACHE_HINTS, NemoMCPServer, server_icons
 from nemo_mcp.mcp.catalog import Catalog
@@ -82,7 +82,7 @@ def build_server(
     (``slot``). ``save_tool_list``: keep the ``tools/list`` answer in the state folder between
     runs (``catalog``; hosted mode keeps nothing on the server's disk)."""
     settings = settings or Settings.from_env()
-    manifest = load_manifest(settings.skill)
+    description = skill_description(settings.skill)  # the manifest is validated on first use
     bus = bus if bus is not None else InMemorySubscriptionBus()
 
     @asynccontextmanager
@@ -116,7 +116,7 @@ def build_server(
         instructions=INSTRUCTIONS,
         version=__version__,
         website_url="https://nemovideo.com",
-        description=manifest.description,
+        description=description,
         icons=server_icons(),
         cache_hints=CACHE_HINTS,
         lifespan=lifespan,
@@ -135,6 +135,7 @@ def build_server(
         from nemo_mcp.mcp.prompts import add_prompts
         from nemo_mcp.mcp.tools import add_tools
 
+        manifest = load_manifest(settings.skill)
         add_tools(mcp, manifest)
         resources.add_resources(mcp)
         add_app(mcp)
@@ -154,7 +155,7 @@ def build_server(
         await ctx.lifespan_context.get()  # the slot: open the studio first
         return await complete(
             studio_in(ctx.lifespan_context),
-            manifest.prompts,
+            load_manifest(settings.skill).prompts,
             params.ref,
             arg.name,
             arg.value,
