@@ -13,6 +13,11 @@ it from the page cache. The download URL is the uploaded file's own CDN URL (Ran
 read once unmeasured before each pair of downloads so that both find it in the page cache.
 Each run makes two pairs of downloads (in both orders), so the download row has twice the
 runs of the upload row.
+
+The emulator keeps what it receives in memory (a folder on ``/dev/shm``) where there is room
+for all of it: on the real service the uploaded files live on NemoVideo's servers, not on the
+disk the downloads write to, and here the emulator's copies (a file per upload, gigabytes in a
+run) wore down the disk that the downloads, ours durably, then had to write to.
 """
 
 from __future__ import annotations
@@ -102,14 +107,27 @@ def _curl(args: list[str]) -> dict[str, float]:
     return {"seconds": float(time_total), "peak_kb": float(done.max_rss_kb)}
 
 
+def _memory_folder(needed: int) -> Path | None:
+    """A folder in memory (``/dev/shm``) with room for ``needed`` bytes and 1 GiB to spare, or
+    None (another system, or too little room: the emulator then keeps its files on disk)."""
+    shm = Path("/dev/shm")
+    try:
+        room = shutil.disk_usage(shm).free
+    except OSError:
+        return None
+    return shm if room >= needed + 1024**3 else None
+
+
 def run(size_mb: int = 500, runs: int = 5) -> list[Row]:
     size = size_mb * 1024 * 1024
     label = f"{size_mb:,} MB"
     curl = shutil.which("curl")
     rows: list[Row] = []
+    memory = _memory_folder(2 * runs * size)  # what the emulator keeps: every upload
     with (
         tempfile.TemporaryDirectory(prefix="nemo-bench-transfer-") as raw,
-        emulator(upload_limit_mb=size_mb + 64) as url,
+        tempfile.TemporaryDirectory(prefix="nemo-bench-emulator-", dir=memory) as emulator_dir,
+        emulator(upload_limit_mb=size_mb + 64, data_dir=emulator_dir) as url,
     ):
         tmp = Path(raw)
         src = tmp / "big-file.mp4"
@@ -201,7 +219,12 @@ def run(size_mb: int = 500, runs: int = 5) -> list[Row]:
                 notes=f"interleaved runs: ours {spread(mine, ms)}, curl {spread(curls, ms)}; "
                 f"memory: RSS grew {grew:,.1f} MB during the transfer (Python process peak "
                 f"{peak:,.0f} MB in all); curl peak RSS {curl_peak:,.1f} MB"
-                + (_durability_note(ours, theirs, value) if what == "Download" else ""),
+                + (_durability_note(ours, theirs, value) if what == "Download" else "")
+                + (
+                    "; the emulator's files in memory"
+                    if memory
+                    else "; the emulator's files on disk"
+                ),
                 data={"ours": ours, "curl": theirs},
                 goal=DOWNLOAD_GOAL if what == "Download" else None,
             )

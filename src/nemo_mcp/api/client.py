@@ -20,7 +20,6 @@
 
 from __future__ import annotations
 
-import http.cookiejar
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, ExitStack
 from pathlib import Path
@@ -51,7 +50,7 @@ from nemo_mcp.api.records import (
 )
 from nemo_mcp.api.retry import backoff_delay
 from nemo_mcp.api.transport import ProgressCallback, Transport, timeout
-from nemo_mcp.api.wire import default_transport
+from nemo_mcp.api.wire import DirectSender, default_transport, no_cookies
 from nemo_mcp.config import Settings
 from nemo_mcp.contract import account, paths, renders, stream, uploads
 from nemo_mcp.errors import (
@@ -111,19 +110,10 @@ class NemoClient:
             limits=limits,
             follow_redirects=False,
             headers={"User-Agent": f"nemo-mcp/{__version__}"},
-            # No cookies kept from any host: the API authenticates by token, the API calls go
-            # straight to the transport (``Transport``) where no cookie would be sent, and a
-            # download host has no business following us around.
-            cookies=http.cookiejar.CookieJar(
-                http.cookiejar.DefaultCookiePolicy(allowed_domains=[])
-            ),
+            cookies=no_cookies(),
         )
-        self.tokens = (
-            tokens
-            if tokens is not None
-            else TokenProvider(
-                settings, self.store, self._http, headers=self._attribution, sleep=sleep
-            )
+        self.tokens = tokens or TokenProvider(
+            settings, self.store, self._http, headers=self._attribution, sleep=sleep
         )
         self._transport = Transport(
             self._http,
@@ -132,7 +122,7 @@ class NemoClient:
             attribution=self._attribution,
             sleep=sleep,
             registration_url=self._registration_url,
-            direct=own,
+            direct=DirectSender(self._http, own) if own is not None else None,
         )
         self._downloader = Downloader(
             self._http,

@@ -10,7 +10,6 @@ envelope). The token comes from the token provider for every attempt, so a token
 
 from __future__ import annotations
 
-import functools
 import inspect
 import logging
 import re
@@ -32,6 +31,7 @@ from nemo_mcp.api.answers import (
     response_error,
 )
 from nemo_mcp.api.multipart import StreamedBody
+from nemo_mcp.api.wire import DirectSender
 from nemo_mcp.contract import envelopes, headers
 from nemo_mcp.errors import APIError, APIStatusError, NemoError, StreamError
 
@@ -48,11 +48,6 @@ NotFound = Callable[[], NemoError]
 Lost = Callable[[httpx.HTTPError | None], NemoError]
 
 _NOT_FOUND_RE = re.compile(r"(?i)not\s*found|no such|does not exist|unknown render")
-
-
-# Parsed API addresses, kept: an httpx.URL is immutable, and parsing one is a tenth of what
-# building the request costs. A client calls a handful of paths (a few per session).
-_url = functools.lru_cache(maxsize=256)(httpx.URL)
 
 
 def timeout(read: float) -> httpx.Timeout:
@@ -110,9 +105,9 @@ class _Answered:
 class Transport:
     """Sends API requests for one ``NemoClient``: its HTTP client, token provider and headers.
 
-    ``direct`` is the client's own transport when nemo-mcp built it (not one passed in, nor
-    httpx's behind a proxy): plain JSON calls are then handed straight to it
-    (``_send_direct``); uploads, the event stream and everything else go through the client.
+    ``direct`` sends plain JSON calls straight to the client's own transport, when nemo-mcp
+    built it (``wire.DirectSender``); uploads, the event stream and all else go through the
+    client.
     """
 
     def __init__(
@@ -124,11 +119,10 @@ class Transport:
         attribution: Mapping[str, str],
         sleep: Sleep,
         registration_url: Callable[[], str | None],
-        direct: httpx.AsyncBaseTransport | None = None,
+        direct: DirectSender | None = None,
     ) -> None:
         self._http = http
         self._direct = direct
-        self._client_headers = dict(http.headers.multi_items())
         self._api_url = api_url
         self._tokens = tokens
         self._attribution = dict(attribution)
@@ -261,8 +255,8 @@ class Transport:
                 raise APIError(f"{action}: NemoVideo refused the token; send the file again.")
             sent.append(True)
             if plain and self._direct is not None:
-                response = await self._send_direct(
-                    self._direct, method, url, json_body, token, timeout
+                response = await self._direct.send(
+                    method, url, self.api_headers(token), json_body, timeout
                 )
             else:
                 request = self._http.build_request(
@@ -308,35 +302,6 @@ class Transport:
             not_found_by_message=not_found_by_message,
             lost=lost_answer,
         )
-
-    async def _send_direct(
-        self,
-        direct: httpx.AsyncBaseTransport,
-        method: str,
-        url: str,
-        json_body: Any,
-        token: str,
-        read: httpx.Timeout | None,
-    ) -> httpx.Response:
-        """Send a plain JSON request straight to the client's own transport (opened for
-        streaming, as ``AsyncClient.send(stream=True)`` returns it). The client's layers in
-        between do nothing for an API call: no auth flow (the token is a header), no redirects
-        followed, no cookies (the API keeps none), no event hooks; passing through them cost
-        about a fifth of a millisecond of CPU per call, a quarter of the request's cost here
-        (the HTTP benchmark's notes)."""
-        if self._http.is_closed:
-            raise RuntimeError("Cannot send a request, as the client has been closed.")
-        limits = read if read is not None else self._http.timeout
-        request = httpx.Request(
-            method,
-            _url(url),
-            headers={**self._client_headers, **self.api_headers(token)},
-            json=json_body,
-            extensions={"timeout": limits.as_dict()},
-        )
-        response = await direct.handle_async_request(request)
-        response.request = request
-        return response
 
     # --- the event stream -----------------------------------------------------------------
     @asynccontextmanager
