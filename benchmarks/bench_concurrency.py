@@ -12,6 +12,10 @@ latency per call, medians over the rounds, with their ranges. Two kinds of MCP c
 - the Python SDK's ``Client`` (2026-07-28 era; its first call of each tool lists the tools
   and compiles the tool's output schema: the client SDK's one-time work per session).
 
+Beside them, the SDK's floor over HTTP: a bare ``MCPServer`` (stateless, event streams, on
+uvicorn as ``serve --http`` runs) whose one tool does nothing, called by the same minimal
+clients: what any server on this SDK costs per call before it does any work.
+
 Baseline, same run, in the same rounds (the order rotates): the same number of requests, from
 the same number of clients, each its own httpx client and connection, made directly to the
 two API endpoints the tools call (``GET /api/credits/balance/simple`` and
@@ -105,11 +109,37 @@ class PostClient:
         await self._http.aclose()
 
 
-SUBJECTS = ("mcp", "sdk", "direct")  # minimal MCP clients, Python SDK clients, the API directly
+# minimal MCP clients, Python SDK clients, the API directly, the SDK's floor (minimal clients)
+SUBJECTS = ("mcp", "sdk", "direct", "floor")
+
+FLOOR_HTTP = """
+import sys
+
+import anyio
+from mcp.server.mcpserver import MCPServer
+
+mcp = MCPServer("floor")
+
+
+@mcp.tool()
+def ping() -> str:
+    \"\"\"Answer pong.\"\"\"
+    return "pong"
+
+
+anyio.run(lambda: mcp.run_streamable_http_async(port=int(sys.argv[1]), stateless_http=True))
+"""
 
 
 async def _rounds(
-    url: str, api: str, home: Path, pid: int, clients: int, per_client: int, rounds: int
+    url: str,
+    floor_url: str,
+    api: str,
+    home: Path,
+    pid: int,
+    clients: int,
+    per_client: int,
+    rounds: int,
 ) -> dict[str, Any]:
     """Warm up, then interleaved rounds: a burst of each subject, the order rotating."""
     async with Client(url) as warm:  # first calls: the token and the session
@@ -125,6 +155,7 @@ async def _rounds(
     headers = {"Authorization": f"Bearer {cred.token}", **attribution()}
     out: dict[str, Any] = {k: [] for k in SUBJECTS} | {"idle_mb": idle_mb, "cpu": []}
     posts = [PostClient(url) for _ in range(clients)]
+    floors = [PostClient(floor_url) for _ in range(clients)]
     direct = [
         httpx.AsyncClient(base_url=api, headers=headers, trust_env=False) for _ in range(clients)
     ]
@@ -141,6 +172,7 @@ async def _rounds(
                 await posts[c].call_tool(name)
             for path in (paths.CREDITS, state_path):
                 (await direct[c].get(path)).raise_for_status()
+            await floors[c].call_tool("ping")
 
         def tool(c: int, k: int) -> str:
             return "nemo_get_credits" if (c + k) % 2 == 0 else "nemo_get_state"
@@ -156,9 +188,12 @@ async def _rounds(
             path = paths.CREDITS if (c + k) % 2 == 0 else state_path
             (await direct[c].get(path)).raise_for_status()
 
-        calls = {"mcp": mcp_call, "sdk": sdk_call, "direct": direct_call}
+        async def floor_call(c: int, k: int) -> None:
+            await floors[c].call_tool("ping")
+
+        calls = {"mcp": mcp_call, "sdk": sdk_call, "direct": direct_call, "floor": floor_call}
         for n in range(rounds):
-            for who in SUBJECTS[n % 3 :] + SUBJECTS[: n % 3]:
+            for who in SUBJECTS[n % 4 :] + SUBJECTS[: n % 4]:
                 server_before, here_before = _cpu_seconds(pid), time.process_time()
                 out[who].append(await burst(clients, per_client, calls[who]))
                 server_after, here_after = _cpu_seconds(pid), time.process_time()
@@ -168,7 +203,7 @@ async def _rounds(
     finally:
         for client in reversed(sdk):
             await client.__aexit__(None, None, None)
-        for post in posts:
+        for post in (*posts, *floors):
             await post.aclose()
         for http in direct:
             await http.aclose()
@@ -181,30 +216,44 @@ GOAL_THROUGHPUT = 1.5
 
 
 def run(clients: int = 16, per_client: int = 20, rounds: int = 3) -> list[Row]:
-    port = free_port()
+    port, floor_port = free_port(), free_port()
     with (
         emulator() as api,
         tempfile.TemporaryDirectory(prefix="nemo-bench-http-") as raw,
         open(os.devnull, "w") as devnull,
     ):
         home = Path(raw) / "home"
-        server = subprocess.Popen(
-            [sys.executable, "-m", "nemo_mcp", "serve", "--http", "--port", str(port)],
-            env=clean_env(NEMO_API_URL=api, NEMO_MCP_HOME=str(home)),
-            stdout=devnull,
-            stderr=devnull,
-        )
+        floor_script = Path(raw) / "floor_http.py"
+        floor_script.write_text(FLOOR_HTTP)
+        servers = [
+            subprocess.Popen(
+                [sys.executable, "-m", "nemo_mcp", "serve", "--http", "--port", str(port)],
+                env=clean_env(NEMO_API_URL=api, NEMO_MCP_HOME=str(home)),
+                stdout=devnull,
+                stderr=devnull,
+            ),
+            subprocess.Popen(
+                [sys.executable, str(floor_script), str(floor_port)],
+                env=clean_env(),
+                stdout=devnull,
+                stderr=devnull,
+            ),
+        ]
         try:
             wait_for_port(port)
-            url = f"http://127.0.0.1:{port}/mcp"
-            got = anyio.run(_rounds, url, api, home, server.pid, clients, per_client, rounds)
+            wait_for_port(floor_port)
+            url, floor_url = (f"http://127.0.0.1:{p}/mcp" for p in (port, floor_port))
+            got = anyio.run(
+                _rounds, url, floor_url, api, home, servers[0].pid, clients, per_client, rounds
+            )
         finally:
-            server.terminate()
-            try:
-                server.wait(15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(5)
+            for server in servers:
+                server.terminate()
+                try:
+                    server.wait(15)
+                except subprocess.TimeoutExpired:
+                    server.kill()
+                    server.wait(5)
     total = clients * per_client
     title = f"Concurrency: {clients} MCP clients x {per_client} calls (HTTP, stateless)"
     mcp_rounds: list[tuple[list[float], float]] = got["mcp"]
@@ -214,6 +263,7 @@ def run(clients: int = 16, per_client: int = 20, rounds: int = 3) -> list[Row]:
     for what, pct, goal in (("p50 latency", 50, GOAL_P50), ("p99 latency", 99, None)):
         ours = [percentile(lat, pct) for lat, _ in mcp_rounds]
         theirs = [percentile(lat, pct) for lat, _ in direct_rounds]
+        floor = median([percentile(lat, pct) for lat, _ in got["floor"]])
         rows.append(
             Row(
                 title,
@@ -223,7 +273,9 @@ def run(clients: int = 16, per_client: int = 20, rounds: int = 3) -> list[Row]:
                 ratio=median(ours) / median(theirs),
                 notes=f"minimal clients (handshake era, as TypeScript-SDK hosts); medians of "
                 f"{rounds} interleaved rounds; ours {spread(ours, ms)}, direct "
-                f"{spread(theirs, ms)}; nemo_get_credits and nemo_get_state alternating",
+                f"{spread(theirs, ms)}; nemo_get_credits and nemo_get_state alternating; the "
+                f"SDK floor (a bare MCPServer's tool that does nothing) {ms(floor)}, "
+                f"{floor / median(theirs):.2f}x",
                 goal=goal,
             )
         )
@@ -238,17 +290,24 @@ def run(clients: int = 16, per_client: int = 20, rounds: int = 3) -> list[Row]:
     for key, label, goal in (
         ("mcp", "minimal clients (handshake era, as TypeScript-SDK hosts)", GOAL_THROUGHPUT),
         ("sdk", "Python SDK clients (2026-07-28 era)", None),
+        ("floor", "minimal clients", None),
     ):
         rates = [total / wall for _, wall in got[key]]
+        who = (
+            "SDK floor: a bare MCPServer's tool that does nothing"
+            if key == "floor"
+            else ("nemo-mcp serve --http")
+        )
         rows.append(
             Row(
                 title,
-                f"nemo-mcp serve --http, throughput, {label}",
+                f"{who}, throughput, {label}",
                 f"{median(rates):,.0f} calls/s",
                 baseline=f"{base}: {median(base_rates):,.0f} requests/s",
                 ratio=median(base_rates) / median(rates),
                 notes=f"{total} calls a round; ratio = how many times more requests/s the API "
-                f"alone serves; ours {spread(rates, _per_s)}, direct {spread(base_rates, _per_s)}"
+                f"alone serves; {'floor' if key == 'floor' else 'ours'} "
+                f"{spread(rates, _per_s)}, direct {spread(base_rates, _per_s)}"
                 + (cpu_note if key == "mcp" else ""),
                 data={key: got[key], "direct": direct_rounds},
                 goal=goal,
