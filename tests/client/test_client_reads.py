@@ -8,6 +8,7 @@ import gzip
 import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,19 @@ def test_a_proxy_in_the_environment_keeps_httpx_s_transport(
     assert wire.default_transport(limits) is None
 
 
+@contextmanager
+def _serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """``handler`` on a loopback HTTP server in a thread; yields its URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture
 def http_server() -> Iterator[tuple[str, set[int]]]:
     """A keep-alive HTTP/1.1 server on loopback; yields its URL and the client ports seen."""
@@ -143,14 +157,8 @@ def http_server() -> Iterator[tuple[str, set[int]]]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", ports
-    finally:
-        server.shutdown()
-        server.server_close()
+    with _serving(Handler) as url:
+        yield url, ports
 
 
 def test_the_limits_are_shared_out_over_the_pools() -> None:
@@ -224,14 +232,8 @@ def api_server() -> Iterator[tuple[str, list[tuple[str, dict[str, str]]]]]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
+    with _serving(Handler) as url:
+        yield url, seen
 
 
 async def test_api_calls_go_straight_to_the_transport_with_every_header_and_no_cookie(
