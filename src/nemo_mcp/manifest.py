@@ -157,10 +157,13 @@ def skill_description(name: str) -> str:
     server's start-up path; the whole manifest is validated when the tools are built). An
     unknown skill is the same ``ConfigError`` as from ``load_manifest``."""
     folder = manifests_dir()
+    known = [p.stem for p in folder.glob("*.json")]
+    if (
+        name not in known
+    ):  # exactly one of them: no path, no other case (a file system may not care)
+        raise _unknown_skill(name, known)
     try:
         raw = json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise _unknown_skill(name, [p.stem for p in folder.glob("*.json")]) from None
     except (OSError, ValueError):
         return load_manifest(name).description  # unreadable: let validation say what is wrong
     description = raw.get("description") if isinstance(raw, dict) else None

@@ -210,14 +210,14 @@ async def test_requests_in_flight_spread_over_the_pools_until_their_answers_clos
 @pytest.fixture
 def api_server() -> Iterator[tuple[str, list[tuple[str, dict[str, str]]]]]:
     """A loopback API: the credits answer gzip-encoded with a cookie set, and a file; yields
-    its URL and every request seen (path, headers with lower-case names)."""
+    its URL and every request seen (path, headers by their names as sent)."""
     seen: list[tuple[str, dict[str, str]]] = []
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:
-            seen.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
+            seen.append((self.path, dict(self.headers.items())))
             if self.path == paths.CREDITS:
                 body = gzip.compress(b'{"code": 0, "data": {"available": 42, "frozen": 3}}')
                 extra = [("Content-Encoding", "gzip"), ("Set-Cookie", "lb=node-7; Path=/")]
@@ -267,14 +267,42 @@ async def test_api_calls_go_straight_to_the_transport_with_every_header_and_no_c
     assert through_client == ["/file.bin", "/file.bin"]
     api = [h for path, h in seen if path == paths.CREDITS]
     assert len(api) == 2
-    for sent in api:
-        assert sent["authorization"] == "Bearer tok-direct-123"
-        assert sent["user-agent"] == f"nemo-mcp/{__version__}"
-        assert sent["host"] == url.removeprefix("http://")
-        assert "gzip" in sent["accept-encoding"]
-        assert {"x-skill-source", "x-skill-version", "x-skill-platform"} <= set(sent)
-        assert "cookie" not in sent
-    assert all("cookie" not in h for _, h in seen)
+    for sent in api:  # the names as the client writes them
+        assert sent["Authorization"] == "Bearer tok-direct-123"
+        assert sent["User-Agent"] == f"nemo-mcp/{__version__}"
+        assert sent["Host"] == url.removeprefix("http://")
+        assert "gzip" in sent["Accept-Encoding"]
+        assert {"X-Skill-Source", "X-Skill-Version", "X-Skill-Platform"} <= set(sent)
+        assert len(sent) == len({name.lower() for name in sent})  # each once
+    assert all("cookie" not in {name.lower() for name in h} for _, h in seen)
+
+
+@pytest.mark.parametrize("address", ["http:///x", "https:/api.example.com", "ftp://host/x"])
+async def test_an_address_without_scheme_or_host_is_refused_before_sending(
+    address: str,
+) -> None:
+    """As the client refuses it: ``UnsupportedProtocol``, which the retry rules never repeat
+    (a wrong ``NEMO_API_URL`` said at once, not after retries as a network failure)."""
+    transport = wire.ShardedTransport(httpx.Limits(max_connections=4))
+    async with httpx.AsyncClient(transport=transport) as client:
+        direct = wire.DirectSender(client, transport)
+        with pytest.raises(httpx.UnsupportedProtocol) as raised:
+            await direct.send("GET", address + paths.CREDITS, {}, None, None)
+        assert raised.value.request.url.path.endswith(paths.CREDITS)
+        with pytest.raises(httpx.UnsupportedProtocol):
+            await client.get(address + paths.CREDITS)  # the client's own answer
+
+
+async def test_a_failure_carries_its_request_as_from_the_client() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    listener.close()  # nothing listens there now
+    transport = wire.ShardedTransport(httpx.Limits(max_connections=4))
+    async with httpx.AsyncClient(transport=transport) as client:
+        direct = wire.DirectSender(client, transport)
+        with pytest.raises(httpx.ConnectError) as raised:
+            await direct.send("GET", f"http://127.0.0.1:{port}/x", {}, None, None)
+        assert raised.value.request.url.port == port
 
 
 async def test_a_closed_client_sends_nothing(

@@ -24,6 +24,7 @@ from nemo_mcp.config import Settings
 from nemo_mcp.errors import ConfigError
 from nemo_mcp.manifest import all_manifests, load_manifest, skill_description
 from nemo_mcp.mcp.apps import APP_URI, BOUND_TOOLS
+from nemo_mcp.mcp.base import NemoMCPServer
 from nemo_mcp.mcp.catalog import Catalog, fingerprint
 from nemo_mcp.mcp.server import build_server
 from nemo_mcp.studio.facade import Studio
@@ -86,6 +87,36 @@ def test_an_unknown_skill_still_stops_the_server_before_it_starts(tmp_path: Path
         load_manifest("nope")
     assert (raised.value.message, raised.value.hint) == (loaded.value.message, loaded.value.hint)
     assert "nemo-mcp" in (raised.value.hint or "")
+
+
+@pytest.mark.parametrize("skill", ["./nemo-mcp", "NEMO-MCP", "Nemo-MCP", "nemo-mcp.json"])
+def test_only_a_skill_s_exact_name_starts_the_server(tmp_path: Path, skill: str) -> None:
+    """Not a path to a manifest, nor its name in another case (which a file system that ignores
+    case would open): what ``load_manifest`` would refuse when the tools are built."""
+    settings = Settings.from_env({"NEMO_MCP_HOME": str(tmp_path), "NEMO_SKILL": skill})
+    with pytest.raises(ConfigError, match="Unknown skill"):
+        build_server(settings)
+
+
+async def test_tools_that_fail_to_build_are_built_again_and_never_saved_empty(
+    tmp_path: Path,
+) -> None:
+    settings = Settings.from_env({"NEMO_MCP_HOME": str(tmp_path / "home")})
+    server = build_server(settings)
+    assert isinstance(server, NemoMCPServer)
+    install = server._installers[0]
+    failures = [ConfigError("A manifest did not validate.")]
+
+    def flaky() -> None:
+        if failures:
+            raise failures.pop()
+        install()
+
+    server._installers[0] = flaky
+    with pytest.raises(ConfigError):
+        await server.list_tools()
+    assert not (settings.home / "cache" / "tools-nemo-mcp.json").exists()
+    assert len(await server.list_tools()) == 9  # the next request builds them
 
 
 def test_every_skills_description_reads_the_same_without_validation() -> None:

@@ -232,7 +232,7 @@ class DirectSender:
     def __init__(self, client: httpx.AsyncClient, transport: httpx.AsyncBaseTransport) -> None:
         self._client = client
         self._transport = transport
-        self._headers = dict(client.headers.multi_items())
+        self._headers = list(client.headers.raw)  # as the client sends them, names' case kept
 
     async def send(
         self,
@@ -245,14 +245,25 @@ class DirectSender:
         if self._client.is_closed:
             raise RuntimeError("Cannot send a request, as the client has been closed.")
         limits = timeout if timeout is not None else self._client.timeout
+        given = [(name.encode(), value.encode()) for name, value in headers.items()]
+        mine = {name.lower() for name, _ in given}
         request = httpx.Request(
             method,
             _url(url),
-            headers={**self._headers, **headers},
+            headers=[*(h for h in self._headers if h[0].lower() not in mine), *given],
             json=json,
             extensions={"timeout": limits.as_dict()},
         )
-        response = await self._transport.handle_async_request(request)
+        if request.url.scheme not in ("http", "https") or not request.url.host:
+            # what the client raises for such an address: sent nowhere, never retried
+            raise httpx.UnsupportedProtocol(
+                "Request URL is missing an 'http://' or 'https://' protocol.", request=request
+            )
+        try:
+            response = await self._transport.handle_async_request(request)
+        except httpx.RequestError as exc:
+            exc.request = request  # as the client's send leaves it
+            raise
         response.request = request
         return response
 

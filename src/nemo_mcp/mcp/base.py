@@ -128,7 +128,8 @@ class NemoMCPServer(MCPServer[Any]):
 
     def _install(self) -> None:
         while self._installers:
-            self._installers.pop(0)()
+            self._installers[0]()  # one that fails stays, to fail (or succeed) on the next use
+            self._installers.pop(0)
 
     async def list_tools(self) -> list[Tool]:
         """The tools, with compact schemas (a third of the bytes), built once per process and
@@ -149,7 +150,7 @@ class NemoMCPServer(MCPServer[Any]):
                     )
                     for tool in await super().list_tools()
                 ]
-                if self.catalog is not None:
+                if self.catalog is not None and tools:
                     self.catalog.save([t.model_dump(mode="json", by_alias=True) for t in tools])
             self._listed = tools
         if self.on_listing is not None:
