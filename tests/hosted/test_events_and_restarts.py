@@ -107,8 +107,9 @@ async def test_a_listener_on_one_worker_hears_of_work_done_on_another(
     root: Path, media: str, redis_up: None
 ) -> None:
     with (
-        # generations and renders long enough to be followed from another worker
-        EmulatorServer(**fast(render_slowdown=0.3, generation_seconds=2.0)) as emu,
+        # generations and renders long enough to be followed from another worker (a turn of
+        # 2 s was once over before a loaded CI machine's other worker began to wait on it)
+        EmulatorServer(**fast(render_slowdown=0.3, generation_seconds=4.0)) as emu,
         cluster(root, emu, NEMO_MCP_REDIS_URL=REDIS) as group,
     ):
         w1, w2 = group.start("w1"), group.start("w2")
