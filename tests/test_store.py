@@ -189,6 +189,24 @@ def test_session_state_survives_resaves(store: StateStore) -> None:
     assert rec is not None and rec.title == "renamed" and rec.state is not None
 
 
+def test_a_state_read_again_unchanged_is_not_written_again(store: StateStore) -> None:
+    def version() -> object:  # SQLite: rows this connection changed; PostgreSQL: the row's
+        if isinstance(store, SQLiteStore):  # version (a new one per write)
+            return store._conn.total_changes
+        return store._one("SELECT xmin::text AS v FROM sessions WHERE session_id = ?", ("1",))["v"]
+
+    store.save_session(_session("1", 1.0))
+    state = {"state": {"draft": {"t": [1]}}, "session_id": "1"}
+    store.update_session_state("1", state)
+    written = version()
+    store.update_session_state("1", dict(state))
+    assert version() == written
+    store.update_session_state("1", {**state, "state": {"draft": {"t": [2]}}})
+    assert version() != written
+    rec = store.get_session("1")
+    assert rec is not None and rec.state == {**state, "state": {"draft": {"t": [2]}}}
+
+
 def test_gone_session_stops_being_current(store: StateStore) -> None:
     store.save_session(_session("1", 1.0))
     store.set_current_session(API, "1")

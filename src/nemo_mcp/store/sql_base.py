@@ -279,14 +279,17 @@ class SQLBase(StateStore):
             )
 
     def update_session_state(self, session_id: str, state: dict[str, Any]) -> None:
-        """Keep the session's last state, within ``MAX_STORED_STATE_BYTES`` (see ``schema``)."""
+        """Keep the session's last state, within ``MAX_STORED_STATE_BYTES`` (see ``schema``).
+        A state read again unchanged (every ``nemo_get_state`` stores what it read) writes
+        nothing: on PostgreSQL each rewrite left a dead copy of the whole row behind."""
         text = schema.state_text(state)
         if text is None:
             log.info("a session state too large to keep was not stored")
             return
         self._execute(
-            "UPDATE sessions SET last_state = ? WHERE session_id = ? AND owner = ?",
-            (text, str(session_id), self.owner),
+            "UPDATE sessions SET last_state = ? WHERE session_id = ? AND owner = ? "
+            "AND (last_state IS NULL OR last_state <> ?)",
+            (text, str(session_id), self.owner, text),
         )
 
     # --- shared list and update -----------------------------------------------------------
