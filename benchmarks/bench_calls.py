@@ -38,8 +38,17 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from benchmarks.bench_cold_start import FLOOR
-from benchmarks.common import Row, clean_env, emulator, median, ms, percentile, say
+from benchmarks.common import (
+    FLOOR_LABEL,
+    FLOOR_STDIO,
+    Row,
+    clean_env,
+    emulator,
+    median,
+    ms,
+    percentile,
+    say,
+)
 from nemo_mcp import __version__
 from nemo_mcp.config import Settings
 from nemo_mcp.contract import headers, paths
@@ -90,7 +99,7 @@ async def _measure(calls: int, url: str, home: Path) -> dict[str, list[float]]:
         command=sys.executable, args=["-m", "nemo_mcp", "serve"], env=clean_env(**env)
     )
     floor_script = home.parent / "floor_server.py"
-    floor_script.write_text(FLOOR)
+    floor_script.write_text(FLOOR_STDIO)
     with open(os.devnull, "w") as devnull:
         async with (
             Client(build_server(settings), mode="legacy") as memory,
@@ -187,7 +196,7 @@ def run(calls: int = 300) -> list[Row]:
     rows.append(
         Row(
             "Tool-call overhead: nemo_get_credits vs the same GET",
-            "SDK floor: a bare MCPServer's tool that does nothing, minimal stdio client",
+            f"{FLOOR_LABEL}, minimal stdio client",
             ms(floor),
             baseline=f"httpx direct {ms(base)}",
             ratio=floor / base,

@@ -32,24 +32,9 @@ from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 import nemo_mcp
-from benchmarks.common import Row, clean_env, median, ms, say
+from benchmarks.common import FLOOR_STDIO, Row, clean_env, median, ms, say
 from benchmarks.peers import install, peer_env
 
-FLOOR = '''
-from mcp.server.mcpserver import MCPServer
-
-mcp = MCPServer("floor")
-
-
-@mcp.tool()
-def ping() -> str:
-    """Answer pong."""
-    return "pong"
-
-
-if __name__ == "__main__":
-    mcp.run()
-'''
 START_TIMEOUT = 120.0
 GOAL = 1.05  # nemo-mcp at most this many times the SDK floor (and ahead of every peer)
 
@@ -93,7 +78,7 @@ async def _once(params: StdioServerParameters) -> tuple[float, int]:
 def subjects(tmp: Path, peers: list[str]) -> list[Subject]:
     home = tmp / "nemo-home"
     floor = tmp / "floor_server.py"
-    floor.write_text(FLOOR)
+    floor.write_text(FLOOR_STDIO)
     out = [
         Subject(
             "nemo-mcp",

@@ -41,6 +41,8 @@ import httpx
 from mcp import Client
 
 from benchmarks.common import (
+    FLOOR_HTTP,
+    FLOOR_LABEL,
     Row,
     attribution,
     burst,
@@ -111,24 +113,6 @@ class PostClient:
 
 # minimal MCP clients, Python SDK clients, the API directly, the SDK's floor (minimal clients)
 SUBJECTS = ("mcp", "sdk", "direct", "floor")
-
-FLOOR_HTTP = """
-import sys
-
-import anyio
-from mcp.server.mcpserver import MCPServer
-
-mcp = MCPServer("floor")
-
-
-@mcp.tool()
-def ping() -> str:
-    \"\"\"Answer pong.\"\"\"
-    return "pong"
-
-
-anyio.run(lambda: mcp.run_streamable_http_async(port=int(sys.argv[1]), stateless_http=True))
-"""
 
 
 async def _rounds(
@@ -212,6 +196,7 @@ async def _rounds(
 
 
 GOAL_P50 = 1.5
+SERVE = "nemo-mcp serve --http"  # the subject of the rows
 GOAL_THROUGHPUT = 1.5
 
 
@@ -267,15 +252,14 @@ def run(clients: int = 16, per_client: int = 20, rounds: int = 3) -> list[Row]:
         rows.append(
             Row(
                 title,
-                f"nemo-mcp serve --http, {what}",
+                f"{SERVE}, {what}",
                 ms(median(ours)),
                 baseline=f"{base}: {ms(median(theirs))}",
                 ratio=median(ours) / median(theirs),
                 notes=f"minimal clients (handshake era, as TypeScript-SDK hosts); medians of "
                 f"{rounds} interleaved rounds; ours {spread(ours, ms)}, direct "
-                f"{spread(theirs, ms)}; nemo_get_credits and nemo_get_state alternating; the "
-                f"SDK floor (a bare MCPServer's tool that does nothing) {ms(floor)}, "
-                f"{floor / median(theirs):.2f}x",
+                f"{spread(theirs, ms)}; nemo_get_credits and nemo_get_state alternating; "
+                f"{FLOOR_LABEL}: {ms(floor)}, {floor / median(theirs):.2f}x",
                 goal=goal,
             )
         )
@@ -287,21 +271,16 @@ def run(clients: int = 16, per_client: int = 20, rounds: int = 3) -> list[Row]:
         else ""
     )
     base_rates = [total / wall for _, wall in direct_rounds]
-    for key, label, goal in (
-        ("mcp", "minimal clients (handshake era, as TypeScript-SDK hosts)", GOAL_THROUGHPUT),
-        ("sdk", "Python SDK clients (2026-07-28 era)", None),
-        ("floor", "minimal clients", None),
+    for key, subject, label, goal in (
+        ("mcp", SERVE, "minimal clients (handshake era, as TypeScript-SDK hosts)", GOAL_THROUGHPUT),
+        ("sdk", SERVE, "Python SDK clients (2026-07-28 era)", None),
+        ("floor", FLOOR_LABEL, "minimal clients", None),
     ):
         rates = [total / wall for _, wall in got[key]]
-        who = (
-            "SDK floor: a bare MCPServer's tool that does nothing"
-            if key == "floor"
-            else ("nemo-mcp serve --http")
-        )
         rows.append(
             Row(
                 title,
-                f"{who}, throughput, {label}",
+                f"{subject}, throughput, {label}",
                 f"{median(rates):,.0f} calls/s",
                 baseline=f"{base}: {median(base_rates):,.0f} requests/s",
                 ratio=median(base_rates) / median(rates),

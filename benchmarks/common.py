@@ -31,6 +31,29 @@ ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".bench-cache"
 OUT = ROOT / ".benchmarks-out"
 
+# The SDK's floor: a bare MCPServer whose one tool does nothing, the baseline of the cold-start
+# row and a measure beside the tool-call and HTTP rows. Each benchmark appends how it runs.
+FLOOR_SERVER = '''
+import sys
+
+import anyio
+from mcp.server.mcpserver import MCPServer
+
+mcp = MCPServer("floor")
+
+
+@mcp.tool()
+def ping() -> str:
+    """Answer pong."""
+    return "pong"
+
+'''
+FLOOR_STDIO = FLOOR_SERVER + "mcp.run()\n"
+FLOOR_HTTP = FLOOR_SERVER + (  # stateless, event streams, on uvicorn, as `serve --http` runs
+    "anyio.run(lambda: mcp.run_streamable_http_async(port=int(sys.argv[1]), stateless_http=True))\n"
+)
+FLOOR_LABEL = "SDK floor: a bare MCPServer's tool that does nothing"
+
 
 @dataclass
 class Row:

@@ -158,9 +158,8 @@ def skill_description(name: str) -> str:
     unknown skill is the same ``ConfigError`` as from ``load_manifest``."""
     folder = manifests_dir()
     known = [p.stem for p in folder.glob("*.json")]
-    if (
-        name not in known
-    ):  # exactly one of them: no path, no other case (a file system may not care)
+    # exactly one of them: no path, no other case (a file system may ignore case)
+    if name not in known:
         raise _unknown_skill(name, known)
     try:
         raw = json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
