@@ -154,6 +154,14 @@ async function shot(page, name) {
   await page.frameLocator("iframe").locator("html").evaluate((html) => html.scrollTo(0, 0));
   await page.evaluate(() => window.scrollTo(0, 0));
   await page.waitForTimeout(200);
+  // and painted: two frames of the app and of the page go by first (once, on a loaded machine,
+  // the light shot caught the host's background alone, the app not painted yet)
+  const painted = () => new Promise((resolve) => {
+    requestAnimationFrame(() => requestAnimationFrame(resolve));
+    setTimeout(resolve, 2000);
+  });
+  await page.frameLocator("iframe").locator("html").evaluate(painted);
+  await page.evaluate(painted);
   const path = join(config.out, name);
   await page.screenshot({ path, fullPage: true });
   report.screenshots.push(path);
